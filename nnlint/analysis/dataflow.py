@@ -1,0 +1,467 @@
+"""Data flow inside one module: where a name's value comes from, and where a value goes.
+
+Flow is followed in source order over the index's statements, through assignments, augmented
+assignments, helper functions that return the value, and helper functions that receive it as an
+argument. It is deliberately simple (no branch sensitivity, no aliasing through containers):
+checks use it to be *sure* a value reaches a place, so what it cannot follow counts as not
+reaching.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple
+
+import libcst as cst
+
+from nnlint.analysis.context import ModuleContext
+from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
+from nnlint.analysis.names import (
+    assigned_names,
+    callee_terminal_name,
+    dotted_name,
+    has_star_args,
+    sequence_elements,
+    string_value,
+)
+
+# --- where values come from -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Definition:
+    """How a name got its value at some point of the code.
+
+    kind is one of: assign (value is the assigned expression), augassign (value is the added
+    expression), loop (value is the iterable), with (value is the context expression), param,
+    function, class, import, unknown.
+    """
+
+    kind: str
+    value: Optional[cst.BaseExpression] = None
+    statement: Optional[Statement] = None
+    param: Optional[cst.Param] = None
+    scope: Optional[Scope] = None
+
+    @property
+    def is_module_level(self) -> bool:
+        return self.scope is not None and self.scope.is_module
+
+
+UNKNOWN = Definition("unknown")
+
+
+def _bindings_of(statement: Statement) -> Iterator[Tuple[str, Definition]]:
+    """The names a statement binds and how."""
+    node = statement.node
+    scope = statement.scope
+    if isinstance(node, cst.Assign):
+        for target in node.targets:
+            yield from _assignment_bindings(target.target, node.value, "assign", statement)
+    elif isinstance(node, cst.AnnAssign) and node.value is not None:
+        yield from _assignment_bindings(node.target, node.value, "assign", statement)
+    elif isinstance(node, cst.AugAssign):
+        key = dotted_name(node.target)
+        if key is not None:
+            yield key, Definition("augassign", node.value, statement, scope=scope)
+    elif isinstance(node, cst.For):
+        for bound in assigned_names(node.target):
+            key = dotted_name(bound)
+            if key is not None:
+                yield key, Definition("loop", node.iter, statement, scope=scope)
+    elif isinstance(node, cst.With):
+        for item in node.items:
+            if item.asname is not None:
+                for bound in assigned_names(item.asname.name):
+                    key = dotted_name(bound)
+                    if key is not None:
+                        yield key, Definition("with", item.item, statement, scope=scope)
+    elif isinstance(node, cst.FunctionDef):
+        yield node.name.value, Definition("function", None, statement, scope=scope)
+    elif isinstance(node, cst.ClassDef):
+        yield node.name.value, Definition("class", None, statement, scope=scope)
+    elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
+        for alias in node.names:
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            else:
+                local = (dotted_name(alias.name) or "").split(".")[0]
+            yield local, Definition("import", None, statement, scope=scope)
+
+
+def _assignment_bindings(
+    target: cst.BaseExpression, value: cst.BaseExpression, kind: str, statement: Statement
+) -> Iterator[Tuple[str, Definition]]:
+    targets = sequence_elements(target)
+    values = sequence_elements(value)
+    if targets is not None:
+        # `x, y = a, b` pairs element-wise; `x, y = f()` leaves both unknown
+        for index, element in enumerate(targets):
+            element_value = values[index] if values is not None and len(values) == len(targets) else None
+            if element_value is None:
+                for bound in assigned_names(element):
+                    key = dotted_name(bound)
+                    if key is not None:
+                        yield key, Definition("unpacked", value, statement, scope=statement.scope)
+            else:
+                yield from _assignment_bindings(element, element_value, kind, statement)
+        return
+    key = dotted_name(target)
+    if key is not None:
+        yield key, Definition(kind, value, statement, scope=statement.scope)
+
+
+class _ScopeBindings:
+    """name -> definitions in statement order, for one scope."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.positions: Dict[str, List[int]] = {}
+        self.definitions: Dict[str, List[Definition]] = {}
+        for statement in scope.statements:
+            for name, definition in _bindings_of(statement):
+                self.positions.setdefault(name, []).append(statement.position)
+                self.definitions.setdefault(name, []).append(definition)
+
+    def before(self, name: str, position: int) -> Optional[Definition]:
+        positions = self.positions.get(name)
+        if not positions:
+            return None
+        index = bisect_left(positions, position)
+        return self.definitions[name][index - 1] if index > 0 else None
+
+    def last(self, name: str) -> Optional[Definition]:
+        definitions = self.definitions.get(name)
+        return definitions[-1] if definitions else None
+
+    def all(self, name: str) -> List[Definition]:
+        return self.definitions.get(name, [])
+
+
+# --- where values go --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CarryPolicy:
+    """Which operations pass a value on into their result, for one question.
+
+    For "is this still the loss?" arithmetic, reductions and device moves carry the value; a call
+    to a loss function or a model does not (the value became an input of something else).
+    """
+
+    binary_operators: Tuple[type, ...] = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)
+    unary_operators: Tuple[type, ...] = (cst.Minus, cst.Plus)
+    # x.method(...) carries x
+    receiver_methods: FrozenSet[str] = frozenset()
+    # anything.method(x, ...) carries its first positional argument (scaler.scale(loss))
+    argument_methods: FrozenSet[str] = frozenset()
+    # qualified functions whose positional arguments are all carried (torch.mean(x), sum([...]))
+    functions: FrozenSet[str] = frozenset()
+    # tuple/list elements are carried
+    containers: bool = True
+    # dict values carried only under these string keys (None: every value)
+    dict_keys: Optional[FrozenSet[str]] = None
+
+    def carried_parts(self, node: cst.CSTNode, ctx: ModuleContext) -> Iterable[cst.BaseExpression]:
+        if isinstance(node, cst.BinaryOperation):
+            if isinstance(node.operator, self.binary_operators):
+                return (node.left, node.right)
+        elif isinstance(node, cst.UnaryOperation):
+            if isinstance(node.operator, self.unary_operators):
+                return (node.expression,)
+        elif isinstance(node, cst.IfExp):
+            return (node.body, node.orelse)
+        elif isinstance(node, (cst.Tuple, cst.List)):
+            if self.containers:
+                return [element.value for element in node.elements]
+        elif isinstance(node, cst.Dict):
+            return [
+                element.value
+                for element in node.elements
+                if isinstance(element, cst.DictElement)
+                and (self.dict_keys is None or string_value(element.key) in self.dict_keys)
+            ]
+        elif isinstance(node, cst.Call):
+            return self._carried_by_call(node, ctx)
+        return ()
+
+    def _carried_by_call(self, call: cst.Call, ctx: ModuleContext) -> List[cst.BaseExpression]:
+        parts: List[cst.BaseExpression] = []
+        qualified = ctx.qualified_name(call.func)
+        if qualified is not None and qualified in self.functions:
+            return [arg.value for arg in call.args if arg.keyword is None]
+        if isinstance(call.func, cst.Attribute):
+            method = call.func.attr.value
+            if method in self.receiver_methods and qualified is None:
+                parts.append(call.func.value)
+            if method in self.argument_methods and call.args and call.args[0].keyword is None:
+                parts.append(call.args[0].value)
+        return parts
+
+
+@dataclass(frozen=True)
+class SinkHit:
+    """The place a followed value reached, with a short description for messages."""
+
+    node: cst.CSTNode
+    description: str
+
+
+class Sinks:
+    """What counts as "reached" for one question. Subclasses override the two hooks."""
+
+    def match_call(self, site: CallSite, carries: Callable[[cst.BaseExpression], bool]) -> Optional[SinkHit]:
+        return None
+
+    def match_return(self, scope: Scope, node: cst.Return) -> Optional[SinkHit]:
+        return None
+
+
+class DataFlow:
+    """Per-module data-flow queries. Get it with ``ctx.fact(DataFlow)``."""
+
+    MAX_CALL_DEPTH = 2
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.ctx = ctx
+        self._bindings: Dict[int, _ScopeBindings] = {}
+        self._calls_by_name: Optional[Dict[str, List[CallSite]]] = None
+        self._attribute_definitions: Dict[Tuple[int, str], List[Definition]] = {}
+
+    # -- definitions -----------------------------------------------------------------------------
+
+    def _scope_bindings(self, scope: Scope) -> _ScopeBindings:
+        bindings = self._bindings.get(id(scope))
+        if bindings is None:
+            bindings = self._bindings[id(scope)] = _ScopeBindings(scope)
+        return bindings
+
+    def definition(self, name: str, statement: Statement) -> Definition:
+        """The definition of a (dotted) name that reaches `statement`: the last binding before it
+        in its scope, else a parameter, else the binding in an enclosing scope."""
+        scope: Optional[Scope] = statement.scope
+        found = self._scope_bindings(scope).before(name, statement.position)
+        if found is not None:
+            return found
+        if "." not in name and scope.parameter(name) is not None:
+            return Definition("param", param=scope.parameter(name), scope=scope)
+        scope = scope.parent
+        while scope is not None:
+            # an enclosing scope has usually run to completion when the inner function runs
+            found = self._scope_bindings(scope).last(name)
+            if found is not None:
+                return found
+            if "." not in name and scope.parameter(name) is not None:
+                return Definition("param", param=scope.parameter(name), scope=scope)
+            scope = scope.parent
+        return UNKNOWN
+
+    def module_definitions(self, name: str) -> List[Definition]:
+        module_scope = self.ctx.index.module_scope
+        return self._scope_bindings(module_scope).all(name) if module_scope else []
+
+    def attribute_definitions(self, class_info: ClassInfo, attribute: str) -> List[Definition]:
+        """Every `self.<attribute> = ...` in the methods of a class."""
+        key = (id(class_info), attribute)
+        cached = self._attribute_definitions.get(key)
+        if cached is None:
+            cached = []
+            for method in class_info.methods.values():
+                cached.extend(self._scope_bindings(method).all(f"self.{attribute}"))
+            self._attribute_definitions[key] = cached
+        return cached
+
+    # -- callers and callees -----------------------------------------------------------------------
+
+    def _call_sites_named(self, name: str) -> List[CallSite]:
+        if self._calls_by_name is None:
+            by_name: Dict[str, List[CallSite]] = {}
+            for site in self.ctx.index.call_sites.values():
+                terminal = callee_terminal_name(site.node)
+                if terminal is not None:
+                    by_name.setdefault(terminal, []).append(site)
+            self._calls_by_name = by_name
+        return self._calls_by_name.get(name, [])
+
+    def callers(self, scope: Scope) -> List[CallSite]:
+        """Call sites in this module that call the function of `scope`: `helper(...)` for a
+        module-level function, `self.helper(...)` inside the same class for a method."""
+        if scope.is_module:
+            return []
+        name = scope.function_name
+        sites = []
+        for site in self._call_sites_named(name):
+            func = site.node.func
+            if scope.class_info is None and scope.parent is not None and scope.parent.is_module:
+                if isinstance(func, cst.Name) and self.ctx.index.functions.get(name) is scope:
+                    sites.append(site)
+            elif scope.class_info is not None:
+                if (
+                    isinstance(func, cst.Attribute)
+                    and isinstance(func.value, cst.Name)
+                    and func.value.value in ("self", "cls")
+                    and self.ctx.index.enclosing_class(site.scope) is scope.class_info
+                ):
+                    sites.append(site)
+        return sites
+
+    def callee(self, site: CallSite) -> Optional[Scope]:
+        """The function of this module a call runs, when the module shows it."""
+        func = site.node.func
+        if isinstance(func, cst.Name):
+            definition = self.definition(func.value, site.statement) if site.statement else UNKNOWN
+            if definition.kind == "function":
+                return self.ctx.index.scope_of_function(definition.statement.node)  # type: ignore[arg-type]
+            return None
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+            owner = self.ctx.index.enclosing_class(site.scope)
+            if owner is not None:
+                return owner.methods.get(func.attr.value)
+        return None
+
+    # -- following a value forward -------------------------------------------------------------
+
+    def carries(
+        self,
+        expr: cst.BaseExpression,
+        policy: CarryPolicy,
+        is_source: Callable[[cst.BaseExpression], bool],
+    ) -> bool:
+        """Whether `expr`'s value is (built from) a source value through operations the policy
+        says carry it."""
+        pending: List[cst.BaseExpression] = [expr]
+        while pending:
+            node = pending.pop()
+            if is_source(node):
+                return True
+            pending.extend(policy.carried_parts(node, self.ctx))
+        return False
+
+    def find_sink(
+        self,
+        start: cst.CSTNode,
+        statement: Statement,
+        policy: CarryPolicy,
+        sinks: Sinks,
+        also_tainted: Iterable[str] = (),
+    ) -> Optional[SinkHit]:
+        """Follow the value of `start` (a node inside `statement`) forward and return the first
+        sink it reaches, or None.
+
+        `also_tainted` names values that hold the followed value from `statement` on (for
+        in-place operations such as `loss.clamp_(max=5)`).
+        """
+        return self._walk(start, statement, set(also_tainted), policy, sinks, None, 0, set())
+
+    def _walk(
+        self,
+        start: Optional[cst.CSTNode],
+        statement: Statement,
+        tainted: Set[str],
+        policy: CarryPolicy,
+        sinks: Sinks,
+        return_to: Optional[CallSite],
+        depth: int,
+        seen: Set[Tuple[int, int]],
+    ) -> Optional[SinkHit]:
+        """One forward walk through a scope from `statement` on. `return_to` is the call site a
+        return continues at when the walk entered this function through that call."""
+        key = (id(start), id(statement))
+        if key in seen or depth > self.MAX_CALL_DEPTH:
+            return None
+        seen.add(key)
+
+        def is_source(node: cst.BaseExpression) -> bool:
+            if node is start:
+                return True
+            if tainted and isinstance(node, (cst.Name, cst.Attribute)):
+                return dotted_name(node) in tainted
+            return False
+
+        def carries(expr: cst.BaseExpression) -> bool:
+            return self.carries(expr, policy, is_source)
+
+        for current in statement.scope.statements[statement.position :]:
+            for site in current.calls:
+                hit = sinks.match_call(site, carries)
+                if hit is not None:
+                    return hit
+                receiving = self._callee_receiving(site, carries)
+                if receiving is not None:
+                    callee, parameters = receiving
+                    hit = self._walk(
+                        None, callee.statements[0], parameters, policy, sinks, site, depth + 1, seen
+                    )
+                    if hit is not None:
+                        return hit
+            node = current.node
+            if isinstance(node, (cst.Assign, cst.AnnAssign)) and node.value is not None:
+                targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+                for target in targets:
+                    _update_taint(target, node.value, tainted, carries)
+            elif isinstance(node, cst.AugAssign):
+                name = dotted_name(node.target)
+                if name is not None and carries(node.value):
+                    tainted.add(name)
+            elif isinstance(node, cst.Return) and node.value is not None and carries(node.value):
+                hit = sinks.match_return(current.scope, node)
+                if hit is not None:
+                    return hit
+                callers = [return_to] if return_to is not None else self.callers(current.scope)
+                for caller in callers:
+                    if caller.statement is not None:
+                        hit = self._walk(
+                            caller.node, caller.statement, set(), policy, sinks, None, depth + 1, seen
+                        )
+                        if hit is not None:
+                            return hit
+        return None
+
+    def _callee_receiving(
+        self, site: CallSite, carries: Callable[[cst.BaseExpression], bool]
+    ) -> Optional[Tuple[Scope, Set[str]]]:
+        """The module function a call passes the followed value to, and the parameters that get it."""
+        if has_star_args(site.node) or not any(carries(arg.value) for arg in site.node.args):
+            return None
+        callee = self.callee(site)
+        if callee is None or not isinstance(callee.node, cst.FunctionDef) or not callee.statements:
+            return None
+        signature = callee.node.params
+        params = [p.name.value for p in list(signature.posonly_params) + list(signature.params)]
+        if callee.class_info is not None and params and params[0] in ("self", "cls"):
+            params = params[1:]
+        receiving: Set[str] = set()
+        position = 0
+        for arg in site.node.args:
+            if arg.keyword is not None:
+                if carries(arg.value):
+                    receiving.add(arg.keyword.value)
+                continue
+            if position < len(params) and carries(arg.value):
+                receiving.add(params[position])
+            position += 1
+        return (callee, receiving) if receiving else None
+
+
+def _update_taint(
+    target: cst.BaseExpression,
+    value: cst.BaseExpression,
+    tainted: Set[str],
+    carries: Callable[[cst.BaseExpression], bool],
+) -> None:
+    """After `target = value`: the target holds the followed value exactly when the value carries it."""
+    targets = sequence_elements(target)
+    values = sequence_elements(value)
+    if targets is not None and values is not None and len(targets) == len(values):
+        for element_target, element_value in zip(targets, values):
+            _update_taint(element_target, element_value, tainted, carries)
+        return
+    carried = carries(value)
+    for bound in assigned_names(target):
+        name = dotted_name(bound)
+        if name is None:
+            continue
+        if carried:
+            tainted.add(name)
+        else:
+            tainted.discard(name)

@@ -1,0 +1,246 @@
+"""Training vocabulary: what is a loss, and what drives the parameter update.
+
+Shared by the rules about losses and training steps. "Drives the update" means the value
+reaches `.backward()`, `accelerator.backward(...)`, `fabric.backward(...)`,
+`self.manual_backward(...)`, `torch.autograd.backward/grad`, or is returned from a Lightning
+`training_step` or a Hugging Face `Trainer.compute_loss` override (the framework backpropagates
+what they return).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Optional
+
+import libcst as cst
+
+from nnlint.analysis.context import ModuleContext
+from nnlint.analysis.dataflow import CarryPolicy, DataFlow, SinkHit, Sinks
+from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
+from nnlint.analysis.names import (
+    argument,
+    callee_terminal_name,
+    dotted_name,
+    keyword_arg,
+    method_receiver,
+    positional_args,
+    string_value,
+    string_value_of_index,
+)
+
+FUNCTIONAL = "torch.nn.functional."
+LOSS_FUNCTIONS = frozenset(
+    FUNCTIONAL + name
+    for name in (
+        "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+        "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "ctc_loss",
+        "poisson_nll_loss", "gaussian_nll_loss", "margin_ranking_loss", "hinge_embedding_loss",
+        "multilabel_margin_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
+        "cosine_embedding_loss", "multi_margin_loss", "triplet_margin_loss",
+        "triplet_margin_with_distance_loss",
+    )
+)
+TORCH_REDUCTIONS = frozenset({"torch.mean", "torch.sum", "torch.nanmean", "torch.nansum", "builtins.sum"})
+
+# Operations after which a value is still "the loss" (same tensor, reduced, moved or cast).
+LOSS_PRESERVING_METHODS = frozenset(
+    {"mean", "sum", "nanmean", "nansum", "squeeze", "unsqueeze", "view", "reshape", "flatten",
+     "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "contiguous", "clone",
+     "mul", "div", "add", "sub", "mul_", "div_", "add_", "sub_", "masked_select"}
+)
+
+# The followed value is still the loss through arithmetic, reductions, casts and packing into the
+# `loss` entry of a Lightning result dict; `scaler.scale(loss)` is the loss times the scale.
+LOSS_CARRY = CarryPolicy(
+    receiver_methods=LOSS_PRESERVING_METHODS,
+    argument_methods=frozenset({"scale"}),
+    functions=TORCH_REDUCTIONS | frozenset({"torch.stack", "torch.cat"}),
+    dict_keys=frozenset({"loss"}),
+)
+
+LOSS_NAME = re.compile(r"loss|^nll$|^ce$|^mse$|^bce$|^kld?$", re.IGNORECASE)
+# Names that contain "loss" but hold something else (weights, scales, histories, functions).
+NOT_A_LOSS_NAME = re.compile(
+    r"scale|weight|coef|factor|lambda|ratio|mult|alpha|beta|gamma|fn$|func|meter|avg|ema|hist|"
+    r"list|log|dict|name|key|type|cls|track|record|buffer|queue|count|cap|max|min|clip|thresh",
+    re.IGNORECASE,
+)
+CRITERION_NAME = re.compile(r"loss|criterion|^crit$|^crit_|_crit$|objective", re.IGNORECASE)
+
+
+def looks_like_loss_name(name: str) -> bool:
+    last = name.split(".")[-1]
+    return bool(LOSS_NAME.search(last)) and not NOT_A_LOSS_NAME.search(last)
+
+
+def is_loss_class(qualified: Optional[str]) -> bool:
+    """`torch.nn.CrossEntropyLoss` and the other torch.nn loss modules."""
+    return qualified is not None and qualified.startswith("torch.nn.") and qualified.endswith("Loss")
+
+
+class UpdateSinks(Sinks):
+    """Reaching any of these means the value drives the parameter update."""
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.ctx = ctx
+
+    def match_call(self, site: CallSite, carries: Callable[[cst.BaseExpression], bool]) -> Optional[SinkHit]:
+        call = site.node
+        name = callee_terminal_name(call)
+        qualified = self.ctx.qualified_name(call.func)
+        if qualified in ("torch.autograd.backward", "torch.autograd.grad"):
+            first = argument(call, 0, "tensors" if qualified.endswith("backward") else "outputs")
+            if first is not None and carries(first):
+                return SinkHit(call, f"{qualified}()")
+            return None
+        if name not in ("backward", "manual_backward"):
+            return None
+        receiver = method_receiver(call)
+        if name == "backward" and receiver is not None and carries(receiver):
+            return SinkHit(call, "backward()")
+        # accelerator.backward(loss), fabric.backward(loss), self.manual_backward(loss)
+        first = argument(call, 0, "loss")
+        if first is not None and carries(first):
+            return SinkHit(call, f"{self.ctx.code(call.func)}()")
+        return None
+
+    def match_return(self, scope: Scope, node: cst.Return) -> Optional[SinkHit]:
+        owner = scope.class_info
+        if owner is None:
+            return None
+        if scope.function_name == "training_step" and not self._manual_optimization(owner):
+            return SinkHit(node, f"being returned from {owner.name}.training_step (Lightning backpropagates it)")
+        if scope.function_name == "compute_loss" and any(
+            (dotted_name(base) or "").endswith("Trainer") for base in owner.bases
+        ):
+            return SinkHit(node, f"being returned from {owner.name}.compute_loss (the Trainer backpropagates it)")
+        return None
+
+    def _manual_optimization(self, owner: ClassInfo) -> bool:
+        """Lightning with `self.automatic_optimization = False` ignores what training_step returns."""
+        flow = self.ctx.fact(DataFlow)
+        return any(
+            isinstance(d.value, cst.Name) and d.value.value == "False"
+            for d in flow.attribute_definitions(owner, "automatic_optimization")
+        )
+
+
+class LossValues:
+    """Recognises loss values. Get it with ``ctx.fact(LossValues)``."""
+
+    MAX_DEPTH = 5
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.ctx = ctx
+        self.flow = ctx.fact(DataFlow)
+        self.update_sinks = UpdateSinks(ctx)
+
+    def is_loss(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0) -> bool:
+        """Whether `expr` is a training loss (or per-sample losses): the result of a loss
+        function or criterion, HF `outputs.loss`, arithmetic and reductions of losses, or a
+        variable holding one."""
+        if depth > self.MAX_DEPTH:
+            return False
+        if isinstance(expr, cst.Name):
+            return self._is_loss_name(expr.value, statement, depth)
+        if isinstance(expr, cst.Attribute):
+            if self.ctx.qualified_name(expr) is not None:
+                return False
+            if expr.attr.value == "loss":
+                return True  # HF ModelOutput.loss
+            if isinstance(expr.value, cst.Name) and expr.value.value == "self":
+                return looks_like_loss_name(expr.attr.value)
+            return False
+        if isinstance(expr, cst.Subscript):
+            key = string_value_of_index(expr)
+            return key is not None and looks_like_loss_name(key)
+        if isinstance(expr, cst.BinaryOperation):
+            if isinstance(expr.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)):
+                return self.is_loss(expr.left, statement, depth + 1) or self.is_loss(expr.right, statement, depth + 1)
+            return False
+        if isinstance(expr, cst.UnaryOperation):
+            return self.is_loss(expr.expression, statement, depth + 1)
+        if isinstance(expr, cst.Call):
+            return self._is_loss_call(expr, statement, depth)
+        return False
+
+    def _is_loss_name(self, name: str, statement: Statement, depth: int) -> bool:
+        definition = self.flow.definition(name, statement)
+        if definition.kind in ("assign", "augassign") and definition.value is not None and definition.statement:
+            return self.is_loss(definition.value, definition.statement, depth + 1)
+        if definition.kind in ("param", "loop", "unknown", "unpacked"):
+            return looks_like_loss_name(name)
+        return False
+
+    def _is_loss_call(self, call: cst.Call, statement: Statement, depth: int) -> bool:
+        qualified = self.ctx.qualified_name(call.func)
+        if qualified in LOSS_FUNCTIONS:
+            return True
+        if qualified in TORCH_REDUCTIONS:
+            args = positional_args(call)
+            return bool(args) and self.is_loss(args[0], statement, depth + 1)
+        if qualified is not None:
+            return False
+        receiver = method_receiver(call)
+        name = callee_terminal_name(call)
+        if receiver is not None and name in LOSS_PRESERVING_METHODS:
+            return self.is_loss(receiver, statement, depth + 1)
+        return self.is_criterion(call.func, statement, depth)
+
+    def is_criterion(self, func: cst.BaseExpression, statement: Statement, depth: int = 0) -> bool:
+        """Whether calling `func` computes a loss: an instance of a torch.nn loss class, or a
+        callable named like one (criterion, loss_fn, compute_loss, self.crit)."""
+        dotted = dotted_name(func)
+        if dotted is None:
+            return False
+        definition = self.flow.definition(dotted, statement)
+        if definition.kind == "assign" and isinstance(definition.value, cst.Call):
+            if is_loss_class(self.ctx.qualified_name(definition.value.func)):
+                return True
+        if dotted.startswith("self."):
+            owner = self.ctx.index.enclosing_class(statement.scope)
+            if owner is not None and "." not in dotted[5:]:
+                for found in self.flow.attribute_definitions(owner, dotted[5:]):
+                    if isinstance(found.value, cst.Call) and is_loss_class(self.ctx.qualified_name(found.value.func)):
+                        return True
+        return bool(CRITERION_NAME.search(dotted.split(".")[-1]))
+
+    def is_per_sample(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0) -> bool:
+        """Whether a loss value holds one loss per sample (reduction="none")."""
+        if depth > self.MAX_DEPTH:
+            return False
+        if isinstance(expr, cst.Name):
+            definition = self.flow.definition(expr.value, statement)
+            if definition.kind == "assign" and definition.value is not None and definition.statement:
+                return self.is_per_sample(definition.value, definition.statement, depth + 1)
+            return False
+        if not isinstance(expr, cst.Call):
+            return False
+        reduction = keyword_arg(expr, "reduction")
+        if reduction is not None:
+            return string_value(reduction) == "none"
+        dotted = dotted_name(expr.func)
+        if dotted is None:
+            return False
+        for constructor in self._constructors_of(dotted, statement):
+            value = keyword_arg(constructor, "reduction")
+            if value is not None and string_value(value) == "none":
+                return True
+        return False
+
+    def _constructors_of(self, dotted: str, statement: Statement):
+        definition = self.flow.definition(dotted, statement)
+        if definition.kind == "assign" and isinstance(definition.value, cst.Call):
+            yield definition.value
+        if dotted.startswith("self."):
+            owner = self.ctx.index.enclosing_class(statement.scope)
+            if owner is not None:
+                for found in self.flow.attribute_definitions(owner, dotted[5:]):
+                    if isinstance(found.value, cst.Call):
+                        yield found.value
+
+    def reaches_update(
+        self, node: cst.CSTNode, statement: Statement, also_tainted=()
+    ) -> Optional[SinkHit]:
+        """Where the loss value `node` drives the update, or None."""
+        return self.flow.find_sink(node, statement, LOSS_CARRY, self.update_sinks, also_tainted)

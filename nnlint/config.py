@@ -1,0 +1,198 @@
+"""Configuration: `[tool.nnlint]` in pyproject.toml, command-line overrides, rule selection.
+
+Keys: select, ignore, extend-select (codes or prefixes such as NNL1), exclude (globs) and
+per-file-ignores (glob -> codes). The file is the nearest pyproject.toml with a [tool.nnlint]
+table, from the current folder upward, or the file given with --config.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from nnlint.registry import UNPARSABLE, all_rules
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+KNOWN_KEYS = ("select", "ignore", "extend-select", "exclude", "per-file-ignores")
+_CODE_SHAPE = re.compile(r"^NNL[0-9]{0,3}$")
+
+
+class ConfigError(Exception):
+    """A configuration or usage problem, reported as one line and exit code 2."""
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A glob and the folder it is relative to."""
+
+    glob: str
+    base: Path
+
+    def matches(self, path: Path) -> bool:
+        glob = self.glob.rstrip("/")
+        absolute = path if path.is_absolute() else Path.cwd() / path
+        candidates = [path.name, absolute.as_posix()]
+        try:
+            candidates.append(absolute.relative_to(self.base).as_posix())
+        except ValueError:
+            pass
+        return any(fnmatch.fnmatchcase(candidate, glob) for candidate in candidates)
+
+
+@dataclass
+class Settings:
+    select: Optional[List[str]] = None  # None: every rule
+    ignore: List[str] = field(default_factory=list)
+    extend_select: List[str] = field(default_factory=list)
+    exclude: List[Pattern] = field(default_factory=list)
+    per_file_ignores: List[Tuple[Pattern, List[str]]] = field(default_factory=list)
+    source: Optional[Path] = None  # the config file read, if any
+
+
+def validate_codes(values: Iterable[str], where: str) -> List[str]:
+    """Upper-cased codes/prefixes; a clear error for one that names no rule."""
+    known = list(all_rules())
+    codes = []
+    for raw in values:
+        code = raw.strip().upper()
+        if not code:
+            continue
+        if not _CODE_SHAPE.match(code) or not any(k.startswith(code) for k in known):
+            raise ConfigError(
+                f"unknown rule code or prefix {raw.strip()!r} in {where} (known rules: {', '.join(known)})"
+            )
+        codes.append(code)
+    return codes
+
+
+def split_codes(value: Any, where: str) -> List[str]:
+    """A comma-separated string or a list of strings."""
+    if isinstance(value, str):
+        return validate_codes(value.split(","), where)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return validate_codes(value, where)
+    raise ConfigError(f"{where} must be a list of rule codes or a comma-separated string, not {value!r}")
+
+
+def _string_list(value: Any, where: str) -> List[str]:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    raise ConfigError(f"{where} must be a list of glob patterns or a comma-separated string, not {value!r}")
+
+
+def find_config(start: Path) -> Optional[Path]:
+    """The nearest pyproject.toml with a [tool.nnlint] table, from `start` upward."""
+    for folder in [start, *start.parents]:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and "nnlint" in _read_text(candidate) and _nnlint_table(candidate, explicit=False) is not None:
+            return candidate
+    return None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+
+
+def _nnlint_table(path: Path, explicit: bool) -> Optional[Dict[str, Any]]:
+    try:
+        data = tomllib.loads(_read_text(path))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"invalid TOML in {path}: {error}") from None
+    table = data.get("tool", {}).get("nnlint") if isinstance(data.get("tool"), dict) else None
+    if table is None and explicit and path.name != "pyproject.toml":
+        table = data  # a dedicated config file may hold the keys at the top level
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"[tool.nnlint] in {path} must be a table")
+    return table
+
+
+def load_settings(config_path: Optional[Path] = None, start: Optional[Path] = None) -> Settings:
+    """Settings from the explicit config file, or the discovered one, or the defaults."""
+    explicit = config_path is not None
+    if config_path is None:
+        config_path = find_config(start or Path.cwd())
+        if config_path is None:
+            return Settings()
+    elif not config_path.is_file():
+        raise ConfigError(f"config file {config_path} does not exist")
+    table = _nnlint_table(config_path, explicit) or {}
+    unknown = sorted(set(table) - set(KNOWN_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r} in [tool.nnlint] of {config_path} (known keys: {', '.join(KNOWN_KEYS)})"
+        )
+    base = config_path.resolve().parent
+    where = f"[tool.nnlint] of {config_path}"
+    settings = Settings(source=config_path)
+    if "select" in table:
+        settings.select = split_codes(table["select"], f"'select' in {where}")
+    if "ignore" in table:
+        settings.ignore = split_codes(table["ignore"], f"'ignore' in {where}")
+    if "extend-select" in table:
+        settings.extend_select = split_codes(table["extend-select"], f"'extend-select' in {where}")
+    if "exclude" in table:
+        settings.exclude = [Pattern(glob, base) for glob in _string_list(table["exclude"], f"'exclude' in {where}")]
+    if "per-file-ignores" in table:
+        value = table["per-file-ignores"]
+        if not isinstance(value, dict):
+            raise ConfigError(f"'per-file-ignores' in {where} must be a table of glob = codes")
+        for glob, codes in value.items():
+            settings.per_file_ignores.append(
+                (Pattern(glob, base), split_codes(codes, f"'per-file-ignores' for {glob!r} in {where}"))
+            )
+    return settings
+
+
+def _longest_prefix(code: str, prefixes: Sequence[str]) -> int:
+    return max((len(p) for p in prefixes if code.startswith(p)), default=-1)
+
+
+class RuleSelection:
+    """Which rule codes apply to which file (flake8's semantics: the most specific of select and
+    ignore wins, ignore on a tie). NNL000 (file cannot be analysed) is reported unless ignored."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.selected = (settings.select if settings.select is not None else ["NNL"]) + settings.extend_select
+        self.ignored = settings.ignore
+        self.per_file_ignores = settings.per_file_ignores
+
+    def enabled_codes(self, path: Optional[Path]) -> frozenset:
+        extra: List[str] = []
+        if path is not None:
+            for pattern, codes in self.per_file_ignores:
+                if pattern.matches(path):
+                    extra.extend(codes)
+        ignored = self.ignored + extra
+        enabled = set()
+        for code in all_rules():
+            selected = _longest_prefix(code, self.selected)
+            if code == UNPARSABLE.code:
+                selected = max(selected, 0)
+            if selected >= 0 and selected > _longest_prefix(code, ignored):
+                enabled.add(code)
+        return frozenset(enabled)
+
+
+def is_excluded(path: Path, patterns: Sequence[Pattern]) -> bool:
+    return any(pattern.matches(path) for pattern in patterns)
+
+
+def cli_patterns(value: Optional[str]) -> List[Pattern]:
+    """--exclude globs are relative to the current folder."""
+    if not value:
+        return []
+    return [Pattern(glob.strip(), Path(os.getcwd())) for glob in value.split(",") if glob.strip()]

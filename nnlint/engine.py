@@ -1,0 +1,213 @@
+"""The engine: one file from bytes to findings, and many files in order.
+
+For each file: decode (PEP 263 cookies and BOMs honoured), honour `# nnlint: noqa`, pick the
+checks whose rules are enabled and whose trigger substrings occur in the text, parse once with
+LibCST, run the module index and every picked check in ONE batched traversal, let each check
+decide in `finish()`, then attach positions and apply `# noqa`.
+
+A file in which no enabled check's trigger occurs is not parsed at all (see README, "Which files
+are parsed").
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, FrozenSet, Iterable, List, Optional, Sequence, Type
+
+import libcst as cst
+
+from nnlint.analysis.context import ModuleContext
+from nnlint.checks import Check, Report
+from nnlint.discovery import SourceFile
+from nnlint.finding import Finding
+from nnlint.registry import UNPARSABLE, Rule, check_classes
+from nnlint.suppression import file_suppression, finding_suppressed
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class SourceError(Exception):
+    """The bytes are not Python source we can read."""
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: List[Finding] = field(default_factory=list)
+    # one line each: a check that crashed on this file (the rest of the file is still reported)
+    internal_errors: List[str] = field(default_factory=list)
+    # the file's lines, kept only when there are findings (for --show-source)
+    lines: List[str] = field(default_factory=list)
+
+
+def split_lines(text: str) -> List[str]:
+    """Physical lines as Python's tokenizer counts them (\\r\\n, \\r or \\n; not form feeds)."""
+    return _LINE_BREAK.split(text)
+
+
+def decode_source(data: bytes) -> str:
+    if b"\x00" in data:
+        raise SourceError("cannot read as Python source: the file contains NUL bytes (is it a binary file?)")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        raise SourceError(f"cannot decode: {error}") from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise SourceError(
+            f"cannot decode as {encoding}: invalid byte 0x{data[error.start]:02x} at offset {error.start}"
+        ) from None
+    except LookupError:
+        raise SourceError(f"cannot decode: unknown encoding {encoding!r} in the coding declaration") from None
+
+
+def _unparsable(path: str, message: str, line: int = 1, column: int = 1) -> Finding:
+    return Finding(
+        path=path, line=line, column=column, end_line=line, end_column=column,
+        code=UNPARSABLE.code, name=UNPARSABLE.name, severity=UNPARSABLE.severity, message=message,
+    )
+
+
+def _syntax_error_finding(path: str, text: str, error: Exception) -> Finding:
+    """Locate a parse failure with Python's own parser, whose messages users know."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text)
+    except SyntaxError as syntax_error:
+        line = syntax_error.lineno or 1
+        column = syntax_error.offset or 1
+        return _unparsable(path, f"cannot parse: {syntax_error.msg}", line, max(column, 1))
+    except (RecursionError, MemoryError, ValueError) as other:
+        return _unparsable(path, f"cannot parse: {type(other).__name__}: {other}")
+    line = getattr(error, "raw_line", 1) or 1
+    column = (getattr(error, "raw_column", 0) or 0) + 1
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return _unparsable(path, f"cannot parse with LibCST: {first_line}", line, column)
+
+
+def active_checks(text: str, enabled: FrozenSet[str], use_triggers: bool = True) -> List[Type[Check]]:
+    """Checks with an enabled rule whose trigger substrings occur in the text."""
+    picked = []
+    for check in check_classes():
+        if not any(rule.code in enabled for rule in check.rules):
+            continue
+        if use_triggers and check.triggers and not any(trigger in text for trigger in check.triggers):
+            continue
+        picked.append(check)
+    return picked
+
+
+def lint_text(path: str, text: str, enabled: FrozenSet[str], use_triggers: bool = True, apply_noqa: bool = True) -> FileResult:
+    result = FileResult(path)
+    suppressed_file = file_suppression(text)
+    if suppressed_file.everything:
+        return result
+    enabled = frozenset(code for code in enabled if not suppressed_file.suppresses(code))
+    checks = active_checks(text, enabled, use_triggers)
+    if not checks:
+        return result
+    try:
+        module = cst.parse_module(text)
+    except cst.ParserSyntaxError as error:
+        return _with_unparsable(result, enabled, _syntax_error_finding(path, text, error))
+    except RecursionError:
+        return _with_unparsable(result, enabled, _unparsable(path, "cannot parse: the code is nested too deeply"))
+    except Exception as error:  # noqa: BLE001 - LibCST may reject what CPython accepts
+        return _with_unparsable(result, enabled, _syntax_error_finding(path, text, error))
+
+    ctx = ModuleContext(path, text, module)
+    instances = [check(ctx) for check in checks]
+    try:
+        cst.visit_batched(module, instances, before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
+    except RecursionError:
+        return _with_unparsable(result, enabled, _unparsable(path, "cannot analyse: the code is nested too deeply"))
+    lines = split_lines(text)
+    for instance in instances:
+        if instance.failure is None:
+            try:
+                instance.finish()
+            except RecursionError:
+                instance.failure = RecursionError("the code is nested too deeply")
+            except Exception as error:  # noqa: BLE001 - reported as an internal error
+                instance.failure = error
+        if instance.failure is not None:
+            codes = ", ".join(rule.code for rule in instance.rules)
+            result.internal_errors.append(
+                f"internal error in check {codes} on {path}: {type(instance.failure).__name__}: {instance.failure}; please report"
+            )
+            continue
+        for report in instance.reports:
+            finding = _finding(ctx, report)
+            if finding.code not in enabled:
+                continue
+            if apply_noqa and finding_suppressed(lines, finding.code, finding.line, finding.end_line):
+                continue
+            result.findings.append(finding)
+    result.findings.sort(key=Finding.sort_key)
+    if result.findings:
+        result.lines = lines
+    return result
+
+
+def _with_unparsable(result: FileResult, enabled: FrozenSet[str], finding: Finding) -> FileResult:
+    if UNPARSABLE.code in enabled:
+        result.findings.append(finding)
+    return result
+
+
+def _finding(ctx: ModuleContext, report: Report) -> Finding:
+    position = ctx.position(report.node)
+    rule: Rule = report.rule
+    return Finding(
+        path=ctx.path,
+        line=position.start.line,
+        column=position.start.column + 1,
+        end_line=position.end.line,
+        end_column=position.end.column + 1,
+        code=rule.code,
+        name=rule.name,
+        severity=rule.severity,
+        message=report.message,
+        probe_input=report.probe_input,
+    )
+
+
+def lint_bytes(path: str, data: bytes, enabled: FrozenSet[str], use_triggers: bool = True, apply_noqa: bool = True) -> FileResult:
+    try:
+        text = decode_source(data)
+    except SourceError as error:
+        return _with_unparsable(FileResult(path), enabled, _unparsable(path, str(error)))
+    return lint_text(path, text, enabled, use_triggers, apply_noqa)
+
+
+def read_source(source: SourceFile, stdin: Optional[io.BufferedIOBase] = None) -> bytes:
+    if source.path is None:
+        assert stdin is not None
+        return stdin.read()
+    return source.path.read_bytes()
+
+
+def lint_files(
+    sources: Sequence[SourceFile],
+    enabled_for: Callable[[SourceFile], FrozenSet[str]],
+    stdin: Optional[io.BufferedIOBase] = None,
+) -> List[FileResult]:
+    """Lint every file in order. One file that cannot be read never stops the others."""
+    results = []
+    for source in sources:
+        enabled = enabled_for(source)
+        try:
+            data = read_source(source, stdin)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            results.append(_with_unparsable(FileResult(source.display), enabled, _unparsable(source.display, f"cannot read: {reason}")))
+            continue
+        results.append(lint_bytes(source.display, data, enabled))
+    return results

@@ -1,0 +1,57 @@
+"""Finding: the one currency between checks, suppression, the runtime probes and the reporters."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Optional
+
+
+class Severity(str, enum.Enum):
+    """How sure a rule is that training is affected."""
+
+    ERROR = "error"  # training is wrong
+    WARNING = "warning"  # very likely wrong
+    INFO = "info"  # waste
+
+
+class ConfirmationStatus(str, enum.Enum):
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not-confirmed"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a runtime probe measured for one finding."""
+
+    status: ConfirmationStatus
+    evidence: str
+
+    def to_dict(self) -> Dict[str, str]:
+        return {"status": self.status.value, "evidence": self.evidence}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One report. Lines and columns are 1-based, end positions inclusive of the last line and
+    exclusive of the last column, as editors expect."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    confirmation: Optional[Confirmation] = None
+    # Plain data a runtime probe needs (source fragments, resolved definitions). Never shown.
+    probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
+
+    def with_confirmation(self, confirmation: Confirmation) -> "Finding":
+        return replace(self, confirmation=confirmation)
+
+    def sort_key(self):
+        return (self.path, self.line, self.column, self.code)

@@ -1,0 +1,37 @@
+"""GitHub Actions workflow commands: annotations on the pull request's diff."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from nnlint.engine import FileResult
+from nnlint.finding import Severity
+from nnlint.report.text import confirmation_suffix
+
+LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(results: Sequence[FileResult], options) -> str:
+    lines = []
+    for result in results:
+        for f in result.findings:
+            properties = ",".join(
+                [
+                    f"file={_escape_property(f.path)}",
+                    f"line={f.line}",
+                    f"col={f.column}",
+                    f"endLine={f.end_line}",
+                    f"endColumn={f.end_column}",
+                    f"title={_escape_property(f'{f.code} {f.name}')}",
+                ]
+            )
+            lines.append(f"::{LEVELS[f.severity]} {properties}::{_escape_data(f.message + confirmation_suffix(f))}")
+    return "\n".join(lines) + ("\n" if lines else "")

@@ -1,0 +1,86 @@
+"""SARIF 2.1.0, as GitHub code scanning accepts it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePath
+from typing import Dict, List, Sequence
+
+from nnlint import __version__
+from nnlint.engine import FileResult
+from nnlint.finding import Severity
+from nnlint.registry import all_rules, rule_doc
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+INFORMATION_URI = "https://github.com/nnlint/nnlint"
+
+
+def _uri(path: str) -> str:
+    """Relative paths stay relative (GitHub resolves them against the repository root)."""
+    pure = PurePath(path)
+    return pure.as_uri() if pure.is_absolute() else pure.as_posix()
+
+
+def _rule_descriptor(code: str) -> Dict:
+    rule = all_rules()[code]
+    doc = rule_doc(code) or rule.summary
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.summary},
+        "help": {"text": doc, "markdown": doc},
+        "helpUri": rule.help_uri,
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {"tags": ["pytorch", "training", "correctness"]},
+    }
+
+
+def render(results: Sequence[FileResult], options) -> str:
+    codes = list(all_rules())
+    index = {code: i for i, code in enumerate(codes)}
+    sarif_results: List[Dict] = []
+    for result in results:
+        for f in result.findings:
+            entry: Dict = {
+                "ruleId": f.code,
+                "ruleIndex": index[f.code],
+                "level": LEVELS[f.severity],
+                "message": {"text": f.message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": _uri(f.path)},
+                            "region": {
+                                "startLine": f.line,
+                                "startColumn": f.column,
+                                "endLine": f.end_line,
+                                "endColumn": max(f.end_column, 1),
+                            },
+                        }
+                    }
+                ],
+            }
+            if f.confirmation is not None:
+                entry["properties"] = {"confirmation": f.confirmation.to_dict()}
+            sarif_results.append(entry)
+    document = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "nnlint",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "informationUri": INFORMATION_URI,
+                        "rules": [_rule_descriptor(code) for code in codes],
+                    }
+                },
+                "results": sarif_results,
+            }
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
