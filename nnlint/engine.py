@@ -17,7 +17,7 @@ import re
 import tokenize
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, FrozenSet, Iterable, List, Optional, Sequence, Type
+from typing import Callable, FrozenSet, List, Optional, Sequence, Type
 
 import libcst as cst
 
@@ -74,18 +74,28 @@ def _unparsable(path: str, message: str, line: int = 1, column: int = 1) -> Find
     )
 
 
-def _syntax_error_finding(path: str, text: str, error: Exception) -> Finding:
-    """Locate a parse failure with Python's own parser, whose messages users know."""
+def _python_rejects(path: str, text: str) -> Optional[Finding]:
+    """Parse with CPython first. Its messages are the ones users know, and it refuses input that
+    would crash or stall LibCST's parser (brackets nested beyond 200 levels, expression chains
+    thousands deep), so LibCST only ever sees code CPython accepts."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ast.parse(text)
-    except SyntaxError as syntax_error:
-        line = syntax_error.lineno or 1
-        column = syntax_error.offset or 1
-        return _unparsable(path, f"cannot parse: {syntax_error.msg}", line, max(column, 1))
-    except (RecursionError, MemoryError, ValueError) as other:
-        return _unparsable(path, f"cannot parse: {type(other).__name__}: {other}")
+    except SyntaxError as error:
+        message = error.msg
+        if "too many nested" in message or "too many levels" in message:
+            message = f"{message} (nested too deeply to analyse)"
+        return _unparsable(path, f"cannot parse: {message}", error.lineno or 1, max(error.offset or 1, 1))
+    except (RecursionError, MemoryError):
+        return _unparsable(path, "cannot parse: the code is nested too deeply to analyse")
+    except ValueError as error:  # e.g. source code string cannot contain null bytes
+        return _unparsable(path, f"cannot parse: {error}")
+    return None
+
+
+def _libcst_rejects(path: str, error: Exception) -> Finding:
+    """LibCST refused code that CPython accepts (a LibCST limitation)."""
     line = getattr(error, "raw_line", 1) or 1
     column = (getattr(error, "raw_column", 0) or 0) + 1
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -113,14 +123,15 @@ def lint_text(path: str, text: str, enabled: FrozenSet[str], use_triggers: bool 
     checks = active_checks(text, enabled, use_triggers)
     if not checks:
         return result
+    rejected = _python_rejects(path, text)
+    if rejected is not None:
+        return _with_unparsable(result, enabled, rejected)
     try:
         module = cst.parse_module(text)
-    except cst.ParserSyntaxError as error:
-        return _with_unparsable(result, enabled, _syntax_error_finding(path, text, error))
     except RecursionError:
-        return _with_unparsable(result, enabled, _unparsable(path, "cannot parse: the code is nested too deeply"))
+        return _with_unparsable(result, enabled, _unparsable(path, "cannot parse: the code is nested too deeply to analyse"))
     except Exception as error:  # noqa: BLE001 - LibCST may reject what CPython accepts
-        return _with_unparsable(result, enabled, _syntax_error_finding(path, text, error))
+        return _with_unparsable(result, enabled, _libcst_rejects(path, error))
 
     ctx = ModuleContext(path, text, module)
     instances = [check(ctx) for check in checks]

@@ -407,11 +407,14 @@ class DataFlow:
                 hit = sinks.match_return(current.scope, node)
                 if hit is not None:
                     return hit
+                # back to the call that brought us here (one level up again), or else up to
+                # every caller of this function (one level further from the start)
                 callers = [return_to] if return_to is not None else self.callers(current.scope)
+                caller_depth = depth - 1 if return_to is not None else depth + 1
                 for caller in callers:
                     if caller.statement is not None:
                         hit = self._walk(
-                            caller.node, caller.statement, set(), policy, sinks, None, depth + 1, seen
+                            caller.node, caller.statement, set(), policy, sinks, None, caller_depth, seen
                         )
                         if hit is not None:
                             return hit

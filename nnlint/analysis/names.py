@@ -20,21 +20,6 @@ def dotted_name(expr: cst.BaseExpression) -> Optional[str]:
     return ".".join(reversed(parts))
 
 
-def root_name(expr: cst.BaseExpression) -> Optional[str]:
-    """The leftmost Name of an attribute/subscript/call chain: `args` for `args.opt["x"].y`."""
-    while True:
-        if isinstance(expr, cst.Name):
-            return expr.value
-        if isinstance(expr, cst.Attribute):
-            expr = expr.value
-        elif isinstance(expr, cst.Subscript):
-            expr = expr.value
-        elif isinstance(expr, cst.Call):
-            expr = expr.func
-        else:
-            return None
-
-
 def callee_terminal_name(call: cst.Call) -> Optional[str]:
     """The last identifier of what is called: `step` for `opt.step()`, `clamp` for `torch.clamp(...)`."""
     func = call.func

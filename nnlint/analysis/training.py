@@ -62,7 +62,8 @@ LOSS_NAME = re.compile(r"loss|^nll$|^ce$|^mse$|^bce$|^kld?$", re.IGNORECASE)
 # Names that contain "loss" but hold something else (weights, scales, histories, functions).
 NOT_A_LOSS_NAME = re.compile(
     r"scale|weight|coef|factor|lambda|ratio|mult|alpha|beta|gamma|fn$|func|meter|avg|ema|hist|"
-    r"list|log|dict|name|key|type|cls|track|record|buffer|queue|count|cap|max|min|clip|thresh",
+    r"list|log|dict|name|key|type|cls|track|record|buffer|queue|count|cap|max|min|clip|thresh|"
+    r"mask|idx|index|ids|function|module|class|config|cfg|ceil|limit|bound|upper|lower|floor",
     re.IGNORECASE,
 )
 CRITERION_NAME = re.compile(r"loss|criterion|^crit$|^crit_|_crit$|objective", re.IGNORECASE)
@@ -70,6 +71,8 @@ CRITERION_NAME = re.compile(r"loss|criterion|^crit$|^crit_|_crit$|objective", re
 
 def looks_like_loss_name(name: str) -> bool:
     last = name.split(".")[-1]
+    if last.isupper():
+        return False  # MAX_LOSS, LOSS_SCALE: constants, not computed losses
     return bool(LOSS_NAME.search(last)) and not NOT_A_LOSS_NAME.search(last)
 
 
@@ -165,11 +168,13 @@ class LossValues:
         return False
 
     def _is_loss_name(self, name: str, statement: Statement, depth: int) -> bool:
+        """A variable named like a loss (`loss`, `kl_loss`, not `loss_weight`) holds one; so does a
+        variable assigned a loss value (`l = criterion(out, y)`)."""
+        if looks_like_loss_name(name):
+            return True
         definition = self.flow.definition(name, statement)
         if definition.kind in ("assign", "augassign") and definition.value is not None and definition.statement:
             return self.is_loss(definition.value, definition.statement, depth + 1)
-        if definition.kind in ("param", "loop", "unknown", "unpacked"):
-            return looks_like_loss_name(name)
         return False
 
     def _is_loss_call(self, call: cst.Call, statement: Statement, depth: int) -> bool:

@@ -24,7 +24,6 @@ from nnlint.analysis.names import (
     method_receiver,
     number_value,
     positional_args,
-    root_name,
     string_value,
     string_value_of_index,
 )

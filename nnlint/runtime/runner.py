@@ -16,6 +16,7 @@ import threading
 from typing import Any, Dict, Optional
 
 STARTUP_TIMEOUT = 120.0  # importing torch the first time can be slow
+WORKER_COMMAND = ["-m", "nnlint.runtime.worker"]
 
 
 class ProbeFailed(Exception):
@@ -37,7 +38,7 @@ class ProbeRunner:
     def _start(self) -> None:
         self._lines = queue.Queue()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "nnlint.runtime.worker"],
+            [sys.executable, *WORKER_COMMAND],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

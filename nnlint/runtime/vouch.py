@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Set
+from typing import Dict, List, Mapping, Optional
 
 LIBRARY_ROOTS = frozenset({"torch", "math", "numpy"})
 SAFE_BUILTINS = frozenset({"min", "max", "abs", "float", "int", "round", "sum", "len", "bool", "range", "tuple", "list"})
@@ -87,9 +87,13 @@ def _check_library_name(qualified: str) -> None:
 
 
 class _Rewriter(ast.NodeTransformer):
-    def __init__(self, names: Mapping[str, Mapping[str, str]], placeholders: Set[str], depth: int) -> None:
+    def __init__(
+        self, names: Mapping[str, Mapping[str, str]], substitutions: Mapping[str, str], depth: int
+    ) -> None:
         self.names = names
-        self.placeholders = placeholders
+        # dotted names the probe supplies itself (the flagged loss): name -> placeholder
+        self.substitutions = substitutions
+        self.placeholders = set(substitutions.values())
         self.depth = depth
         self.runtime_names: List[str] = []
 
@@ -137,10 +141,26 @@ class _Rewriter(ast.NodeTransformer):
         node.keywords = [self.visit(keyword) for keyword in node.keywords]
         return node
 
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        # config["max_loss"] with `config = {...}`: evaluate only that entry, not the whole dict
+        dotted = _dotted(node.value)
+        entry = self.names.get(dotted) if dotted is not None else None
+        if entry is not None and entry.get("kind") == "value" and isinstance(node.slice, ast.Constant):
+            literal = ast.parse(entry["source"], mode="eval").body
+            if isinstance(literal, ast.Dict):
+                for key, value in zip(literal.keys, literal.values):
+                    if isinstance(key, ast.Constant) and key.value == node.slice.value:
+                        inner = vouch_expression(ast.unparse(value), self.names, self.substitutions, self.depth + 1)
+                        self.runtime_names.extend(inner.runtime_names)
+                        return ast.parse(inner.source, mode="eval").body
+        return self.generic_visit(node)
+
     def _resolve(self, node: ast.AST, dotted: str) -> ast.AST:
         root = dotted.split(".")[0]
         if root in self.placeholders:
             return node
+        if dotted in self.substitutions:
+            return ast.Name(self.substitutions[dotted], ast.Load())
         entry = self.names.get(dotted) or self.names.get(root)
         if entry is None:
             raise Refused(f"{dotted} could not be resolved")
@@ -154,7 +174,7 @@ class _Rewriter(ast.NodeTransformer):
         if kind == "value":
             if self.depth >= MAX_DEPTH:
                 raise Refused(f"{dotted} is defined too indirectly")
-            inner = vouch_expression(entry["source"], self.names, self.placeholders, self.depth + 1)
+            inner = vouch_expression(entry["source"], self.names, self.substitutions, self.depth + 1)
             self.runtime_names.extend(inner.runtime_names)
             return ast.parse(inner.source, mode="eval").body
         if kind == "runtime":
@@ -170,26 +190,27 @@ def runtime_placeholder(dotted: str) -> str:
 
 
 def vouch_expression(
-    source: str, names: Mapping[str, Mapping[str, str]], placeholders: Set[str] = frozenset(), depth: int = 0
+    source: str, names: Mapping[str, Mapping[str, str]], substitutions: Mapping[str, str] = {}, depth: int = 0
 ) -> Vouched:
-    """Canonical, library-qualified source of an expression, or Refused."""
+    """Canonical, library-qualified source of an expression, or Refused. `substitutions` maps
+    dotted names the probe supplies itself to placeholder names."""
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as error:
         raise Refused(f"cannot read the fragment {source!r}: {error.msg}") from None
-    rewriter = _Rewriter(names, set(placeholders), depth)
+    rewriter = _Rewriter(names, substitutions, depth)
     tree = rewriter.visit(tree)
     return Vouched(ast.unparse(ast.fix_missing_locations(tree)), rewriter.runtime_names)
 
 
-def vouch_statement(source: str, names: Mapping[str, Mapping[str, str]], placeholders: Set[str] = frozenset()) -> Vouched:
+def vouch_statement(source: str, names: Mapping[str, Mapping[str, str]], substitutions: Mapping[str, str] = {}) -> Vouched:
     try:
         tree = ast.parse(source.strip(), mode="exec")
     except SyntaxError as error:
         raise Refused(f"cannot read the fragment {source!r}: {error.msg}") from None
     if len(tree.body) != 1 or not isinstance(tree.body[0], (ast.Assign, ast.AugAssign, ast.Expr)):
         raise Refused("only single assignments and expressions are evaluated by probes")
-    rewriter = _Rewriter(names, set(placeholders), 0)
+    rewriter = _Rewriter(names, substitutions, 0)
     tree = rewriter.visit(tree)
     return Vouched(ast.unparse(ast.fix_missing_locations(tree)), rewriter.runtime_names)
 

@@ -20,10 +20,13 @@ class LossClippedProbe(Probe):
     def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
         names = probe_input["names"]
         mode = "exec" if probe_input["fragment_kind"] == "statement" else "eval"
-        fragment = substitute(probe_input["fragment"], probe_input["operand"], LOSS, mode)
+        operand = probe_input["operand"]
+        # the flagged loss is replaced by synthetic losses, wherever it appears
+        substitutions = {operand: LOSS, LOSS: LOSS}
+        fragment = substitute(probe_input["fragment"], operand, LOSS, mode)
         vouch = vouch_statement if mode == "exec" else vouch_expression
-        vouched_fragment = vouch(fragment, names, {LOSS})
-        bound = vouch_expression(probe_input["bound"], names)
+        vouched_fragment = vouch(fragment, names, substitutions)
+        bound = vouch_expression(probe_input["bound"], names, substitutions)
         unresolved = sorted(set(vouched_fragment.runtime_names) | set(bound.runtime_names))
         note = ""
         if unresolved:
@@ -51,7 +54,9 @@ class LossClippedProbe(Probe):
 
             namespace["numpy"] = numpy
         namespace.update({placeholder: REPRESENTATIVE_VALUE for placeholder in request["runtime_placeholders"]})
-        bound = float(eval(request["bound"], dict(namespace)))  # noqa: S307 - vouched, restricted namespace
+        # the bound may be built from the loss itself (torch.full_like(loss, cap)): a scalar stands in
+        bound_value = eval(request["bound"], dict(namespace, **{LOSS: torch.ones((), dtype=torch.float64)}))  # noqa: S307
+        bound = float(torch.as_tensor(bound_value).flatten()[0])
         if not math.isfinite(bound):
             return "not-confirmed", f"the bound {request['bound_text']} evaluates to {bound}, which caps nothing"
         generator = torch.Generator().manual_seed(0)

@@ -1,0 +1,61 @@
+"""Shared helpers for the tests."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Set, Tuple
+
+from click.testing import CliRunner
+
+from nnlint.cli import command
+from nnlint.engine import lint_bytes
+from nnlint.registry import all_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+RULES_DIR = ROOT / "rules"
+EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>NNL\d{3}(?:\s*,\s*NNL\d{3})*)")
+
+
+def fixture_files() -> List[Path]:
+    return sorted(FIXTURES.rglob("*.py"))
+
+
+def expected_findings(path: Path) -> Set[Tuple[int, str]]:
+    """(line, code) for every `# expect: CODE[, CODE]` marker in a fixture."""
+    expected = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = EXPECT.search(line)
+        if match:
+            for code in match.group("codes").split(","):
+                expected.add((number, code.strip()))
+    return expected
+
+
+def lint(source: str, path: str = "example.py", codes: Optional[Sequence[str]] = None):
+    """Findings for a source string with every rule (or the given codes) enabled."""
+    enabled = frozenset(codes) if codes is not None else frozenset(all_rules())
+    return lint_bytes(path, source.encode("utf-8"), enabled).findings
+
+
+def codes_and_lines(source: str, **kwargs) -> List[Tuple[str, int]]:
+    return [(f.code, f.line) for f in lint(source, **kwargs)]
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(args: Sequence[str], input: Optional[bytes] = None) -> CliResult:
+    """Run the click command in-process; stdout and stderr kept apart."""
+    try:
+        runner = CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        runner = CliRunner()
+    result = runner.invoke(command, list(args), input=input, catch_exceptions=False)
+    return CliResult(result.exit_code, result.stdout, result.stderr)

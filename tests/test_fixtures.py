@@ -1,0 +1,35 @@
+"""Every fixture script produces exactly the findings its `# expect:` markers name (code and line);
+a fixture without markers produces none."""
+
+from __future__ import annotations
+
+import pytest
+
+from nnlint.engine import lint_bytes
+from nnlint.registry import all_rules
+from tests.helpers import FIXTURES, expected_findings, fixture_files
+
+
+@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_fixture_findings_are_exact(path):
+    result = lint_bytes(str(path), path.read_bytes(), frozenset(all_rules()))
+    assert not result.internal_errors
+    found = {(f.line, f.code) for f in result.findings}
+    assert found == expected_findings(path)
+
+
+def test_every_rule_has_buggy_and_clean_fixtures():
+    marked = {code for path in fixture_files() for _, code in expected_findings(path)}
+    for code in all_rules():
+        if code == "NNL000":
+            continue
+        assert code in marked, f"{code} has no fixture marked '# expect: {code}'"
+    clean = [path for path in fixture_files() if not expected_findings(path)]
+    assert clean, "there must be near-miss fixtures that produce no finding"
+
+
+def test_loss_family_has_enough_fixtures():
+    loss = [p for p in fixture_files() if p.parent.name == "loss"]
+    buggy = [p for p in loss if any(code == "NNL101" for _, code in expected_findings(p))]
+    clean = [p for p in loss if not expected_findings(p)]
+    assert len(buggy) >= 6 and len(clean) >= 4

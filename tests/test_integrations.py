@@ -1,0 +1,95 @@
+"""flake8 (real flake8), pre-commit (validate-manifest and try-repo) and the wheel's --explain."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from nnlint.engine import lint_bytes
+from nnlint.registry import all_rules
+from tests.helpers import FIXTURES, ROOT, fixture_files
+
+BIN = Path(sys.executable).parent
+
+
+def run(command, **kwargs):
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    kwargs.setdefault("timeout", 600)
+    return subprocess.run(command, **kwargs)
+
+
+def test_flake8_reports_the_same_findings_and_columns():
+    files = [str(path) for path in fixture_files()]
+    completed = run([sys.executable, "-m", "flake8", "--select", "NNL", *files])
+    flake8_lines = sorted(line for line in completed.stdout.splitlines() if line)
+    expected = []
+    for path in fixture_files():
+        result = lint_bytes(str(path), path.read_bytes(), frozenset(all_rules()))
+        expected += [f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}" for f in result.findings]
+    assert flake8_lines == sorted(expected)
+    assert len(expected) >= 6
+
+
+def test_flake8_noqa_applies(tmp_path):
+    source = (FIXTURES / "loss" / "plain_loop_args_cap.py").read_text()
+    silenced = source.replace("# expect: NNL101", "# noqa: NNL101")
+    path = tmp_path / "train.py"
+    path.write_text(silenced)
+    completed = run([sys.executable, "-m", "flake8", "--select", "NNL", str(path)])
+    assert completed.stdout == "" and completed.returncode == 0
+
+
+def test_pre_commit_manifest_is_valid():
+    completed = run([str(BIN / "pre-commit"), "validate-manifest", str(ROOT / ".pre-commit-hooks.yaml")])
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_pre_commit_try_repo(tmp_path):
+    """pre-commit installs this checkout as a hook and runs it on a repository with a buggy script."""
+    repo = tmp_path / "user-repo"
+    repo.mkdir()
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "GIT_CONFIG_NOSYSTEM": "1"}
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "init.defaultBranch=main"]
+    run(git + ["init", "-q"], cwd=repo, check=True)
+    shutil.copy(FIXTURES / "loss" / "plain_loop_args_cap.py", repo / "train.py")
+    shutil.copy(FIXTURES / "loss" / "clean_probability_clamp.py", repo / "clean.py")
+    run(git + ["add", "."], cwd=repo, check=True)
+    run(git + ["commit", "-qm", "init"], cwd=repo, check=True)
+    completed = run(
+        [str(BIN / "pre-commit"), "try-repo", str(ROOT), "nnlint", "--all-files"], cwd=repo, env=env
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 1, output
+    assert "train.py:34:20: NNL101" in output
+    assert "clean.py" not in output.split("NNL101", 1)[0].splitlines()[-1]
+
+
+def test_explain_works_from_the_installed_wheel(tmp_path):
+    """Build the wheel, install it into a bare folder, and read a rule doc from there."""
+    wheel_dir = tmp_path / "wheel"
+    completed = run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheel_dir), str(ROOT)]
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    wheel = next(wheel_dir.glob("nnlint-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert "nnlint/rules/NNL101.md" in names
+    target = tmp_path / "installed"
+    completed = run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel)])
+    assert completed.returncode == 0, completed.stderr
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    probe = "import nnlint, sys; print(nnlint.__file__)"
+    where = run([sys.executable, "-c", probe], env=env, cwd=tmp_path).stdout.strip()
+    assert where.startswith(str(target)), where
+    completed = run([sys.executable, "-m", "nnlint", "--explain", "NNL101"], env=env, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("# NNL101 loss-clipped")

@@ -1,0 +1,66 @@
+"""Every rule has a doc in the agreed format, and the doc's Example and Fix blocks are real:
+the Example produces the rule's finding, the Fix does not."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from nnlint.registry import all_rules, rule_doc
+from tests.helpers import RULES_DIR, lint
+
+SECTIONS = ["What it catches", "Why it is a silent bug", "Example", "Fix", "Runtime confirmation", "Limits"]
+
+
+def section(doc: str, title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(?P<body>.*?)(?=^## |\Z)", doc, re.MULTILINE | re.DOTALL)
+    assert match, f"missing section '## {title}'"
+    return match.group("body")
+
+
+def python_block(text: str) -> str:
+    match = re.search(r"```python\n(?P<code>.*?)```", text, re.DOTALL)
+    assert match, "the section has no ```python block"
+    return match.group("code")
+
+
+@pytest.mark.parametrize("code", list(all_rules()))
+def test_doc_has_every_section(code):
+    doc = rule_doc(code)
+    assert doc is not None and (RULES_DIR / f"{code}.md").is_file()
+    rule = all_rules()[code]
+    assert doc.startswith(f"# {code} {rule.name}\n")
+    positions = [doc.index(f"\n## {title}\n") for title in SECTIONS]
+    assert positions == sorted(positions), "sections are out of order"
+
+
+@pytest.mark.parametrize("code", list(all_rules()))
+def test_example_produces_the_finding_and_fix_does_not(code):
+    doc = rule_doc(code)
+    example = python_block(section(doc, "Example"))
+    fix = python_block(section(doc, "Fix"))
+    assert code in {f.code for f in lint(example)}
+    assert code not in {f.code for f in lint(fix)}
+    assert not lint(fix), "the Fix block must be clean of every rule"
+
+
+def test_no_doc_without_a_rule():
+    documented = {path.stem for path in RULES_DIR.glob("*.md")}
+    assert documented == set(all_rules())
+
+
+def test_readme_rules_table_lists_every_rule():
+    readme = (RULES_DIR.parent / "README.md").read_text(encoding="utf-8")
+    for code, rule in all_rules().items():
+        assert f"| [{code}](rules/{code}.md) | {rule.name} | {rule.severity.value} | {rule.summary} |" in readme
+
+
+def test_readme_trigger_table_matches_the_checks():
+    from nnlint.registry import check_classes
+
+    readme = (RULES_DIR.parent / "README.md").read_text(encoding="utf-8")
+    for check in check_classes():
+        triggers = ", ".join(f"`{t}`" for t in check.triggers)
+        for rule in check.rules:
+            assert f"| {rule.code} | {triggers} |" in readme
