@@ -244,3 +244,30 @@ def test_loss_values(setup, expression, is_loss):
     )
     site = call_named(ctx, f"use({expression})")
     assert ctx.fact(LossValues).is_loss(site.node.args[0].value, site.statement) is is_loss
+
+
+def test_instance_calls_run_the_class_forward():
+    ctx = analysed(
+        """
+        class Net(nn.Module):
+            def forward(self, x):
+                return x * 2
+
+        class Trainer:
+            def __init__(self):
+                self.net = Net().to("cpu")
+
+            def step(self, batch):
+                out = self.net(batch)
+                return out
+
+        def train(batch):
+            model = Net()
+            value = model(batch)
+        """
+    )
+    flow = ctx.fact(DataFlow)
+    forward = ctx.index.class_by_name["Net"].methods["forward"]
+    assert flow.callee(call_named(ctx, "model(batch)")) is forward
+    assert flow.callee(call_named(ctx, "self.net(batch)")) is forward
+    assert {ctx.code(site.node) for site in flow.callers(forward)} == {"model(batch)", "self.net(batch)"}

@@ -227,6 +227,7 @@ class DataFlow:
         self._bindings: Dict[int, _ScopeBindings] = {}
         self._calls_by_name: Optional[Dict[str, List[CallSite]]] = None
         self._attribute_definitions: Dict[Tuple[int, str], List[Definition]] = {}
+        self._instance_calls_cache: Dict[int, List[CallSite]] = {}
 
     # -- definitions -----------------------------------------------------------------------------
 
@@ -285,7 +286,8 @@ class DataFlow:
 
     def callers(self, scope: Scope) -> List[CallSite]:
         """Call sites in this module that call the function of `scope`: `helper(...)` for a
-        module-level function, `self.helper(...)` inside the same class for a method."""
+        module-level function, `self.helper(...)` inside the same class for a method, and
+        `instance(...)` for the `forward` of a module class (`model = Net(); model(x)`)."""
         if scope.is_module:
             return []
         name = scope.function_name
@@ -303,7 +305,44 @@ class DataFlow:
                     and self.ctx.index.enclosing_class(site.scope) is scope.class_info
                 ):
                     sites.append(site)
+        if scope.class_info is not None and name == "forward":
+            sites.extend(self._instance_calls(scope.class_info))
         return sites
+
+    def _instance_calls(self, class_info: ClassInfo) -> List[CallSite]:
+        """Calls of instances of a class: `criterion(out, y)` after `criterion = FocalLoss()`."""
+        cached = self._instance_calls_cache.get(id(class_info))
+        if cached is None:
+            cached = self._instance_calls_cache[id(class_info)] = [
+                site
+                for site in self.ctx.index.call_sites.values()
+                if site.statement is not None and self.instance_class(site.node.func, site.statement) is class_info
+            ]
+        return cached
+
+    def instance_class(self, expr: cst.BaseExpression, statement: Statement) -> Optional[ClassInfo]:
+        """The class of this module that `expr` (a name or `self.attr`) is an instance of, when
+        the module shows the construction: `net = Net(...)`, `self.net = Net(...).to(device)`."""
+        dotted = dotted_name(expr)
+        if dotted is None:
+            return None
+        values: List[Optional[cst.BaseExpression]] = []
+        definition = self.definition(dotted, statement)
+        if definition.kind == "assign":
+            values.append(definition.value)
+        elif dotted.startswith("self.") and dotted.count(".") == 1:
+            owner = self.ctx.index.enclosing_class(statement.scope)
+            if owner is not None:
+                values.extend(d.value for d in self.attribute_definitions(owner, dotted[5:]) if d.kind == "assign")
+        for value in values:
+            # strip `.to(device)`, `.cuda()`, `.train()` and other chained calls
+            while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and isinstance(value.func.value, cst.Call):
+                value = value.func.value
+            if isinstance(value, cst.Call) and isinstance(value.func, cst.Name):
+                found = self.ctx.index.class_by_name.get(value.func.value)
+                if found is not None and self.ctx.imports.qualify(value.func.value) is None:
+                    return found
+        return None
 
     def callee(self, site: CallSite) -> Optional[Scope]:
         """The function of this module a call runs, when the module shows it."""
@@ -312,11 +351,21 @@ class DataFlow:
             definition = self.definition(func.value, site.statement) if site.statement else UNKNOWN
             if definition.kind == "function":
                 return self.ctx.index.scope_of_function(definition.statement.node)  # type: ignore[arg-type]
+            if site.statement is not None:
+                instance_of = self.instance_class(func, site.statement)
+                if instance_of is not None:
+                    return instance_of.methods.get("forward")
             return None
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
             owner = self.ctx.index.enclosing_class(site.scope)
             if owner is not None:
-                return owner.methods.get(func.attr.value)
+                method = owner.methods.get(func.attr.value)
+                if method is not None:
+                    return method
+                # self.criterion(...) where self.criterion = FocalLoss()
+                instance_of = self.instance_class(func, site.statement) if site.statement else None
+                if instance_of is not None:
+                    return instance_of.methods.get("forward")
         return None
 
     # -- following a value forward -------------------------------------------------------------

@@ -67,6 +67,8 @@ NOT_A_LOSS_NAME = re.compile(
     re.IGNORECASE,
 )
 CRITERION_NAME = re.compile(r"loss|criterion|^crit$|^crit_|_crit$|objective", re.IGNORECASE)
+# A module class that computes a loss: FocalLoss, DiceLoss, MyCriterion, or a subclass of one.
+LOSS_CLASS_NAME = re.compile(r"(Loss|Criterion)$")
 
 
 def looks_like_loss_name(name: str) -> bool:
@@ -117,7 +119,14 @@ class UpdateSinks(Sinks):
             (dotted_name(base) or "").endswith("Trainer") for base in owner.bases
         ):
             return SinkHit(node, f"being returned from {owner.name}.compute_loss (the Trainer backpropagates it)")
+        if scope.function_name == "forward" and self._is_loss_module(owner):
+            return SinkHit(node, f"being returned from {owner.name}.forward (the loss this module computes is what training backpropagates)")
         return None
+
+    def _is_loss_module(self, owner: ClassInfo) -> bool:
+        if LOSS_CLASS_NAME.search(owner.name):
+            return True
+        return any(LOSS_CLASS_NAME.search((dotted_name(base) or "").split(".")[-1]) for base in owner.bases)
 
     def _manual_optimization(self, owner: ClassInfo) -> bool:
         """Lightning with `self.automatic_optimization = False` ignores what training_step returns."""

@@ -66,8 +66,9 @@ def _ordered_comparison(test: cst.BaseExpression) -> Optional[Tuple[cst.BaseExpr
 
 class LossClippedCheck(Check):
     rules = (LOSS_CLIPPED,)
-    # A capped loss can only drive the update through one of these.
-    triggers = ("backward", "training_step", "compute_loss")
+    # A capped loss can only drive the update through one of these (a loss module's class
+    # statement contains "Loss(" or "Criterion(").
+    triggers = ("backward", "training_step", "compute_loss", "Loss(", "Criterion(")
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
