@@ -14,7 +14,9 @@ import click
 from nnlint import __version__
 from nnlint.config import ConfigError, RuleSelection, Settings, cli_patterns, load_settings, split_codes
 from nnlint.discovery import STDIN, SourceFile, discover
+from nnlint.cache import ResultCache
 from nnlint.engine import FileResult, lint_files
+from nnlint.parallel import available_cores
 from nnlint.registry import all_rules, get_rule, rule_doc
 from nnlint.report import FORMATS, ReportOptions, render
 
@@ -56,6 +58,13 @@ def _settings(config: Optional[str], select, ignore, extend_select, exclude) -> 
     return settings
 
 
+def _cache_directory(option: Optional[str], settings: Settings) -> Path:
+    if option:
+        return Path(option)
+    root = settings.source.resolve().parent if settings.source is not None else Path.cwd()
+    return root / ".nnlint_cache"
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--select", metavar="CODES", help="Comma list of rule codes or prefixes to report (default: all).")
@@ -70,6 +79,9 @@ def _settings(config: Optional[str], select, ignore, extend_select, exclude) -> 
 @click.option("--stdin-filename", metavar="NAME", help="Name for the code read from '-' in output and per-file config.")
 @click.option("--confirm", is_flag=True, help="Run a short torch experiment per finding to confirm it (needs nnlint[runtime]).")
 @click.option("--confirm-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS", help="Time limit of one probe.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True, help="Processes to lint with; 0 means one per available core.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--cache-dir", metavar="PATH", envvar="NNLINT_CACHE_DIR", help="Result cache folder (default: .nnlint_cache next to the config file, else in the current folder; env NNLINT_CACHE_DIR).")
 @click.option("--list-rules", is_flag=True, help="List every rule and exit.")
 @click.option("--explain", metavar="CODE", help="Print a rule's documentation and exit.")
 @click.version_option(__version__, "--version", prog_name="nnlint")
@@ -87,6 +99,9 @@ def command(
     stdin_filename: Optional[str],
     confirm: bool,
     confirm_timeout: float,
+    jobs: int,
+    no_cache: bool,
+    cache_dir: Optional[str],
     list_rules: bool,
     explain: Optional[str],
 ) -> None:
@@ -124,7 +139,13 @@ def command(
         name = source.path if source.path is not None else (Path(stdin_filename) if stdin_filename else None)
         return selection.enabled_codes(name)
 
-    results: List[FileResult] = lint_files(sources, enabled_for, stdin=sys.stdin.buffer if STDIN in paths else None)
+    results: List[FileResult] = lint_files(
+        sources,
+        enabled_for,
+        stdin=sys.stdin.buffer if STDIN in paths else None,
+        jobs=jobs or available_cores(),
+        cache=None if no_cache else ResultCache(_cache_directory(cache_dir, settings)),
+    )
     if confirm:
         from nnlint.runtime import confirm_results
 

@@ -17,7 +17,7 @@ import re
 import tokenize
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, FrozenSet, List, Optional, Sequence, Type
+from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence, Type
 
 import libcst as cst
 
@@ -27,6 +27,9 @@ from nnlint.discovery import SourceFile
 from nnlint.finding import Finding
 from nnlint.registry import UNPARSABLE, Rule, check_classes
 from nnlint.suppression import file_suppression, finding_suppressed
+
+if TYPE_CHECKING:
+    from nnlint.cache import ResultCache
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -205,20 +208,41 @@ def read_source(source: SourceFile, stdin: Optional[io.BufferedIOBase] = None) -
     return source.path.read_bytes()
 
 
+BATCH = 512  # files read and linted together; bounds the memory held for their bytes
+
+
 def lint_files(
     sources: Sequence[SourceFile],
     enabled_for: Callable[[SourceFile], FrozenSet[str]],
     stdin: Optional[io.BufferedIOBase] = None,
+    jobs: int = 1,
+    cache: Optional["ResultCache"] = None,
 ) -> List[FileResult]:
-    """Lint every file in order. One file that cannot be read never stops the others."""
-    results = []
-    for source in sources:
-        enabled = enabled_for(source)
-        try:
-            data = read_source(source, stdin)
-        except OSError as error:
-            reason = error.strerror or str(error)
-            results.append(_with_unparsable(FileResult(source.display), enabled, _unparsable(source.display, f"cannot read: {reason}")))
-            continue
-        results.append(lint_bytes(source.display, data, enabled))
-    return results
+    """Lint every file; results in the order of `sources`. One file that cannot be read never
+    stops the others. Cached results are reused; the rest run in `jobs` processes."""
+    from nnlint.parallel import Job, lint_jobs
+
+    results: List[Optional[FileResult]] = [None] * len(sources)
+    for start in range(0, len(sources), BATCH):
+        pending: List[Job] = []
+        for index in range(start, min(start + BATCH, len(sources))):
+            source = sources[index]
+            enabled = enabled_for(source)
+            try:
+                data = read_source(source, stdin)
+            except OSError as error:
+                reason = error.strerror or str(error)
+                unreadable = _unparsable(source.display, f"cannot read: {reason}")
+                results[index] = _with_unparsable(FileResult(source.display), enabled, unreadable)
+                continue
+            key = cache.key(data, enabled) if cache is not None else None
+            cached = cache.load(key, source.display, data) if cache is not None and key else None
+            if cached is not None:
+                results[index] = cached
+            else:
+                pending.append(Job(index, source.display, data, enabled, key))
+        for job, result in zip(pending, lint_jobs(pending, jobs)):
+            results[job.index] = result
+            if cache is not None and job.cache_key:
+                cache.store(job.cache_key, result)
+    return [result for result in results if result is not None]

@@ -53,5 +53,17 @@ class Finding:
     def with_confirmation(self, confirmation: Confirmation) -> "Finding":
         return replace(self, confirmation=confirmation)
 
+    def to_record(self) -> Dict[str, Any]:
+        """Plain JSON-able data (the result cache stores findings this way)."""
+        return {
+            "path": self.path, "line": self.line, "column": self.column, "end_line": self.end_line,
+            "end_column": self.end_column, "code": self.code, "name": self.name,
+            "severity": self.severity.value, "message": self.message, "probe_input": self.probe_input,
+        }
+
+    @classmethod
+    def from_record(cls, record: Dict[str, Any]) -> "Finding":
+        return cls(**{**record, "severity": Severity(record["severity"])})
+
     def sort_key(self):
         return (self.path, self.line, self.column, self.code)

@@ -1,0 +1,80 @@
+"""Linting files in worker processes (`-j N`), in a deterministic order.
+
+Each file is one task. A worker that dies (a crash inside a parser, say) breaks the pool; the
+files it left unfinished are then linted one by one in fresh single-worker pools, so the file that
+crashes is named in an internal error and every other file is still reported. Nothing waits on a
+dead process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, List, Optional
+
+from nnlint.engine import FileResult, lint_bytes
+
+
+@dataclass(frozen=True)
+class Job:
+    index: int
+    path: str
+    data: bytes
+    enabled: FrozenSet[str]
+    cache_key: Optional[str] = None
+
+
+def available_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def lint_job(job: Job) -> FileResult:
+    return lint_bytes(job.path, job.data, job.enabled)
+
+
+def _context():
+    # fork is fast and inherits the imported checks; elsewhere spawn re-imports them
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _crashed(job: Job) -> FileResult:
+    return FileResult(
+        job.path,
+        internal_errors=[f"internal error on {job.path}: the worker process linting it died; please report"],
+    )
+
+
+def _isolated(job: Job) -> FileResult:
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+            return pool.submit(lint_job, job).result()
+    except BrokenProcessPool:
+        return _crashed(job)
+
+
+def lint_jobs(jobs: List[Job], workers: int) -> List[FileResult]:
+    """Results in the order of `jobs`."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [lint_job(job) for job in jobs]
+    done: Dict[int, FileResult] = {}
+    futures: Dict[int, Future] = {}
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_context()) as pool:
+            for job in jobs:
+                futures[job.index] = pool.submit(lint_job, job)
+            for job in jobs:
+                done[job.index] = futures[job.index].result()
+    except BrokenProcessPool:
+        for index, future in futures.items():
+            if index not in done and future.done() and not future.cancelled() and future.exception() is None:
+                done[index] = future.result()
+        for job in jobs:
+            if job.index not in done:
+                done[job.index] = _isolated(job)
+    return [done[job.index] for job in jobs]
