@@ -14,8 +14,11 @@ from __future__ import annotations
 import ast
 import io
 import re
+import signal
+import threading
 import tokenize
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence, Type
 
@@ -36,6 +39,36 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 class SourceError(Exception):
     """The bytes are not Python source we can read."""
+
+
+class TimeBudgetExceeded(Exception):
+    """Linting one file took longer than its time budget."""
+
+
+@contextmanager
+def time_budget(seconds: Optional[float]):
+    """Raise TimeBudgetExceeded in the block after `seconds` (Unix, main thread only; elsewhere
+    the block simply runs to completion)."""
+    usable = (
+        seconds is not None
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeBudgetExceeded()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -193,12 +226,28 @@ def _finding(ctx: ModuleContext, report: Report) -> Finding:
     )
 
 
-def lint_bytes(path: str, data: bytes, enabled: FrozenSet[str], use_triggers: bool = True, apply_noqa: bool = True) -> FileResult:
+DEFAULT_FILE_TIMEOUT = 60.0
+
+
+def lint_bytes(
+    path: str,
+    data: bytes,
+    enabled: FrozenSet[str],
+    use_triggers: bool = True,
+    apply_noqa: bool = True,
+    timeout: Optional[float] = DEFAULT_FILE_TIMEOUT,
+) -> FileResult:
+    """Lint one file's bytes within a time budget; a file over budget gets one NNL000."""
     try:
         text = decode_source(data)
     except SourceError as error:
         return _with_unparsable(FileResult(path), enabled, _unparsable(path, str(error)))
-    return lint_text(path, text, enabled, use_triggers, apply_noqa)
+    try:
+        with time_budget(timeout):
+            return lint_text(path, text, enabled, use_triggers, apply_noqa)
+    except TimeBudgetExceeded:
+        message = f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)"
+        return _with_unparsable(FileResult(path), enabled, _unparsable(path, message))
 
 
 def read_source(source: SourceFile, stdin: Optional[io.BufferedIOBase] = None) -> bytes:
@@ -217,6 +266,7 @@ def lint_files(
     stdin: Optional[io.BufferedIOBase] = None,
     jobs: int = 1,
     cache: Optional["ResultCache"] = None,
+    timeout: Optional[float] = DEFAULT_FILE_TIMEOUT,
 ) -> List[FileResult]:
     """Lint every file; results in the order of `sources`. One file that cannot be read never
     stops the others. Cached results are reused; the rest run in `jobs` processes."""
@@ -240,7 +290,7 @@ def lint_files(
             if cached is not None:
                 results[index] = cached
             else:
-                pending.append(Job(index, source.display, data, enabled, key))
+                pending.append(Job(index, source.display, data, enabled, key, timeout))
         for job, result in zip(pending, lint_jobs(pending, jobs)):
             results[job.index] = result
             if cache is not None and job.cache_key:

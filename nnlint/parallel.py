@@ -25,6 +25,7 @@ class Job:
     data: bytes
     enabled: FrozenSet[str]
     cache_key: Optional[str] = None
+    timeout: Optional[float] = None
 
 
 def available_cores() -> int:
@@ -34,7 +35,7 @@ def available_cores() -> int:
 
 
 def lint_job(job: Job) -> FileResult:
-    return lint_bytes(job.path, job.data, job.enabled)
+    return lint_bytes(job.path, job.data, job.enabled, timeout=job.timeout)
 
 
 def _context():
