@@ -14,17 +14,15 @@ from __future__ import annotations
 import ast
 import io
 import re
-import signal
-import threading
 import tokenize
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence, Type
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
+from nnlint.budget import NO_DEADLINE, Deadline, TimeBudgetExceeded
 from nnlint.checks import Check, Report
 from nnlint.discovery import SourceFile
 from nnlint.finding import Finding
@@ -39,36 +37,6 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 class SourceError(Exception):
     """The bytes are not Python source we can read."""
-
-
-class TimeBudgetExceeded(Exception):
-    """Linting one file took longer than its time budget."""
-
-
-@contextmanager
-def time_budget(seconds: Optional[float]):
-    """Raise TimeBudgetExceeded in the block after `seconds` (Unix, main thread only; elsewhere
-    the block simply runs to completion)."""
-    usable = (
-        seconds is not None
-        and seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeBudgetExceeded()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -150,7 +118,14 @@ def active_checks(text: str, enabled: FrozenSet[str], use_triggers: bool = True)
     return picked
 
 
-def lint_text(path: str, text: str, enabled: FrozenSet[str], use_triggers: bool = True, apply_noqa: bool = True) -> FileResult:
+def lint_text(
+    path: str,
+    text: str,
+    enabled: FrozenSet[str],
+    use_triggers: bool = True,
+    apply_noqa: bool = True,
+    deadline: Deadline = NO_DEADLINE,
+) -> FileResult:
     result = FileResult(path)
     suppressed_file = file_suppression(text)
     if suppressed_file.everything:
@@ -162,6 +137,7 @@ def lint_text(path: str, text: str, enabled: FrozenSet[str], use_triggers: bool 
     rejected = _python_rejects(path, text)
     if rejected is not None:
         return _with_unparsable(result, enabled, rejected)
+    deadline.check()
     try:
         module = cst.parse_module(text)
     except RecursionError:
@@ -169,7 +145,8 @@ def lint_text(path: str, text: str, enabled: FrozenSet[str], use_triggers: bool 
     except Exception as error:  # noqa: BLE001 - LibCST may reject what CPython accepts
         return _with_unparsable(result, enabled, _libcst_rejects(path, error))
 
-    ctx = ModuleContext(path, text, module)
+    deadline.check()
+    ctx = ModuleContext(path, text, module, deadline)
     instances = [check(ctx) for check in checks]
     try:
         cst.visit_batched(module, instances, before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
@@ -178,8 +155,11 @@ def lint_text(path: str, text: str, enabled: FrozenSet[str], use_triggers: bool 
     lines = split_lines(text)
     for instance in instances:
         if instance.failure is None:
+            deadline.check()
             try:
                 instance.finish()
+            except TimeBudgetExceeded:
+                raise
             except RecursionError:
                 instance.failure = RecursionError("the code is nested too deeply")
             except Exception as error:  # noqa: BLE001 - reported as an internal error
@@ -243,8 +223,7 @@ def lint_bytes(
     except SourceError as error:
         return _with_unparsable(FileResult(path), enabled, _unparsable(path, str(error)))
     try:
-        with time_budget(timeout):
-            return lint_text(path, text, enabled, use_triggers, apply_noqa)
+        return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout))
     except TimeBudgetExceeded:
         message = f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)"
         return _with_unparsable(FileResult(path), enabled, _unparsable(path, message))

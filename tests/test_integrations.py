@@ -63,8 +63,20 @@ def test_pre_commit_try_repo(tmp_path):
     shutil.copy(FIXTURES / "loss" / "clean_probability_clamp.py", repo / "clean.py")
     run(git + ["add", "."], cwd=repo, check=True)
     run(git + ["commit", "-qm", "init"], cwd=repo, check=True)
+    # pre-commit installs the hook from a git repository: snapshot this working tree into one
+    # (tracked and untracked files, not the ignored ones), committed or not
+    hook_repo = tmp_path / "nnlint-snapshot"
+    listed = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT, check=True).stdout
+    for relative in filter(None, listed.split("\0")):
+        source = ROOT / relative
+        if source.is_file():
+            (hook_repo / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, hook_repo / relative)
+    run(git + ["init", "-q"], cwd=hook_repo, check=True)
+    run(git + ["add", "-A"], cwd=hook_repo, check=True)
+    run(git + ["commit", "-qm", "snapshot"], cwd=hook_repo, check=True)
     completed = run(
-        [str(BIN / "pre-commit"), "try-repo", str(ROOT), "nnlint", "--all-files"], cwd=repo, env=env
+        [str(BIN / "pre-commit"), "try-repo", str(hook_repo), "nnlint", "--all-files"], cwd=repo, env=env
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 1, output

@@ -9,16 +9,18 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from nnlint.analysis.imports import ImportTable
 from nnlint.analysis.index import ModuleIndex
+from nnlint.budget import NO_DEADLINE, Deadline
 
 FactT = TypeVar("FactT")
 
 
 class ModuleContext:
-    def __init__(self, path: str, source: str, module: cst.Module) -> None:
+    def __init__(self, path: str, source: str, module: cst.Module, deadline: Deadline = NO_DEADLINE) -> None:
         self.path = path
         self.source = source
         self.module = module
-        self.index = ModuleIndex()
+        self.deadline = deadline
+        self.index = ModuleIndex(deadline)
         self._facts: Dict[type, Any] = {}
         self._positions: Optional[Any] = None
 

@@ -431,6 +431,7 @@ class DataFlow:
             return self.carries(expr, policy, is_source)
 
         for current in statement.scope.statements[statement.position :]:
+            self.ctx.deadline.check()
             for site in current.calls:
                 hit = sinks.match_call(site, carries)
                 if hit is not None:

@@ -14,6 +14,7 @@ import libcst as cst
 
 from nnlint.analysis.imports import ImportTable
 from nnlint.analysis.names import assigned_names
+from nnlint.budget import NO_DEADLINE, Deadline
 
 ScopeNode = Union[cst.Module, cst.FunctionDef]
 
@@ -91,7 +92,12 @@ class Scope:
 
 
 class ModuleIndex:
-    def __init__(self) -> None:
+    #: how many nodes the traversal visits between two looks at the time budget
+    NODES_PER_DEADLINE_CHECK = 4096
+
+    def __init__(self, deadline: Deadline = NO_DEADLINE) -> None:
+        self.deadline = deadline
+        self._nodes_until_check = self.NODES_PER_DEADLINE_CHECK
         self.imports = ImportTable()
         self.module_scope: Optional[Scope] = None
         self.scopes: List[Scope] = []
@@ -145,6 +151,10 @@ class ModuleIndex:
     # -- traversal hooks -------------------------------------------------------------------------
 
     def before_visit(self, node: cst.CSTNode) -> None:
+        self._nodes_until_check -= 1
+        if not self._nodes_until_check:
+            self._nodes_until_check = self.NODES_PER_DEADLINE_CHECK
+            self.deadline.check()
         handler = self._enter.get(type(node))
         if handler is not None:
             handler(node)

@@ -15,6 +15,7 @@ from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
+from nnlint.budget import TimeBudgetExceeded
 from nnlint.registry import Rule
 
 
@@ -58,8 +59,8 @@ class Check(cst.BatchableCSTVisitor):
                 return None
             try:
                 return method(node)
-            except RecursionError:
-                raise  # the whole file is too deep for any check; the engine reports it
+            except (RecursionError, TimeBudgetExceeded):
+                raise  # about the whole file, not this check: the engine reports it
             except Exception as error:  # noqa: BLE001 - reported as an internal error
                 self.failure = error
                 return None
