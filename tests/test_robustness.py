@@ -212,3 +212,18 @@ def test_every_fixture_with_every_line_removed_in_turn_never_crashes(path):
     rng = random.Random(path.name)
     for index in rng.sample(range(len(lines)), min(len(lines), 40 if DEEP else 6)):
         assert_sane(lint_bytes("cut.py", b"".join(lines[:index] + lines[index + 1 :]), ENABLED))
+
+
+def test_site_packages_corpus_sample():
+    """A deterministic sample of the corpus check (the full run: python benchmarks/corpus_check.py)."""
+    import subprocess
+
+    from tests.helpers import ROOT
+
+    sample = "2000" if DEEP else "120"
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "corpus_check.py"), "--sample", sample],
+        capture_output=True, text=True, timeout=1800,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert " 0 internal errors or tracebacks" in completed.stdout
