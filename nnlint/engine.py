@@ -17,7 +17,7 @@ import re
 import tokenize
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence, Type
+from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
 
@@ -78,24 +78,32 @@ def _unparsable(path: str, message: str, line: int = 1, column: int = 1) -> Find
     )
 
 
-def _python_rejects(path: str, text: str) -> Optional[Finding]:
+def _statement_lines(tree: ast.Module) -> List[int]:
+    """First line of each top-level statement (its first decorator's line for decorated ones)."""
+    lines = []
+    for statement in tree.body:
+        decorators = getattr(statement, "decorator_list", None)
+        lines.append(min([statement.lineno] + [d.lineno for d in decorators or []]))
+    return lines
+
+
+def _python_parse(path: str, text: str) -> Tuple[Optional[ast.Module], Optional[Finding]]:
     """Parse with CPython first. Its messages are the ones users know, and it refuses input that
     would crash or stall LibCST's parser (brackets nested beyond 200 levels, expression chains
     thousands deep), so LibCST only ever sees code CPython accepts."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ast.parse(text)
+            return ast.parse(text), None
     except SyntaxError as error:
         message = error.msg
         if "too many nested" in message or "too many levels" in message:
             message = f"{message} (nested too deeply to analyse)"
-        return _unparsable(path, f"cannot parse: {message}", error.lineno or 1, max(error.offset or 1, 1))
+        return None, _unparsable(path, f"cannot parse: {message}", error.lineno or 1, max(error.offset or 1, 1))
     except (RecursionError, MemoryError):
-        return _unparsable(path, "cannot parse: the code is nested too deeply to analyse")
+        return None, _unparsable(path, "cannot parse: the code is nested too deeply to analyse")
     except ValueError as error:  # e.g. source code string cannot contain null bytes
-        return _unparsable(path, f"cannot parse: {error}")
-    return None
+        return None, _unparsable(path, f"cannot parse: {error}")
 
 
 def _libcst_rejects(path: str, error: Exception) -> Finding:
@@ -134,9 +142,11 @@ def lint_text(
     checks = active_checks(text, enabled, use_triggers)
     if not checks:
         return result
-    rejected = _python_rejects(path, text)
+    tree, rejected = _python_parse(path, text)
     if rejected is not None:
         return _with_unparsable(result, enabled, rejected)
+    statement_lines = _statement_lines(tree)
+    del tree  # only the statement lines are kept
     deadline.check()
     try:
         module = cst.parse_module(text)
@@ -146,7 +156,7 @@ def lint_text(
         return _with_unparsable(result, enabled, _libcst_rejects(path, error))
 
     deadline.check()
-    ctx = ModuleContext(path, text, module, deadline)
+    ctx = ModuleContext(path, text, module, deadline, statement_lines)
     instances = [check(ctx) for check in checks]
     try:
         cst.visit_batched(module, instances, before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)

@@ -101,3 +101,34 @@ def test_crlf_line_endings():
 def test_decode_rejects_bad_cookie():
     with pytest.raises(engine.SourceError, match="unknown encoding"):
         engine.decode_source(b"# coding: klingon\nx = 1\n")
+
+
+POSITION_SAMPLES = [
+    "x = 1; y = f(2)\n\n\n# comment\n@decorator(3)\n# between\n@other\ndef g(a):\n    return h(a)\n",
+    "'''doc'''\nclass A:\n    def m(self):\n        return [f(i) for i in range(3)]\n\nif True:\n    z = call(\n        1,\n    )\n",
+    "\ufeffimport os\r\nprint(os.getcwd())\r\n",
+    "def f():\n\tif x:\n\t\treturn g(1)\n\nf()  # trailing\n",
+]
+
+
+@pytest.mark.parametrize(
+    "source",
+    POSITION_SAMPLES + [path.read_text() for path in fixture_files()],
+    ids=[f"sample{i}" for i in range(len(POSITION_SAMPLES))] + [p.name for p in fixture_files()],
+)
+def test_statement_positions_equal_whole_module_positions(source):
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from nnlint.analysis.context import ModuleContext
+
+    source = source.lstrip("\ufeff")
+    tree, rejected = engine._python_parse("x.py", source)
+    assert rejected is None
+    module = cst.parse_module(source)
+    ctx = ModuleContext("x.py", source, module, statement_lines=engine._statement_lines(tree))
+    cst.visit_batched(module, [], before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
+    full = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    nodes = list(ctx.index.call_sites) + list(ctx.index.statement_of) + list(module.body)
+    assert nodes
+    for node in nodes:
+        assert ctx.position(node) == full[node], ctx.code(node)

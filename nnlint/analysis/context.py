@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Type, TypeVar
+from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from nnlint.analysis.imports import ImportTable
 from nnlint.analysis.index import ModuleIndex
@@ -15,13 +15,24 @@ FactT = TypeVar("FactT")
 
 
 class ModuleContext:
-    def __init__(self, path: str, source: str, module: cst.Module, deadline: Deadline = NO_DEADLINE) -> None:
+    def __init__(
+        self,
+        path: str,
+        source: str,
+        module: cst.Module,
+        deadline: Deadline = NO_DEADLINE,
+        statement_lines: Optional[List[int]] = None,
+    ) -> None:
         self.path = path
         self.source = source
         self.module = module
         self.deadline = deadline
         self.index = ModuleIndex(deadline)
         self._facts: Dict[type, Any] = {}
+        # first line of each top-level statement, as CPython's parser reports it
+        self._statement_lines = statement_lines
+        self._top_level_lines: Optional[List[int]] = None
+        self._top_level_positions: Dict[int, Tuple[Any, Dict[int, cst.CSTNode], int]] = {}
         self._positions: Optional[Any] = None
 
     @property
@@ -44,9 +55,55 @@ class ModuleContext:
         return self.imports.qualified_name(expr)
 
     def position(self, node: cst.CSTNode) -> CodeRange:
-        """Source range of a node. Positions are resolved for the whole module on first use only,
-        so the many files without findings never pay for them."""
+        """Source range of a node.
+
+        LibCST computes positions by generating the code of a whole module, which costs more than
+        parsing it. So positions are computed only for files with findings, and then only for the
+        top-level statement that holds the node: that statement alone is laid out as a module and
+        its lines are shifted by where CPython's parser says the statement starts. When the two
+        parsers' statements cannot be paired, the whole module is laid out instead.
+        """
+        top = self.index.top_level_of.get(node, -1)
+        lines = self._top_level_start_lines()
+        if top < 0 or lines is None:
+            return self._whole_module_positions()[node]
+        positions, replaced, offset = self._statement_positions(top, lines[top])
+        found = positions[replaced.get(id(node), node)]
+        return CodeRange(
+            CodePosition(found.start.line + offset, found.start.column),
+            CodePosition(found.end.line + offset, found.end.column),
+        )
+
+    def _whole_module_positions(self):
         if self._positions is None:
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-        return self._positions[node]
+            self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        return self._positions
+
+    def _top_level_start_lines(self) -> Optional[List[int]]:
+        """Start line of each item of module.body, paired with CPython's top-level statements
+        (a line of `a; b` is one LibCST item and two CPython statements)."""
+        if self._top_level_lines is None and self._statement_lines is not None:
+            starts: List[int] = []
+            cursor = 0
+            for item in self.module.body:
+                if cursor >= len(self._statement_lines):
+                    return None
+                starts.append(self._statement_lines[cursor])
+                cursor += len(item.body) if isinstance(item, cst.SimpleStatementLine) else 1
+            if cursor != len(self._statement_lines):
+                self._statement_lines = None  # unpaired: fall back to the whole module
+                return None
+            self._top_level_lines = starts
+        return self._top_level_lines
+
+    def _statement_positions(self, top: int, start_line: int):
+        cached = self._top_level_positions.get(top)
+        if cached is None:
+            item = self.module.body[top]
+            # the statement without the blank and comment lines above it starts on line 1
+            alone = item.with_changes(leading_lines=[])
+            module = self.module.with_changes(header=[], body=[alone], footer=[])
+            positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+            cached = (positions, {id(item): alone}, start_line - 1)
+            self._top_level_positions[top] = cached
+        return cached

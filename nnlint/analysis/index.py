@@ -99,6 +99,10 @@ class ModuleIndex:
         self.deadline = deadline
         self._nodes_until_check = self.NODES_PER_DEADLINE_CHECK
         self.imports = ImportTable()
+        # node -> index in module.body of the top-level statement that contains it (for positions)
+        self.top_level_of: Dict[cst.CSTNode, int] = {}
+        self._top_level_items: Dict[int, int] = {}
+        self._current_top_level = -1
         self.module_scope: Optional[Scope] = None
         self.scopes: List[Scope] = []
         self.classes: List[ClassInfo] = []
@@ -155,6 +159,10 @@ class ModuleIndex:
         if not self._nodes_until_check:
             self._nodes_until_check = self.NODES_PER_DEADLINE_CHECK
             self.deadline.check()
+        top = self._top_level_items.get(id(node))
+        if top is not None:
+            self._current_top_level = top
+        self.top_level_of[node] = self._current_top_level
         handler = self._enter.get(type(node))
         if handler is not None:
             handler(node)
@@ -186,6 +194,7 @@ class ModuleIndex:
         return statement
 
     def _enter_module(self, node: cst.Module) -> None:
+        self._top_level_items = {id(item): index for index, item in enumerate(node.body)}
         scope = Scope(node, "<module>", None)
         self.module_scope = scope
         self.scopes.append(scope)
