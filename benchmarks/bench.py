@@ -13,7 +13,6 @@ ratios the project's speed goals are stated in. This is a measurement, not a tes
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shutil
 import statistics
