@@ -22,7 +22,7 @@ from nnlint.analysis.targets import Partner, SpatialTargets, dataset_target_kind
 from nnlint.analysis.transforms import Application, DatasetFeed, Pipeline, TransformOp, TransformPipelines
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Misalignment:
     kind: str  # "image-only" | "independent"
     node: cst.CSTNode  # what to report

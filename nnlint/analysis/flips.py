@@ -57,7 +57,7 @@ V_FLIP_FUNCTIONS = frozenset(
 SEEDING_WORDS = ("seed", "rng_state", "set_state", "setstate", "fork_rng")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class ManualFlip:
     node: cst.CSTNode  # the flipping call or slice
     operand: cst.BaseExpression  # what is flipped
@@ -107,6 +107,14 @@ def names_in(node: cst.CSTNode) -> Iterator[str]:
             pending.append(current.value)
             continue
         if isinstance(current, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(current, cst.Call):
+            # `mask.long()` uses mask; `np.array(mask)` uses mask (not the function's name)
+            if isinstance(current.func, cst.Attribute):
+                pending.append(current.func.value)
+            elif not isinstance(current.func, cst.Name):
+                pending.append(current.func)
+            pending.extend(current.args)
             continue
         pending.extend(current.children)
 

@@ -445,8 +445,9 @@ class SpatialTargets:
             # subscript writes that mirror coordinates: boxes[:, 0] = w - boxes[:, 2]
             if isinstance(statement.node, (cst.Assign, cst.AugAssign)):
                 writes = [p for p in written_paths(statement) if p == target or p == root]
-                if writes and _has_subtraction(statement.node):
-                    unknown = True
+                value = statement.node.value
+                if writes and _has_subtraction(value) and _mentions_path(value, target, root):
+                    unknown = True  # a hand-written mirror of coordinates, maybe synchronised
         return Treatment(random_apps, joint, unknown, flips)
 
     def _harmless_call(self, call: cst.Call, statement: Optional[Statement]) -> bool:

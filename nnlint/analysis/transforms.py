@@ -170,7 +170,7 @@ def is_v2(qualified: Optional[str]) -> bool:
 # --- the facts ----------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class TransformOp:
     """One transform inside a pipeline."""
 
@@ -194,7 +194,7 @@ class TransformOp:
         return self.random and self.geometry in GEOMETRIC
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Pipeline:
     """A transform pipeline as built at one place of the code."""
 
@@ -232,7 +232,7 @@ class Pipeline:
         return self.v2 or self.library in ("albumentations", "kornia") or any(op.joint for op in self.ops)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Application:
     """A call that applies one of `pipelines` (several when the callee may hold either)."""
 
@@ -263,7 +263,7 @@ class Application:
         return seen
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class DatasetFeed:
     """A dataset constructed with transform arguments."""
 
@@ -292,13 +292,17 @@ class TransformPipelines:
     def __init__(self, ctx: ModuleContext) -> None:
         self.ctx = ctx
         self.flow = ctx.fact(DataFlow)
-        self.enabled = ctx.imports.imports_any("torchvision", "albumentations", "kornia")
+        # pipelines need a transform library; hand-written augmentation helpers need a flip
+        self.enabled = ctx.imports.imports_any("torchvision", "albumentations", "kornia") or any(
+            word in ctx.source for word in ("flip", "Flip", "FLIP", "::-1", "mirror")
+        )
         self._pipelines: Dict[int, Optional[Pipeline]] = {}
         self._resolved: Dict[int, List[Pipeline]] = {}
         self._applications: Optional[List[Application]] = None
         self._by_scope: Optional[Dict[int, List[Application]]] = None
         self._feeds: Optional[List[DatasetFeed]] = None
         self._custom_ops: Dict[int, Optional[Tuple[Optional[str], bool, bool]]] = {}
+        self._helpers: Dict[Tuple[str, int], Optional[Pipeline]] = {}
 
     # -- single ops --------------------------------------------------------------------------------
 
@@ -772,7 +776,10 @@ class TransformPipelines:
             return None
         pipelines = self.resolve(func, site.statement)
         if not pipelines:
-            return None
+            helper = self._helper_pipeline(site)
+            if helper is None:
+                return None
+            pipelines = [helper]
         inputs: List[Tuple[str, cst.BaseExpression]] = []
         position = 0
         for arg in call.args:
@@ -782,6 +789,27 @@ class TransformPipelines:
                 inputs.append((str(position), arg.value))
                 position += 1
         return Application(call, site, pipelines, inputs, self._is_joint(pipelines, inputs, site.statement))
+
+    def _helper_pipeline(self, site: CallSite) -> Optional[Pipeline]:
+        """A function or method of this module that randomly flips (or transforms) what it is
+        given, seen as a one-op pipeline: `img = random_flip(img)`, `img = self._augment(img)`."""
+        callee = self.flow.callee(site)
+        if callee is None or callee.is_module or callee.function_name.startswith("__"):
+            return None
+        key = ("helper", id(callee))
+        if key in self._helpers:
+            return self._helpers[key]
+        self._helpers[key] = None
+        from nnlint.analysis.flips import ManualGeometry
+
+        summary = self.ctx.fact(ManualGeometry).summary(callee)
+        pipeline = None
+        if summary is not None:
+            geometry, random, joint = summary
+            op = TransformOp(site.node, callee.name, "custom", callee.function_name, geometry, random, site.statement, joint=joint)
+            pipeline = Pipeline(callee.node, "custom", [op], site.statement)
+        self._helpers[key] = pipeline
+        return pipeline
 
     def _is_joint(self, pipelines: Sequence[Pipeline], inputs, statement: Statement) -> bool:
         roles = [role for role, _ in inputs]
@@ -870,7 +898,7 @@ _NONE = _Marker("None")
 _UNKNOWN = _Marker("unknown")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Resolution:
     """What an expression may hold: pipelines; None; something not followed; callables of this
     module (a def statement or a lambda, with the statement they sit in)."""
