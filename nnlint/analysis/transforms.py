@@ -315,7 +315,7 @@ class TransformPipelines:
             geometry, random = table.get(name, (None, name.startswith("Random")))
             if library == "albumentations" and name not in table:
                 random = True  # photometric albumentations ops fire with probability p
-            random = random and self._fires_randomly(call, library, name, geometry)
+            random = random and self._fires_randomly(call, library, name, geometry, statement)
             return TransformOp(call, qualified, library, name, geometry, random, statement, v2=is_v2(qualified))
         custom = self._custom_op(call, statement)
         if custom is not None:
@@ -324,18 +324,29 @@ class TransformPipelines:
             return TransformOp(call, name, "custom", name.split(".")[-1], geometry, random, statement, joint=joint)
         return None
 
-    def _fires_randomly(self, call: cst.Call, library: str, name: str, geometry: Optional[str]) -> bool:
+    def literal(self, expr: Optional[cst.BaseExpression], statement: Optional[Statement], depth: int = 0) -> Optional[cst.BaseExpression]:
+        """The literal a name stands for (`ROTATION = 90`, `DEGREES = (-30, 30)`), else the expression."""
+        if isinstance(expr, cst.Name) and statement is not None and depth < 3:
+            definition = self.flow.definition(expr.value, statement)
+            if definition.kind == "assign" and definition.value is not None:
+                return self.literal(definition.value, definition.statement, depth + 1)
+            if definition.kind == "param" and definition.param is not None and definition.param.default is not None:
+                return self.literal(definition.param.default, statement, depth + 1)
+        return expr
+
+    def _fires_randomly(self, call: cst.Call, library: str, name: str, geometry: Optional[str], statement=None) -> bool:
         """False for ops whose randomness is switched off: p=1 flips (always), p=0 (never),
         rotations over a one-point range (`RandomRotation((90, 90))`)."""
         probability = keyword_arg(call, "p")
         if probability is None and library in ("torchvision", "kornia") and geometry in FLIPS:
             args = positional_args(call)
             probability = args[0] if args else None
+        probability = self.literal(probability, statement)
         value = number_value(probability) if probability is not None else None
         if value is not None and (value <= 0 or (value >= 1 and geometry in FLIPS)):
             return False
         if geometry == "rotate" and library in ("torchvision", "kornia"):
-            degrees = argument(call, 0, "degrees")
+            degrees = self.literal(argument(call, 0, "degrees"), statement)
             low, high = rotation_range(degrees) if degrees is not None else (None, None)
             if low is not None and low == high:
                 return False

@@ -374,12 +374,12 @@ class FlipChangesLabelCheck(Check):
         if not op.random or op.geometry is None:
             return None
         if op.geometry in FLIPS:
-            return "mirrors"
+            return "mirrors {dataset} samples"
         if op.geometry not in ("rotate", "affine"):
             return None
         limit = self._rotation_limit(op)
         if limit is not None and limit > MAX_SAFE_ROTATION:
-            return f"rotates by up to {limit:g} degrees"
+            return "rotates {dataset} samples by up to %g degrees" % limit
         return None
 
     def _rotation_limit(self, op: TransformOp) -> Optional[float]:
@@ -387,7 +387,7 @@ class FlipChangesLabelCheck(Check):
         if op.library in ("torchvision", "kornia"):
             from nnlint.analysis.names import argument
 
-            degrees = argument(call, 0, "degrees")
+            degrees = self.ctx.fact(TransformPipelines).literal(argument(call, 0, "degrees"), op.statement)
             if degrees is None:
                 return None
             low, high = rotation_range(degrees)
@@ -396,7 +396,7 @@ class FlipChangesLabelCheck(Check):
             return max(abs(low), abs(high))
         if op.library == "albumentations":
             keyword = {"ShiftScaleRotate": "rotate_limit", "Affine": "rotate"}.get(op.name, "limit")
-            value = keyword_arg(call, keyword)
+            value = self.ctx.fact(TransformPipelines).literal(keyword_arg(call, keyword), op.statement)
             if value is None:
                 if op.name == "Rotate" or op.name == "SafeRotate":
                     from nnlint.analysis.names import positional_args
@@ -413,7 +413,7 @@ class FlipChangesLabelCheck(Check):
 
     def _message(self, op: TransformOp, change: str, dataset: str) -> str:
         return (
-            f"`{_short(self.ctx, op.node)}` {change} {dataset} samples at random, but {dataset}'s classes depend on "
+            f"`{_short(self.ctx, op.node)}` {change.format(dataset=dataset)} at random, but {dataset}'s classes depend on "
             f"orientation (a mirrored 2 looks like a 5, a rotated 6 like a 9; a b like a d): the model is trained on "
             f"images whose true class differs from their label. Drop it, or keep rotations within about 15 degrees."
         )
