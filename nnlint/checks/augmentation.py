@@ -88,14 +88,14 @@ def pipeline_probe_input(ctx, pipelines: List[Pipeline]) -> Optional[Dict[str, o
     pipeline = pipelines[0]
     fixed = ctx.fact(FixedValues)
     names: Dict[str, Dict[str, str]] = {}
-    ops = [ctx.code(op.node) for op in pipeline.ops]
+    ops = [ctx.fragment(op.node) for op in pipeline.ops]
     for op in pipeline.ops:
         if op.statement is not None:
             for key, value in fixed.resolve_for_probe([op.node], op.statement).items():
                 names.setdefault(key, value)
     construction = None
     if pipeline.built_from is None and pipeline.library != "list" and pipeline.statement is not None:
-        construction = ctx.code(pipeline.node)
+        construction = ctx.fragment(pipeline.node)
         for key, value in fixed.resolve_for_probe([pipeline.node], pipeline.statement).items():
             names.setdefault(key, value)
     container = None
@@ -167,12 +167,12 @@ class FlipWithoutTargetCheck(Check):
             fixed = ctx.fact(FixedValues)
             branch_test = None
             if isinstance(flip.branch, (cst.If, cst.IfExp)):
-                branch_test = ctx.code(flip.branch.test)
+                branch_test = ctx.fragment(flip.branch.test)
             nodes = [flip.node] + ([flip.branch.test] if isinstance(flip.branch, (cst.If, cst.IfExp)) else [])
             return {
                 "mode": "manual",
-                "flip": ctx.code(flip.node),
-                "operand": ctx.code(flip.operand),
+                "flip": ctx.fragment(flip.node),
+                "operand": ctx.fragment(flip.operand),
                 "axis": flip.axis,
                 "condition": branch_test,
                 "names": fixed.resolve_for_probe(nodes, flip.statement),
@@ -329,7 +329,7 @@ class KeypointFlipWithoutSwapCheck(Check):
         fixed = self.ctx.fact(FixedValues)
         return {
             "mode": "manual",
-            "statement": self.ctx.code(mirror.node),
+            "statement": self.ctx.fragment(mirror.node),
             "keypoints": mirror.keypoints,
             "width": mirror.width,
             "names": fixed.resolve_for_probe([mirror.node], mirror.statement),
