@@ -147,6 +147,13 @@ class FlipWithoutTargetCheck(Check):
             )
         call = _short(ctx, item.node)
         pipeline = item.pipelines[0] if item.pipelines else None
+        if pipeline is not None and pipeline.library == "custom" and item.ops:
+            verb = {"hflip": "flips", "vflip": "flips", "flip": "flips"}.get(item.ops[0].geometry or "", "transforms")
+            return (
+                f"`{call}` randomly {verb} {item.image} (inside {item.ops[0].name}), while {item.target} ({what}) is "
+                f"returned with it unflipped: image and {what} disagree whenever the flip fires. Pass {item.target} "
+                f"to {item.ops[0].name} too and flip both under the same draw."
+            )
         if pipeline is not None and pipeline.library == "albumentations":
             keyword = JOINT_KEYWORD.get(item.target_kind, "mask")
             fix = f"pass the target to the same call: `...(image={item.image}, {keyword}={item.target})`"
