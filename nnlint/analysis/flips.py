@@ -157,6 +157,10 @@ class ManualGeometry:
         self._flips: Dict[int, List[ManualFlip]] = {}
         self._draws: Dict[int, Optional[object]] = {}
         self._summaries: Dict[int, Optional[Tuple[Optional[str], bool, bool]]] = {}
+        # every flip call's text holds one of these words; a slice flip holds "::-1"
+        source = ctx.source
+        self._calls_possible = any(word in source for word in ("flip", "Flip", "FLIP", "mirror"))
+        self._slices_possible = "::-1" in source or ":: -1" in source
 
     # -- random draws ----------------------------------------------------------------------------------
 
@@ -213,7 +217,7 @@ class ManualGeometry:
     def random_branch(self, statement: Statement, node: Optional[cst.CSTNode] = None) -> Tuple[Optional[cst.CSTNode], Optional[object]]:
         """The innermost random `if` (or conditional expression inside the statement around
         `node`) that gates a statement, with its draw identity."""
-        if node is not None:
+        if node is not None and _has_ifexp(statement.node):
             found = self._random_ifexp(statement, node)
             if found[0] is not None:
                 return found
@@ -252,6 +256,9 @@ class ManualGeometry:
         if isinstance(node, cst.Subscript):
             return _slice_flip(node)
         if not isinstance(node, cst.Call):
+            return None
+        terminal = callee_terminal_name(node) or ""
+        if "flip" not in terminal and terminal not in ("transpose", "mirror"):
             return None
         qualified = self.ctx.qualified_name(node.func)
         args = positional_args(node)
@@ -302,14 +309,18 @@ class ManualGeometry:
         if cached is not None:
             return cached
         found: List[ManualFlip] = []
+        if not self._calls_possible and not self._slices_possible:
+            self._flips[key] = found
+            return found
         for statement in scope.statements:
             if isinstance(statement.node, (cst.FunctionDef, cst.ClassDef)):
                 continue
-            for site in statement.calls:
-                flipped = self.flip_of(site.node)
-                if flipped is not None:
-                    found.append(self._manual_flip(site.node, flipped, statement))
-            if self._may_slice_flip(statement):
+            if self._calls_possible:
+                for site in statement.calls:
+                    flipped = self.flip_of(site.node)
+                    if flipped is not None:
+                        found.append(self._manual_flip(site.node, flipped, statement))
+            if self._slices_possible and self._may_slice_flip(statement):
                 for subscript in _subscripts(statement.node):
                     flipped = _slice_flip(subscript)
                     if flipped is not None:

@@ -56,8 +56,11 @@ FLIP_CHANGES_LABEL = Rule(
     summary="Flips or large rotations augment digits/characters whose class depends on orientation.",
 )
 
+# Every random geometric op of the catalogue (analysis/transforms.py) contains one of these.
 GEOMETRY_TRIGGERS = (
-    "flip", "Flip", "FLIP", "::-1", "mirror", "Random", "Rotat", "Crop", "Affine", "Perspective", "Elastic", "Distortion",
+    "flip", "Flip", "FLIP", "::-1", "mirror", "Rotat", "Crop", "Affine", "Perspective", "Elastic", "Distortion",
+    "RandomResize", "ZoomOut", "ScaleJitter", "ShortestSize", "Augment", "AugMix", "RandomScale", "Spline", "Fisheye",
+    "Shear", "Translate", "Transpose", "D4",
 )
 KIND_WORDS = {
     "mask": "mask", "boxes": "boxes", "keypoints": "keypoints", "depth": "depth map", "flow": "flow field",
