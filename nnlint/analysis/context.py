@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tokenize
 from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
 
 import libcst as cst
@@ -50,6 +52,23 @@ class ModuleContext:
     def code(self, node: cst.CSTNode) -> str:
         """The node's source on one line, for messages."""
         return " ".join(self.module.code_for_node(node).split())
+
+    def fragment(self, node: cst.CSTNode) -> str:
+        """The node's source as code a probe can parse: line breaks kept, comments removed (so a
+        multi-line expression with trailing comments stays valid once flattened)."""
+        text = self.module.code_for_node(node)
+        if "#" not in text:
+            return text.strip()
+        lines = text.splitlines()
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            return self.code(node)
+        for token in reversed(tokens):
+            if token.type == tokenize.COMMENT:
+                row, column = token.start
+                lines[row - 1] = lines[row - 1][:column].rstrip()
+        return "\n".join(lines).strip()
 
     def qualified_name(self, expr: cst.BaseExpression) -> Optional[str]:
         return self.imports.qualified_name(expr)

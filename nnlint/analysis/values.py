@@ -233,13 +233,13 @@ class FixedValues:
         if definition.kind == "param":
             param = definition.param
             if param is not None and param.default is not None:
-                entry = {"kind": "value", "source": self.ctx.code(param.default), "origin": "parameter default"}
+                entry = {"kind": "value", "source": self.ctx.fragment(param.default), "origin": "parameter default"}
                 return entry, param.default, statement
             owner = definition.scope.function_name if definition.scope else "a function"
             return {"kind": "runtime", "reason": f"{name} is a parameter of {owner}"}, None, None
         if definition.kind == "assign" and definition.value is not None:
             origin = "module constant" if definition.is_module_level else "assignment"
-            entry = {"kind": "value", "source": self.ctx.code(definition.value), "origin": origin}
+            entry = {"kind": "value", "source": self.ctx.fragment(definition.value), "origin": origin}
             return entry, definition.value, definition.statement
         if definition.kind == "unknown":
             return {"kind": "unknown", "reason": f"{name} is not defined in this module"}, None, None
@@ -255,18 +255,18 @@ class FixedValues:
                 definitions = self.flow.attribute_definitions(owner, attribute_path)
                 if len(definitions) == 1 and definitions[0].value is not None:
                     found = definitions[0]
-                    entry = {"kind": "value", "source": self.ctx.code(found.value), "origin": "set in the class"}
+                    entry = {"kind": "value", "source": self.ctx.fragment(found.value), "origin": "set in the class"}
                     return entry, found.value, found.statement
             if owner is not None and attribute_path.startswith("hparams.") and "__init__" in owner.methods:
                 init = owner.methods["__init__"]
                 param = init.parameter(last)
                 if param is not None and param.default is not None and init.statements:
-                    entry = {"kind": "value", "source": self.ctx.code(param.default), "origin": "__init__ default"}
+                    entry = {"kind": "value", "source": self.ctx.fragment(param.default), "origin": "__init__ default"}
                     return entry, param.default, init.statements[0]
         elif self._is_config_name(root, statement, 0):
             default = self.argparse_default(last)
             if default is not None:
-                entry = {"kind": "value", "source": self.ctx.code(default), "origin": "argparse default"}
+                entry = {"kind": "value", "source": self.ctx.fragment(default), "origin": "argparse default"}
                 return entry, default, statement
         return {"kind": "runtime", "reason": f"{name} is only known when the script runs"}, None, None
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Sequence
 
 LIBRARY_ROOTS = frozenset({"torch", "math", "numpy"})
 SAFE_BUILTINS = frozenset({"min", "max", "abs", "float", "int", "round", "sum", "len", "bool", "range", "tuple", "list"})
@@ -40,6 +40,10 @@ SAFE_METHODS = frozenset(
     unsqueeze view view_as where zero_ get
     """.split()
 )
+
+# Denied even when a probe allows a library (`allowed=`): file access and serialisation.
+DENIED_EXTRA_PREFIXES = ("albumentations.load", "albumentations.save", "albumentations.core.serialization",
+                         "albumentations.from_dict", "torchvision.io", "torchvision.datasets", "torchvision.models")
 
 MAX_DEPTH = 6
 
@@ -75,7 +79,17 @@ def _library_expression(qualified: str) -> ast.expr:
     return node
 
 
-def _check_library_name(qualified: str) -> None:
+def _is_allowed(qualified: str, allowed: Sequence[str]) -> bool:
+    """Whether a qualified name lies under one of a probe's extra allowed prefixes."""
+    return any(qualified == prefix or qualified.startswith(prefix + ".") or (prefix.endswith("_") and qualified.startswith(prefix))
+               for prefix in allowed)
+
+
+def _check_library_name(qualified: str, allowed: Sequence[str] = ()) -> None:
+    if allowed and _is_allowed(qualified, allowed):
+        if any(qualified.startswith(p) for p in DENIED_EXTRA_PREFIXES):
+            raise Refused(f"{qualified} reaches outside the process")
+        return
     if qualified.startswith("builtins."):
         if qualified[len("builtins.") :] not in SAFE_BUILTINS:
             raise Refused(f"the builtin {qualified[len('builtins.'):]}() is not evaluated by probes")
@@ -88,8 +102,10 @@ def _check_library_name(qualified: str) -> None:
 
 class _Rewriter(ast.NodeTransformer):
     def __init__(
-        self, names: Mapping[str, Mapping[str, str]], substitutions: Mapping[str, str], depth: int
+        self, names: Mapping[str, Mapping[str, str]], substitutions: Mapping[str, str], depth: int,
+        allowed: Sequence[str] = (),
     ) -> None:
+        self.allowed = tuple(allowed)
         self.names = names
         # dotted names the probe supplies itself (the flagged loss): name -> placeholder
         self.substitutions = substitutions
@@ -101,7 +117,7 @@ class _Rewriter(ast.NodeTransformer):
         allowed = (
             ast.Expression, ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.Subscript, ast.Slice,
             ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.IfExp, ast.Call, ast.keyword,
-            ast.Constant, ast.Tuple, ast.List, ast.Load, ast.Store, ast.operator, ast.unaryop,
+            ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.Load, ast.Store, ast.operator, ast.unaryop,
             ast.cmpop, ast.boolop,
         )
         if not isinstance(node, allowed):
@@ -128,7 +144,9 @@ class _Rewriter(ast.NodeTransformer):
             # a name the module resolves: it must turn out to be a library function
             node.func = self.visit(func)
             qualified = _dotted(node.func)
-            if qualified is None or not (qualified.split(".")[0] in LIBRARY_ROOTS or qualified in SAFE_BUILTINS):
+            if qualified is None or not (
+                qualified.split(".")[0] in LIBRARY_ROOTS or qualified in SAFE_BUILTINS or _is_allowed(qualified, self.allowed)
+            ):
                 raise Refused(f"calling {dotted}() is not evaluated by probes")
         elif isinstance(func, ast.Attribute):
             # a method of a computed value
@@ -150,7 +168,7 @@ class _Rewriter(ast.NodeTransformer):
             if isinstance(literal, ast.Dict):
                 for key, value in zip(literal.keys, literal.values):
                     if isinstance(key, ast.Constant) and key.value == node.slice.value:
-                        inner = vouch_expression(ast.unparse(value), self.names, self.substitutions, self.depth + 1)
+                        inner = vouch_expression(ast.unparse(value), self.names, self.substitutions, self.depth + 1, self.allowed)
                         self.runtime_names.extend(inner.runtime_names)
                         return ast.parse(inner.source, mode="eval").body
         return self.generic_visit(node)
@@ -167,14 +185,14 @@ class _Rewriter(ast.NodeTransformer):
         kind = entry.get("kind")
         if kind == "import":
             qualified = entry["qualified"] if dotted in self.names else entry["qualified"] + dotted[len(root):]
-            _check_library_name(qualified)
+            _check_library_name(qualified, self.allowed)
             if qualified.startswith("builtins."):
                 return ast.Name(qualified[len("builtins.") :], ast.Load())
             return _library_expression(qualified)
         if kind == "value":
             if self.depth >= MAX_DEPTH:
                 raise Refused(f"{dotted} is defined too indirectly")
-            inner = vouch_expression(entry["source"], self.names, self.substitutions, self.depth + 1)
+            inner = vouch_expression(entry["source"], self.names, self.substitutions, self.depth + 1, self.allowed)
             self.runtime_names.extend(inner.runtime_names)
             return ast.parse(inner.source, mode="eval").body
         if kind == "runtime":
@@ -190,27 +208,31 @@ def runtime_placeholder(dotted: str) -> str:
 
 
 def vouch_expression(
-    source: str, names: Mapping[str, Mapping[str, str]], substitutions: Mapping[str, str] = {}, depth: int = 0
+    source: str, names: Mapping[str, Mapping[str, str]], substitutions: Mapping[str, str] = {}, depth: int = 0,
+    allowed: Sequence[str] = (),
 ) -> Vouched:
     """Canonical, library-qualified source of an expression, or Refused. `substitutions` maps
-    dotted names the probe supplies itself to placeholder names."""
+    dotted names the probe supplies itself to placeholder names; `allowed` lists qualified
+    prefixes a probe evaluates besides torch, math and numpy (`torchvision.transforms`)."""
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as error:
         raise Refused(f"cannot read the fragment {source!r}: {error.msg}") from None
-    rewriter = _Rewriter(names, substitutions, depth)
+    rewriter = _Rewriter(names, substitutions, depth, allowed)
     tree = rewriter.visit(tree)
     return Vouched(ast.unparse(ast.fix_missing_locations(tree)), rewriter.runtime_names)
 
 
-def vouch_statement(source: str, names: Mapping[str, Mapping[str, str]], substitutions: Mapping[str, str] = {}) -> Vouched:
+def vouch_statement(
+    source: str, names: Mapping[str, Mapping[str, str]], substitutions: Mapping[str, str] = {}, allowed: Sequence[str] = ()
+) -> Vouched:
     try:
         tree = ast.parse(source.strip(), mode="exec")
     except SyntaxError as error:
         raise Refused(f"cannot read the fragment {source!r}: {error.msg}") from None
     if len(tree.body) != 1 or not isinstance(tree.body[0], (ast.Assign, ast.AugAssign, ast.Expr)):
         raise Refused("only single assignments and expressions are evaluated by probes")
-    rewriter = _Rewriter(names, substitutions, 0)
+    rewriter = _Rewriter(names, substitutions, 0, allowed)
     tree = rewriter.visit(tree)
     return Vouched(ast.unparse(ast.fix_missing_locations(tree)), rewriter.runtime_names)
 
