@@ -14,9 +14,9 @@ from typing import Dict, List, Optional, Set
 import libcst as cst
 
 from nnlint.analysis.alignment import Alignment, Misalignment
-from nnlint.analysis.flips import access_path, names_in
+from nnlint.analysis.flips import access_path
 from nnlint.analysis.keypoints import KeypointPairing, Mirror
-from nnlint.analysis.names import keyword_arg, number_value
+from nnlint.analysis.names import keyword_arg
 from nnlint.analysis.targets import kind_by_name
 from nnlint.analysis.transforms import (
     FLIPS,
