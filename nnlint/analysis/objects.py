@@ -65,7 +65,8 @@ MODEL_CONSTRUCTOR_PREFIXES = ("torchvision.models.", "timm.create_model", "timm.
 MODULE_BASE = re.compile(r"Module$|Model$|Net$|^Module|LightningModule|PreTrainedModel|Sequential|ModuleList")
 
 OPTIMIZER_NAME = re.compile(r"^(optimi[sz]er|optim|opt)([_0-9].*|[a-z0-9]?)$|(^|_)(optimi[sz]er|optim|opt)s?$|optimi[sz]er", re.IGNORECASE)
-NOT_OPTIMIZER_NAME = re.compile(r"^opts?$|option|optional|^opt_(level|args?|cfg|config)$", re.IGNORECASE)
+# (`opt` is yolov5's name for its options, but options never get .step() or .zero_grad())
+NOT_OPTIMIZER_NAME = re.compile(r"^opts$|option|optional|^opt_(level|args?|cfg|config)$", re.IGNORECASE)
 SCHEDULER_NAME = re.compile(r"sched", re.IGNORECASE)
 SCALER_NAME = re.compile(r"scaler$|^scaler", re.IGNORECASE)
 MODEL_NAME = re.compile(

@@ -7,7 +7,8 @@ and those of a closure passed to `optimizer.step(closure)` (which run inside the
 Event kinds (``Event.kind``):
 
 - ``forward``: a model called (`model(x)`, `self.model(x)`, `self(x)`, `model.forward(x)`)
-- ``loss``: an assignment of a loss value (`loss = criterion(out, y)`)
+- ``loss``: an assignment of a loss value computed in the statement (`loss = criterion(out, y)`,
+  `loss = model(**batch).loss`)
 - ``backward``: every form recognised by `analysis.training.backward_call` except
   `torch.autograd.grad` (it does not fill `.grad`); ``detail["form"]`` says which, ``scaler`` is
   the GradScaler's key for `scaler.scale(loss).backward()`
@@ -60,7 +61,7 @@ from nnlint.analysis.objects import (
     optimizer_root,
     related,
 )
-from nnlint.analysis.training import LossValues, backward_call
+from nnlint.analysis.training import LossValues, backward_call, looks_like_loss_name
 
 FORWARD = "forward"
 LOSS = "loss"
@@ -791,12 +792,14 @@ class TrainingTimelines:
             target, value = node.target, node.value
         else:
             return None
-        if not statement.calls or not isinstance(value, (cst.Call, cst.BinaryOperation)):
+        if not statement.calls or not isinstance(value, (cst.Call, cst.BinaryOperation, cst.Attribute, cst.Subscript)):
             return None
-        if self._losses is None:
-            self._losses = self.ctx.fact(LossValues)
-        if not self._losses.is_loss(value, statement):
-            return None
+        name = dotted_name(target)
+        if name is None or not looks_like_loss_name(name):
+            if self._losses is None:
+                self._losses = self.ctx.fact(LossValues)
+            if not self._losses.is_loss(value, statement):
+                return None
         return Event(LOSS, value, statement, statement, target=dotted_name(target), guards=guards)
 
     def _grad_clearing(self, statement: Statement, guards, lifted: set):
