@@ -214,11 +214,16 @@ class ClipMisorderedCheck(_StepCheck):
             backward = anchor
             step = next((e for e, _ in timeline.after(backward) if e.kind == STEP and timeline.concerns(clip, e)), None)
             step_text = short(ctx, step.node) if step is not None else "step()"
+            in_closure = step is not None and any(site.node is step.node for site in backward.via)
+            where = (
+                f"into the closure, right after `{short(ctx, backward.node)}`"
+                if in_closure
+                else f"between `{short(ctx, backward.node)}` and `{step_text}`"
+            )
             message = (
                 f"`{clip_text}` runs before `{short(ctx, backward.node)}` in the same training step: it clips the "
                 f"previous step's gradients (already applied or zeroed), and `{step_text}` then applies the new "
-                f"gradients unclipped, so clipping never takes effect. Move it between `{short(ctx, backward.node)}` "
-                f"and `{step_text}`."
+                f"gradients unclipped, so clipping never takes effect. Move it {where}."
             )
         else:
             step = anchor
