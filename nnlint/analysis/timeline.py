@@ -61,7 +61,7 @@ from nnlint.analysis.objects import (
     optimizer_root,
     related,
 )
-from nnlint.analysis.training import LossValues, backward_call, looks_like_loss_name
+from nnlint.analysis.training import LossValues, backward_call, looks_like_loss_name, manual_optimization
 
 FORWARD = "forward"
 LOSS = "loss"
@@ -179,11 +179,15 @@ class Timeline:
     root: cst.CSTNode  # the For/While, or the FunctionDef
     scope: Scope
     events: List[Event]
+    # a function a framework calls once per batch, like a loop body (Lightning's training_step
+    # under manual optimization)
+    repeats: bool = False
 
     @property
     def cyclic(self) -> bool:
-        """A loop body runs again after its end: its last events precede its first ones."""
-        return self.kind == "loop"
+        """A loop body (or a per-batch function) runs again after its end: its last events precede
+        its first ones."""
+        return self.kind == "loop" or self.repeats
 
     def of(self, *kinds: str) -> List[Event]:
         return [event for event in self.events if event.kind in kinds]
@@ -245,13 +249,13 @@ class Timeline:
             return only
         return None
 
-    def concerns(self, event: Event, step: Event) -> Optional[bool]:
+    def concerns(self, event: Event, step: Event, assume_single: bool = True) -> Optional[bool]:
         """Whether `event` (a clip, unscale_, zero_grad, gradient write) acts on the gradients that the
         optimizer `step` applies: True, False, or None when the code does not tell. Objects are the
         same when their keys are related (`model`, `model.module`) and different only when both are
-        resolved to disjoint constructions. With one optimizer in the timeline, an event whose relation
-        cannot be told is taken to concern it."""
-        fallback = True if self.single_optimizer() is not None else None
+        resolved to disjoint constructions. With one optimizer in the timeline (and `assume_single`), an
+        event whose relation cannot be told is taken to concern it."""
+        fallback = True if assume_single and self.single_optimizer() is not None else None
         if event.target_kind == OPTIMIZER or event.kind == UNSCALE:
             if event.target is None or step.target is None:
                 return True if fallback and event.target_kind == OPTIMIZER else None
@@ -322,7 +326,12 @@ class TrainingTimelines:
         """The timeline of a function body (helpers and closures included)."""
         found = self._functions.get(id(scope))
         if found is None:
-            found = Timeline("function", scope.node, scope, list(self._events_of(scope, 0)))
+            repeats = (
+                scope.function_name == "training_step"
+                and scope.class_info is not None
+                and manual_optimization(self.ctx, scope.class_info)
+            )
+            found = Timeline("function", scope.node, scope, list(self._events_of(scope, 0)), repeats=repeats)
             self._functions[id(scope)] = found
         return found
 

@@ -193,11 +193,17 @@ class UpdateSinks(Sinks):
 
     def _manual_optimization(self, owner: ClassInfo) -> bool:
         """Lightning with `self.automatic_optimization = False` ignores what training_step returns."""
-        flow = self.ctx.fact(DataFlow)
-        return any(
-            isinstance(d.value, cst.Name) and d.value.value == "False"
-            for d in flow.attribute_definitions(owner, "automatic_optimization")
-        )
+        return manual_optimization(self.ctx, owner)
+
+
+def manual_optimization(ctx: ModuleContext, owner: ClassInfo) -> bool:
+    """Whether a (Lightning) class sets `self.automatic_optimization = False`: its training_step
+    backpropagates, steps and clears by itself."""
+    flow = ctx.fact(DataFlow)
+    return any(
+        isinstance(d.value, cst.Name) and d.value.value == "False"
+        for d in flow.attribute_definitions(owner, "automatic_optimization")
+    )
 
 
 class LossValues:

@@ -18,7 +18,7 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 import libcst as cst
 
 from nnlint.analysis.names import argument, callee_terminal_name, method_receiver
-from nnlint.analysis.objects import SCALER, TrainingObjects
+from nnlint.analysis.objects import SCALER, TrainingObjects, related
 from nnlint.analysis.objects import SCALER_NAME
 from nnlint.analysis.timeline import (
     BACKWARD,
@@ -115,8 +115,10 @@ class _StepCheck(Check):
             self.candidates.append(node)
 
     def placed(self, node: cst.CSTNode, loops_only: bool = False) -> Optional[Tuple[Timeline, Event]]:
+        """The innermost training step holding the event at `node` (with `loops_only`, the innermost
+        that repeats: a loop body, or Lightning's training_step under manual optimization)."""
         timelines = self.ctx.fact(TrainingTimelines)
-        steps = [t for t in timelines.training_steps() if not loops_only or t.kind == "loop"]
+        steps = [t for t in timelines.training_steps() if not loops_only or t.cyclic]
         return timelines.innermost(steps, node)
 
     def backward_before(self, timeline: Timeline, event: Event) -> Optional[Event]:
@@ -381,6 +383,8 @@ class ZeroGradMisplacedCheck(_StepCheck):
     # (a) zero_grad between backward and step
 
     def _cleared_before_step(self, timeline: Timeline, step: Event) -> Optional[Event]:
+        if step.detail.get("closure") == "unknown":
+            return None  # its closure may backpropagate inside the step
         keys = {step.target, step.scaler}
         for event, _ in timeline.before(step):
             if event.kind == BACKWARD:
@@ -401,13 +405,19 @@ class ZeroGradMisplacedCheck(_StepCheck):
         return None
 
     def _concerns(self, timeline: Timeline, zero: Event, step: Event) -> Optional[bool]:
-        concerned = timeline.concerns(zero, step)
-        if concerned and zero.target_kind != "optimizer" and step.roots is None:
-            # a model's zero_grad with an optimizer whose parameters we cannot see: only when that
-            # model is the one trained here
-            if not any(f.kind == FORWARD and f.target == zero.target for f in timeline.events):
-                return None
-        return concerned
+        """Whether clearing `zero` clears what `step` applies. When the code does not tell and only
+        one optimizer steps here, an optimizer's zero_grad is taken to be that optimizer's, and a
+        model's only when that model is the one run forward here."""
+        concerned = timeline.concerns(zero, step, assume_single=False)
+        if concerned is not None or timeline.single_optimizer() is None:
+            return concerned
+        if zero.target_kind == "optimizer":
+            return True
+        if zero.target is not None and any(
+            f.kind == FORWARD and f.target is not None and related(f.target, zero.target) for f in timeline.events
+        ):
+            return True
+        return None
 
     def _report_cleared(self, timeline: Timeline, zero: Event, step: Event) -> None:
         ctx = self.ctx
@@ -459,9 +469,13 @@ class ZeroGradMisplacedCheck(_StepCheck):
         optimizer_text = ctx.code(optimizer) if optimizer is not None else "optimizer"
         backward = self.backward_before(timeline, step)
         backward_text = short(ctx, backward.node) if backward is not None else "backward()"
+        if timeline.kind == "loop":
+            where = "the loop"
+        else:
+            where = f"{timeline.scope.name} (Lightning does not clear them under manual optimization)"
         message = (
             f"`{short(ctx, step.node)}` applies the gradients of `{backward_text}` every iteration, but nothing in "
-            f"the loop clears them (no `{optimizer_text}.zero_grad()`): gradients accumulate over the whole run and "
+            f"{where} clears them (no `{optimizer_text}.zero_grad()`): gradients accumulate over the whole run and "
             f"each update uses the sum of all past gradients. Call `{optimizer_text}.zero_grad()` once per step, "
             f"before backward() or after `{short(ctx, step.node)}`."
         )
