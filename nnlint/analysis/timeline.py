@@ -41,6 +41,7 @@ calls it is reached through (``via``).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
@@ -237,6 +238,51 @@ class Timeline:
     def find(self, node: cst.CSTNode) -> List[Event]:
         return [event for event in self.events if event.node is node]
 
+    def paths(self, anchor: Event, max_decisions: int = 6) -> Optional[List[Tuple["Timeline", Event]]]:
+        """The timeline seen along each combination of if/else decisions (ifs with the same test are
+        one decision) that keeps `anchor`'s own conditions: each view holds only the events on that
+        path, with the decided conditions dropped, and the view's copy of `anchor`. Events under an
+        `except`, a `case` or a loop's `else` are left out of every view. None when there are more
+        than `max_decisions` decisions."""
+        own = set(anchor.conditions)
+        # the anchor's own if/else conditions decide every if with the same test
+        implied = {_test_text(guard.node): guard.branch == "if" for guard in own if guard.branch in ("if", "else")}
+        decisions: Dict[str, int] = {}
+        for event in self.events:
+            for guard in event.conditions:
+                if guard not in own and guard.branch in ("if", "else"):
+                    text = _test_text(guard.node)
+                    if text not in implied:
+                        decisions.setdefault(text, len(decisions))
+        if len(decisions) > max_decisions:
+            return None
+        views = []
+        for choice in itertools.product((True, False), repeat=len(decisions)):
+            kept: List[Event] = []
+            copy_of_anchor = None
+            for event in self.events:
+                on_path = True
+                for guard in event.conditions:
+                    if guard in own:
+                        continue
+                    if guard.branch not in ("if", "else"):
+                        on_path = False
+                        break
+                    text = _test_text(guard.node)
+                    taken = implied[text] if text in implied else choice[decisions[text]]
+                    if taken != (guard.branch == "if"):
+                        on_path = False
+                        break
+                if not on_path:
+                    continue
+                copy = replace(event, guards=tuple(g for g in event.guards if g in own or not g.conditional))
+                if event is anchor:
+                    copy_of_anchor = copy
+                kept.append(copy)
+            if copy_of_anchor is not None:
+                views.append((Timeline(self.kind, self.root, self.scope, kept, self.repeats), copy_of_anchor))
+        return views
+
     def optimizers(self) -> FrozenSet[Optional[str]]:
         """Keys of the optimizers that step here (None for one that could not be named)."""
         return frozenset(event.target for event in self.of(STEP))
@@ -293,6 +339,17 @@ def same_object(keys_a, identity_a, scope_a, keys_b, identity_b, scope_b) -> Opt
         if owner_a is not None and owner_a is _class_of(scope_b):
             return False
     return None
+
+
+_EMPTY_MODULE = cst.Module(body=[])
+
+
+def _test_text(node: cst.CSTNode) -> str:
+    """The source of an if's test (ifs with the same test take the same branch)."""
+    test = getattr(node, "test", None)
+    if test is None:
+        return f"<{id(node)}>"
+    return _EMPTY_MODULE.code_for_node(test)
 
 
 def _class_of(scope: Optional[Scope]):
@@ -644,7 +701,7 @@ class TrainingTimelines:
         callee = self.flow.callee(site)
         func = site.node.func
         if callee is not None:
-            if callee.function_name == "forward":
+            if callee.function_name == "forward" or _is_generator(callee):
                 return None, None
             return callee, "self" if isinstance(func, cst.Attribute) else None
         # obj.method() / obj() on an instance of a class of this module
@@ -658,7 +715,7 @@ class TrainingTimelines:
         for value, _ in found:
             if isinstance(value, cst.Call) and isinstance(value.func, cst.Name):
                 info = self.ctx.index.class_by_name.get(value.func.value)
-                if info is not None and method in info.methods:
+                if info is not None and method in info.methods and not _is_generator(info.methods[method]):
                     return info.methods[method], self.objects.key(receiver, statement)
         return None, None
 
@@ -885,6 +942,16 @@ class TrainingTimelines:
             found = self.ctx.index.statement_of.get(block)
             names = {n.value for n in _names_in(block.iter)}
         return found
+
+
+def _is_generator(scope: Scope) -> bool:
+    """A generator or context manager runs its body around the caller's code, not in place."""
+    for statement in scope.statements:
+        node = statement.node
+        value = getattr(node, "value", None)
+        if isinstance(value, (cst.Yield, cst.Await)) or (isinstance(node, cst.Expr) and isinstance(node.value, cst.Yield)):
+            return True
+    return False
 
 
 def _names_in(node: cst.CSTNode) -> Iterator[cst.Name]:

@@ -17,7 +17,7 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from nnlint.analysis.names import argument, callee_terminal_name, method_receiver
+from nnlint.analysis.names import argument, callee_terminal_name, method_receiver, number_value
 from nnlint.analysis.objects import SCALER, TrainingObjects, related
 from nnlint.analysis.objects import SCALER_NAME
 from nnlint.analysis.timeline import (
@@ -30,6 +30,7 @@ from nnlint.analysis.timeline import (
     UNSCALE,
     ZERO_GRAD,
     FORWARD,
+    TORCH_CLIP,
     Event,
     Timeline,
     TrainingTimelines,
@@ -58,6 +59,8 @@ ZERO_GRAD_MISPLACED = Rule(
     summary="zero_grad() runs between backward() and step(), or the loop never clears gradients at all.",
 )
 
+# A threshold this large only reads the gradient norm.
+NORM_READOUT = 1e5
 CLIP_NAMES = frozenset({"clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_with_norm_", "clip_gradients"})
 # Unknown calls with these names may do the work of the events we look for.
 SUSPECT_CALL = ("backward", "clip", "unscale", "zero_grad", "zero_", "clear", "reset_grad")
@@ -113,6 +116,8 @@ class _StepCheck(Check):
     def visit_Call(self, node: cst.Call) -> None:
         if callee_terminal_name(node) in self.interesting:
             self.candidates.append(node)
+        elif isinstance(node.func, cst.Name) and self.ctx.qualified_name(node.func) in TORCH_CLIP:
+            self.candidates.append(node)  # from torch.nn.utils import clip_grad_norm_ as clip
 
     def placed(self, node: cst.CSTNode, loops_only: bool = False) -> Optional[Tuple[Timeline, Event]]:
         """The innermost training step holding the event at `node` (with `loops_only`, the innermost
@@ -203,11 +208,27 @@ class ClipMisorderedCheck(_StepCheck):
             timeline, clip = found
             if clip.kind != CLIP or _clips_nothing(clip, fixed):
                 continue
-            order = ClipOrder(timeline, clip)
+            verdict = self._verdict(timeline, clip)
+            if verdict is not None:
+                order, view, view_clip, anchor = verdict
+                self._report(view, view_clip, anchor, order, fixed)
+
+    def _verdict(self, timeline: Timeline, clip: Event):
+        """Misplaced on every path through the step (if/else decisions): the order, and the path's view."""
+        views = timeline.paths(clip)
+        if not views:
+            return None
+        found = None
+        for view, view_clip in views:
+            order = ClipOrder(view, view_clip)
             if order.before_backward:
-                self._report(timeline, clip, order.next, "before_backward", fixed)
+                verdict = ("before_backward", view, view_clip, order.next)
             elif order.after_step:
-                self._report(timeline, clip, order.previous, "after_step", fixed)
+                verdict = ("after_step", view, view_clip, order.previous)
+            else:
+                return None
+            found = found or verdict
+        return found
 
     def _report(self, timeline: Timeline, clip: Event, anchor: Event, order: str, fixed: FixedValues) -> None:
         ctx = self.ctx
@@ -240,12 +261,15 @@ class ClipMisorderedCheck(_StepCheck):
 
 
 def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
-    """`clip_grad_norm_(params, float("inf"))` or a None limit: used to measure the norm only."""
+    """`clip_grad_norm_(params, float("inf"))`, a huge or a None limit: used to measure the norm only."""
     limit = clip.detail.get("limit")
     if limit is None:
         return clip.detail.get("api") in ("torch", "accelerate", "module")
     if isinstance(limit, cst.Name) and limit.value == "None":
         return True
+    value = number_value(limit)
+    if value is not None and value >= NORM_READOUT:
+        return True  # clip_grad_norm_(params, 1e9): reads the norm, clips nothing
     return fixed.is_infinite(limit)
 
 
@@ -281,13 +305,15 @@ class ClipWhileScaledCheck(_StepCheck):
             timeline, clip = found
             if clip.kind != CLIP or clip.detail.get("api") != "torch" or _clips_nothing(clip, fixed):
                 continue
-            order = ClipOrder(timeline, clip)
-            if not order.relevant_step(order.next):
-                continue  # not before a step: NNL102's business
-            backward = self._scaled_backward_before(timeline, clip)
-            if backward is None:
-                continue
-            self._report(timeline, clip, backward, order.next, fixed)
+            # on some path through the step (the AMP branch of `if scaler: ... else: ...`)
+            for view, view_clip in timeline.paths(clip) or ():
+                order = ClipOrder(view, view_clip)
+                if not order.relevant_step(order.next):
+                    continue  # not before a step: NNL102's business
+                backward = self._scaled_backward_before(view, view_clip)
+                if backward is not None:
+                    self._report(view, view_clip, backward, order.next, fixed)
+                    break
 
     def _scaled_backward_before(self, timeline: Timeline, clip: Event) -> Optional[Event]:
         keys = set(timeline.optimizers()) | {e.scaler for e in timeline.of(BACKWARD, STEP) if e.scaler}
@@ -413,10 +439,9 @@ class ZeroGradMisplacedCheck(_StepCheck):
             return concerned
         if zero.target_kind == "optimizer":
             return True
-        if zero.target is not None and any(
-            f.kind == FORWARD and f.target is not None and related(f.target, zero.target) for f in timeline.events
-        ):
-            return True
+        models = {f.target for f in timeline.events if f.kind == FORWARD}
+        if zero.target is not None and len(models) == 1 and related(next(iter(models)) or "", zero.target):
+            return True  # the only model trained here (not a teacher, not the other network of a GAN)
         return None
 
     def _report_cleared(self, timeline: Timeline, zero: Event, step: Event) -> None:
