@@ -551,3 +551,113 @@ def test_scaler_enabled():
 def test_execution_order_within_one_statement():
     ctx = analysed("import torch\nfor x in loader:\n    criterion(model(x), y).backward()\n    optimizer.step()\n")
     assert [kind for kind, _ in summary(ctx, loop_timeline(ctx))] == ["forward", "backward", "step"]
+
+
+EPOCH_LOOP = """
+import torch
+
+def train_one_epoch(model, loader, optimizer, criterion):
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        criterion(model(x), y).backward()
+        optimizer.step()
+
+@torch.no_grad()
+def evaluate(model, loader):
+    model.eval()
+    with torch.no_grad():
+        return [model(x) for x, _ in loader]
+
+def main(model, train_loader, val_loader, criterion):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 30)
+    for epoch in range(90):
+        scheduler.step()
+        train_one_epoch(model, train_loader, optimizer, criterion)
+        evaluate(model, val_loader)
+"""
+
+
+def test_epoch_loop_with_training_and_validation_helpers():
+    """What the train/eval and scheduler-order rules read: the epoch loop holds the scheduler step,
+    the training helper's model.train() and step, and the validation helper's model.eval(), in order,
+    each with the call site it comes through and its `with` contexts."""
+    ctx = analysed(EPOCH_LOOP)
+    epoch = loop_timeline(ctx, scope_name="main")
+    kinds = [(e.kind, ctx.code(e.via[0].node).split("(")[0] if e.via else "") for e in epoch.events if e.kind != "call"]
+    assert kinds == [
+        ("scheduler_step", ""),
+        ("mode", "train_one_epoch"),
+        ("zero_grad", "train_one_epoch"),
+        ("forward", "train_one_epoch"),
+        ("backward", "train_one_epoch"),
+        ("step", "train_one_epoch"),
+        ("mode", "evaluate"),
+        ("forward", "evaluate"),
+    ]
+    train, evaluate = epoch.of("mode")
+    assert (train.target, train.detail["training"]) == ("model", True)
+    assert (evaluate.target, evaluate.detail["training"]) == ("model", False)
+    validation_forward = epoch.of("forward")[-1]
+    assert [ctx.code(w.items[0].item) for w in validation_forward.contexts] == ["torch.no_grad()"]
+    scheduler, step = epoch.of("scheduler_step")[0], epoch.of("step")[0]
+    assert epoch.position(scheduler) < epoch.position(step)
+    assert step.in_nested_loop and step.via and not step.conditional
+
+
+def test_path_views_decide_ifs_with_the_same_test_alike():
+    ctx = analysed(
+        """
+        import torch
+        for x in loader:
+            if scaler is not None:
+                scaler.scale(loss).backward()
+            else:
+                loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            if scaler is not None:
+                scaler.step(optimizer)
+            else:
+                optimizer.step()
+            if not_finite:
+                optimizer.zero_grad()
+        """
+    )
+    loop = loop_timeline(ctx)
+    clip = loop.of("clip")[0]
+    views = loop.paths(clip)
+    assert len(views) == 4  # two decisions: the scaler (twice the same test) and not_finite
+    seen = set()
+    for view, view_clip in views:
+        assert view_clip.node is clip.node
+        assert all(set(e.conditions) <= set(view_clip.conditions) for e in view.events)
+        backward = view.of("backward")[0]
+        step = view.of("step")[0]
+        seen.add((backward.detail["form"], bool(step.detail.get("via_scaler"))))
+    assert seen == {("scaled", True), ("tensor", False)}  # never the mixed, impossible paths
+    # the clip's own condition stays in every view
+    assert all(view_clip.conditional for _, view_clip in views)
+
+
+def test_generators_and_context_managers_are_not_inlined():
+    ctx = analysed(
+        """
+        from contextlib import contextmanager
+
+        @contextmanager
+        def stepping(opt):
+            opt.zero_grad()
+            yield
+            opt.step()
+
+        for x in loader:
+            with stepping(optimizer):
+                model(x).sum().backward()
+        """
+    )
+    loop = loop_timeline(ctx)
+    assert [e.kind for e in loop.events] == ["call", "forward", "backward"]
+    assert loop.events[0].detail["callee"] == "stepping"
+    assert not loop.is_training_step

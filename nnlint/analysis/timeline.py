@@ -149,6 +149,9 @@ class Event:
     guards: Tuple[Guard, ...] = ()
     via: Tuple[CallSite, ...] = ()
     detail: Dict[str, Any] = field(default_factory=dict)
+    # the `with` statements around the event, outermost first, call sites' included (also those
+    # outside the timeline's loop: `with torch.no_grad(): for x in loader: model(x)`)
+    contexts: Tuple[cst.With, ...] = ()
 
     @property
     def conditions(self) -> Tuple[Guard, ...]:
@@ -478,6 +481,7 @@ class TrainingTimelines:
                         anchor=event.anchor,
                         guards=event.guards + inner.guards,
                         via=(site,) + inner.via,
+                        contexts=event.contexts + inner.contexts,
                         target=_remap(inner.target, mapping),
                         roots=_remap_all(inner.roots, mapping) if in_callee else inner.roots,
                         root_scope=scope if in_callee else inner.root_scope,
@@ -578,8 +582,10 @@ class TrainingTimelines:
         terminal = callee_terminal_name(call)
         receiver = method_receiver(call)
 
+        contexts = _contexts(statement)
+
         def event(kind: str, **fields: Any) -> Event:
-            return Event(kind, call, statement, statement, guards=guards, **fields)
+            return Event(kind, call, statement, statement, guards=guards, contexts=contexts, **fields)
 
         if terminal == "step" and receiver is not None and objects.kind(receiver, statement) in (OPTIMIZER, SCALER, SCHEDULER):
             return self._step(call, receiver, statement, guards, event)
@@ -866,7 +872,7 @@ class TrainingTimelines:
                 self._losses = self.ctx.fact(LossValues)
             if not self._losses.is_loss(value, statement):
                 return None
-        return Event(LOSS, value, statement, statement, target=dotted_name(target), guards=guards)
+        return Event(LOSS, value, statement, statement, target=dotted_name(target), guards=guards, contexts=_contexts(statement))
 
     def _grad_clearing(self, statement: Statement, guards, lifted: set):
         """`p.grad = None`, `p.grad.zero_()`, `del p.grad` (reported at the loop over the
@@ -915,12 +921,15 @@ class TrainingTimelines:
             event = Event(
                 kind, loop.node, loop, loop, roots=self.objects.roots_of(owners), root_identity=self.objects.identity_of(owners),
                 root_scope=self.objects.scope_of(owners),
-                guards=self._guards(loop), detail={"form": "parameter loop"},
+                guards=self._guards(loop), detail={"form": "parameter loop"}, contexts=_contexts(loop),
             )
             return (loop.position, 10_000 if kind == ZERO_GRAD else 10_001), event
         owner = dotted_name(grad_owner)
         roots = frozenset({owner}) if owner else None
-        event = Event(kind, node, statement, statement, roots=roots, root_scope=statement.scope, guards=guards, detail={"form": "assignment"})
+        event = Event(
+            kind, node, statement, statement, roots=roots, root_scope=statement.scope, guards=guards,
+            detail={"form": "assignment"}, contexts=_contexts(statement),
+        )
         return (statement.position, 10_000), event
 
     def _parameter_loop(self, owner: cst.BaseExpression, statement: Statement) -> Optional[Statement]:
@@ -942,6 +951,10 @@ class TrainingTimelines:
             found = self.ctx.index.statement_of.get(block)
             names = {n.value for n in _names_in(block.iter)}
         return found
+
+
+def _contexts(statement: Statement) -> Tuple[cst.With, ...]:
+    return tuple(block for block in statement.blocks if isinstance(block, cst.With))
 
 
 def _is_generator(scope: Scope) -> bool:
