@@ -658,6 +658,6 @@ def test_generators_and_context_managers_are_not_inlined():
         """
     )
     loop = loop_timeline(ctx)
-    assert [e.kind for e in loop.events] == ["call", "forward", "backward"]
-    assert loop.events[0].detail["callee"] == "stepping"
+    assert [e.kind for e in loop.events if e.kind != "call"] == ["forward", "backward"]
+    assert loop.events[0].kind == "call" and loop.events[0].detail["callee"] == "stepping"
     assert not loop.is_training_step
