@@ -64,7 +64,9 @@ PREPARE_METHODS = frozenset({"prepare", "setup", "setup_module", "setup_optimize
 MODEL_CONSTRUCTOR_PREFIXES = ("torchvision.models.", "timm.create_model", "timm.models.", "segmentation_models_pytorch.")
 MODULE_BASE = re.compile(r"Module$|Model$|Net$|^Module|LightningModule|PreTrainedModel|Sequential|ModuleList")
 
-OPTIMIZER_NAME = re.compile(r"^(optimi[sz]er|optim|opt)([_0-9].*|[a-z0-9]?)$|(^|_)(optimi[sz]er|optim|opt)s?$|optimi[sz]er", re.IGNORECASE)
+OPTIMIZER_NAME = re.compile(
+    r"^(optimi[sz]er|optim|opt)([_0-9].*|[a-z0-9]?)$|(^|_)(optimi[sz]er|optim|opt)s?$|optimi[sz]er", re.IGNORECASE
+)
 # (`opt` is yolov5's name for its options, but options never get .step() or .zero_grad())
 NOT_OPTIMIZER_NAME = re.compile(r"^opts$|option|optional|^opt_(level|args?|cfg|config)$", re.IGNORECASE)
 SCHEDULER_NAME = re.compile(r"sched", re.IGNORECASE)
@@ -273,8 +275,9 @@ class TrainingObjects:
             return not terminal.endswith("Loss") and terminal not in ("Parameter", "ParameterList", "ParameterDict")
         if qualified.startswith(MODEL_CONSTRUCTOR_PREFIXES) or terminal == "create_model":
             return True
-        if terminal == "from_pretrained" and "Tokenizer" not in self.ctx.code(call.func) and "Processor" not in self.ctx.code(call.func):
-            return "Model" in self.ctx.code(call.func)
+        if terminal == "from_pretrained":
+            text = self.ctx.code(call.func)
+            return "Model" in text and "Tokenizer" not in text and "Processor" not in text
         if isinstance(call.func, cst.Name):
             info = self.ctx.index.class_by_name.get(call.func.value)
             if info is not None:
@@ -328,7 +331,9 @@ class TrainingObjects:
         `Adam(netG.parameters())`), or None when that is not visible."""
         return self.roots_of(self.optimizer_owners(expr, statement))
 
-    def optimizer_owners(self, expr: cst.BaseExpression, statement: Statement) -> Optional[List[Tuple[str, cst.BaseExpression, Statement]]]:
+    def optimizer_owners(
+        self, expr: cst.BaseExpression, statement: Statement
+    ) -> Optional[List[Tuple[str, cst.BaseExpression, Statement]]]:
         """What the optimizer updates, as `parameter_owners` gives it, or None."""
         calls, complete = self.constructions(expr, statement, OPTIMIZER)
         if not calls or not complete:

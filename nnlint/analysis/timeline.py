@@ -564,7 +564,8 @@ class TrainingTimelines:
         if isinstance(part, cst.If):  # elif
             first: Any = part
         else:
-            suite = part.body if isinstance(part, (cst.Else, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.MatchCase)) else part
+            wrappers = (cst.Else, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.MatchCase)
+            suite = part.body if isinstance(part, wrappers) else part
             body = getattr(suite, "body", None)
             if not body:
                 return None
@@ -624,7 +625,8 @@ class TrainingTimelines:
             ]
         if terminal == "unscale_gradients":
             optimizer = argument(call, 0, "optimizer")
-            return [event(UNSCALE, target=objects.key(optimizer, statement) if optimizer is not None else None, detail={"api": "accelerate"})]
+            target = objects.key(optimizer, statement) if optimizer is not None else None
+            return [event(UNSCALE, target=target, detail={"api": "accelerate"})]
         if terminal == "zero_grad" and receiver is not None:
             kind = objects.kind(receiver, statement)
             set_to_none = keyword_arg(call, "set_to_none")
@@ -668,7 +670,12 @@ class TrainingTimelines:
                 )
             ]
         if kind == SCHEDULER:
-            return [event(SCHEDULER_STEP, target=objects.key(receiver, statement), target_kind=SCHEDULER, detail={"arguments": len(call.args)})]
+            return [
+                event(
+                    SCHEDULER_STEP, target=objects.key(receiver, statement), target_kind=SCHEDULER,
+                    detail={"arguments": len(call.args)},
+                )
+            ]
         if kind != OPTIMIZER:
             return [self._other_call(call, receiver, statement, event)]
         step = event(STEP, **self._optimizer_fields(receiver, statement))
@@ -777,7 +784,8 @@ class TrainingTimelines:
                 optimizer = argument(call, 0, "optimizer")
                 key = objects.key(optimizer, statement) if optimizer is not None else None
                 limit = argument(call, 1, "gradient_clip_val")
-                return event(CLIP, roots=frozenset({optimizer_root(key)}) if key else None, detail={"api": "lightning", "function": "norm", "limit": limit})
+                detail = {"api": "lightning", "function": "norm", "limit": limit}
+                return event(CLIP, roots=frozenset({optimizer_root(key)}) if key else None, detail=detail)
             return None
         function = "value" if terminal == "clip_grad_value_" else "norm"
         if kind == ACCELERATOR:

@@ -25,7 +25,6 @@ from nnlint.analysis.timeline import (
     CALL,
     CLIP,
     GRAD_WRITE,
-    MODEL,
     STEP,
     UNSCALE,
     ZERO_GRAD,
@@ -453,7 +452,8 @@ class ZeroGradMisplacedCheck(_StepCheck):
             f"gradients are cleared before the optimizer uses them, so every update sees zero gradients and the "
             f"model does not learn. Clear them before the forward pass or after `{short(ctx, step.node)}`."
         )
-        self.report(zero.node, ZERO_GRAD_MISPLACED, message, {"form": "cleared_before_step", "zero_grad": ctx.code(zero.node), "step": ctx.code(step.node)})
+        probe_input = {"form": "cleared_before_step", "zero_grad": ctx.code(zero.node), "step": ctx.code(step.node)}
+        self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input)
 
     # (b) never cleared
 
