@@ -379,6 +379,7 @@ class TrainingTimelines:
         self._functions: Dict[int, Timeline] = {}
         self._loops: Dict[int, Timeline] = {}
         self._all: Optional[List[Timeline]] = None
+        self._by_node: Optional[Dict[int, List[Tuple[Timeline, Event]]]] = None
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -427,6 +428,24 @@ class TrainingTimelines:
     def training_steps(self) -> List[Timeline]:
         """Timelines that backpropagate and step an optimizer."""
         return [timeline for timeline in self.all() if timeline.is_training_step]
+
+    def step_holding(self, node: cst.CSTNode, repeating: bool = False) -> Optional[Tuple[Timeline, Event]]:
+        """The training step (see `training_steps`) where the event at `node` sits closest to the
+        root, and its event there; with `repeating`, only timelines that repeat (loops, Lightning's
+        manual training_step)."""
+        if self._by_node is None:
+            by_node: Dict[int, List[Tuple[Timeline, Event]]] = {}
+            for timeline in self.training_steps():
+                for event in timeline.events:
+                    by_node.setdefault(id(event.node), []).append((timeline, event))
+            self._by_node = by_node
+        best: Optional[Tuple[Timeline, Event]] = None
+        for timeline, event in self._by_node.get(id(node), ()):
+            if repeating and not timeline.cyclic:
+                continue
+            if best is None or event.depth < best[1].depth:
+                best = (timeline, event)
+        return best
 
     def innermost(self, timelines: List[Timeline], node: cst.CSTNode) -> Optional[Tuple[Timeline, Event]]:
         """Among `timelines`, the one where the event at `node` sits closest to the root (fewest

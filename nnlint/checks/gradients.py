@@ -18,18 +18,17 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 import libcst as cst
 
 from nnlint.analysis.names import argument, callee_terminal_name, method_receiver, number_value
-from nnlint.analysis.objects import SCALER, TrainingObjects, related
-from nnlint.analysis.objects import SCALER_NAME
+from nnlint.analysis.objects import SCALER, SCALER_NAME, TrainingObjects, related
 from nnlint.analysis.timeline import (
     BACKWARD,
     CALL,
     CLIP,
+    FORWARD,
     GRAD_WRITE,
     STEP,
+    TORCH_CLIP,
     UNSCALE,
     ZERO_GRAD,
-    FORWARD,
-    TORCH_CLIP,
     Event,
     Timeline,
     TrainingTimelines,
@@ -115,15 +114,14 @@ class _StepCheck(Check):
     def visit_Call(self, node: cst.Call) -> None:
         if callee_terminal_name(node) in self.interesting:
             self.candidates.append(node)
-        elif isinstance(node.func, cst.Name) and self.ctx.qualified_name(node.func) in TORCH_CLIP:
-            self.candidates.append(node)  # from torch.nn.utils import clip_grad_norm_ as clip
+        elif self.interesting is CLIP_NAMES and isinstance(node.func, cst.Name):
+            if self.ctx.qualified_name(node.func) in TORCH_CLIP:
+                self.candidates.append(node)  # from torch.nn.utils import clip_grad_norm_ as clip
 
     def placed(self, node: cst.CSTNode, loops_only: bool = False) -> Optional[Tuple[Timeline, Event]]:
         """The innermost training step holding the event at `node` (with `loops_only`, the innermost
         that repeats: a loop body, or Lightning's training_step under manual optimization)."""
-        timelines = self.ctx.fact(TrainingTimelines)
-        steps = [t for t in timelines.training_steps() if not loops_only or t.cyclic]
-        return timelines.innermost(steps, node)
+        return self.ctx.fact(TrainingTimelines).step_holding(node, repeating=loops_only)
 
     def backward_before(self, timeline: Timeline, event: Event) -> Optional[Event]:
         for candidate, _ in timeline.before(event):
