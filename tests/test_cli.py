@@ -27,6 +27,7 @@ def train(model, loader, opt):
         loss = loss.clamp(max=5.0)
         loss.backward()
         opt.step()
+        opt.zero_grad()
 """
 
 

@@ -78,6 +78,7 @@ def train(model, loader, opt):
         loss = torch.clamp(loss, max=LOSS_CAP)
         loss.backward()
         opt.step()
+        opt.zero_grad()
 """
 
 

@@ -10,6 +10,7 @@ what they return).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import libcst as cst
@@ -83,6 +84,81 @@ def is_loss_class(qualified: Optional[str]) -> bool:
     return qualified is not None and qualified.startswith("torch.nn.") and qualified.endswith("Loss")
 
 
+@dataclass(frozen=True)
+class BackwardCall:
+    """A call that runs backpropagation.
+
+    form is one of:
+    - ``tensor``: ``loss.backward()`` (also ``(loss / k).backward(create_graph=True)``)
+    - ``scaled``: ``scaler.scale(loss).backward()`` (``scaler`` holds the GradScaler expression)
+    - ``framework``: ``accelerator.backward(loss)``, ``fabric.backward(loss)``, ``engine.backward(loss)``,
+      or a bare ``backward(loss)`` function
+    - ``manual``: ``self.manual_backward(loss)`` (Lightning manual optimization)
+    - ``autograd``: ``torch.autograd.backward(loss)``
+    - ``grad``: ``torch.autograd.grad(loss, params)`` (returns gradients, does not fill ``.grad``)
+    """
+
+    node: cst.Call
+    form: str
+    # the receiver of `.backward()`/`.manual_backward()` (the loss, the scaled loss, the accelerator)
+    receiver: Optional[cst.BaseExpression]
+    # the first argument (`loss` of accelerator.backward(loss); the gradient of x.backward(g))
+    argument: Optional[cst.BaseExpression]
+    # the GradScaler of the scaled form
+    scaler: Optional[cst.BaseExpression] = None
+
+    @property
+    def value(self) -> Optional[cst.BaseExpression]:
+        """The value backpropagated: the loss (for the scaled form, the argument of scale())."""
+        if self.form in ("framework", "manual", "autograd", "grad"):
+            return self.argument
+        if self.form == "scaled" and isinstance(self.receiver, cst.Call):
+            return argument(self.receiver, 0, "outputs")
+        return self.receiver
+
+    @property
+    def fills_grad(self) -> bool:
+        """Whether it accumulates into the parameters' `.grad` (torch.autograd.grad does not)."""
+        return self.form != "grad"
+
+
+FRAMEWORK_RECEIVER = re.compile(r"accelerat|fabric|engine|deepspeed|strategy|booster|trainer|runner", re.IGNORECASE)
+
+
+def backward_call(ctx: ModuleContext, call: cst.Call) -> Optional[BackwardCall]:
+    """Whether a call runs backpropagation, and in which form (see BackwardCall)."""
+    name = callee_terminal_name(call)
+    if name not in ("backward", "manual_backward", "grad"):
+        return None
+    qualified = ctx.qualified_name(call.func)
+    if qualified in ("torch.autograd.backward", "torch.autograd.grad"):
+        form = "autograd" if qualified.endswith("backward") else "grad"
+        first = argument(call, 0, "tensors" if form == "autograd" else "outputs")
+        return BackwardCall(call, form, None, first)
+    if name == "grad":
+        return None
+    receiver = method_receiver(call)
+    first = argument(call, 0, "loss")
+    if name == "manual_backward":
+        return BackwardCall(call, "manual", receiver, first)
+    if receiver is None:
+        # a bare `backward(loss)`: some helper that backpropagates its argument
+        return BackwardCall(call, "framework", None, first) if first is not None else None
+    if (
+        isinstance(receiver, cst.Call)
+        and callee_terminal_name(receiver) == "scale"
+        and isinstance(receiver.func, cst.Attribute)
+        and len(receiver.args) >= 1
+    ):
+        return BackwardCall(call, "scaled", receiver, first, scaler=receiver.func.value)
+    dotted = dotted_name(receiver)
+    if first is not None and dotted is not None and not looks_like_loss_name(dotted):
+        qualified_receiver = ctx.qualified_name(receiver)
+        if FRAMEWORK_RECEIVER.search(dotted.split(".")[-1]) or (qualified_receiver or "").startswith("deepspeed"):
+            return BackwardCall(call, "framework", receiver, first)
+    return BackwardCall(call, "tensor", receiver, first)
+
+
 class UpdateSinks(Sinks):
     """Reaching any of these means the value drives the parameter update."""
 
@@ -91,21 +167,17 @@ class UpdateSinks(Sinks):
 
     def match_call(self, site: CallSite, carries: Callable[[cst.BaseExpression], bool]) -> Optional[SinkHit]:
         call = site.node
-        name = callee_terminal_name(call)
-        qualified = self.ctx.qualified_name(call.func)
-        if qualified in ("torch.autograd.backward", "torch.autograd.grad"):
-            first = argument(call, 0, "tensors" if qualified.endswith("backward") else "outputs")
-            if first is not None and carries(first):
-                return SinkHit(call, f"{qualified}()")
+        found = backward_call(self.ctx, call)
+        if found is None:
             return None
-        if name not in ("backward", "manual_backward"):
+        if found.form in ("autograd", "grad"):
+            if found.argument is not None and carries(found.argument):
+                return SinkHit(call, f"{self.ctx.qualified_name(call.func)}()")
             return None
-        receiver = method_receiver(call)
-        if name == "backward" and receiver is not None and carries(receiver):
+        if found.form != "manual" and found.receiver is not None and carries(found.receiver):
             return SinkHit(call, "backward()")
         # accelerator.backward(loss), fabric.backward(loss), self.manual_backward(loss)
-        first = argument(call, 0, "loss")
-        if first is not None and carries(first):
+        if found.argument is not None and carries(found.argument):
             return SinkHit(call, f"{self.ctx.code(call.func)}()")
         return None
 
@@ -130,11 +202,17 @@ class UpdateSinks(Sinks):
 
     def _manual_optimization(self, owner: ClassInfo) -> bool:
         """Lightning with `self.automatic_optimization = False` ignores what training_step returns."""
-        flow = self.ctx.fact(DataFlow)
-        return any(
-            isinstance(d.value, cst.Name) and d.value.value == "False"
-            for d in flow.attribute_definitions(owner, "automatic_optimization")
-        )
+        return manual_optimization(self.ctx, owner)
+
+
+def manual_optimization(ctx: ModuleContext, owner: ClassInfo) -> bool:
+    """Whether a (Lightning) class sets `self.automatic_optimization = False`: its training_step
+    backpropagates, steps and clears by itself."""
+    flow = ctx.fact(DataFlow)
+    return any(
+        isinstance(d.value, cst.Name) and d.value.value == "False"
+        for d in flow.attribute_definitions(owner, "automatic_optimization")
+    )
 
 
 class LossValues:
