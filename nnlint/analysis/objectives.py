@@ -196,6 +196,14 @@ class LanguageModels:
 
     def _kind_of_parameter(self, scope: Scope, name: str, depth: int) -> ModelKind:
         kinds = set()
+        owner = scope.class_info
+        if scope.function_name == "compute_loss" and owner is not None and name == "model":
+            # a Trainer subclass: the model is the one the trainer was built with
+            for site in self.windows._constructions(owner):
+                value = argument(site.node, 0, "model")
+                if value is not None and site.statement is not None:
+                    kinds.add(self._kind_of_value(value, site.statement, depth + 1))
+            return kinds.pop() if len(kinds) == 1 else UNKNOWN_MODEL
         for site in self.windows.callers(scope):
             expr = self.windows._argument_for(scope, name, site.node)
             if expr is None:
@@ -229,6 +237,13 @@ class LanguageModels:
                 for info in self.ctx.index.classes:
                     if info.node is definition.statement.node:
                         return ModelKind("module", info.name, info)
+            if definition.kind == "function" and definition.statement is not None:
+                # model = build_model(cfg): what the factory returns
+                factory = self.ctx.index.scope_of_function(definition.statement.node)
+                returned = self.windows._returned(factory) if factory is not None else None
+                if returned is not None:
+                    return self._kind_of_value(returned[0], returned[1], depth + 1)
+                return UNKNOWN_MODEL
         if isinstance(value.func, cst.Attribute) and terminal in ("from_pretrained", "from_config") and isinstance(value.func.value, cst.Name):
             inner = value.func.value.value
             if inner in self.ctx.index.class_by_name:

@@ -328,6 +328,8 @@ class SequenceWindows:
                 return self._resolve(argument_expr, site.statement, path, {}, calls[:-1], depth + 1)
             if path and not calls:
                 via_caller = self._through_callers(definition.scope, name, path, depth)
+                if via_caller is None:
+                    via_caller = self._framework_argument(definition.scope, name, path, depth)
                 if via_caller is not None:
                     return via_caller
             root = ("param", id(definition.scope.node), name)
@@ -558,7 +560,9 @@ class SequenceWindows:
             and depth < 4
             and _is_simple_arithmetic(definition.value)
         ):
-            return self._affine(definition.value, definition.statement, {}, calls, None, depth + 1)
+            expanded = self._affine(definition.value, definition.statement, {}, calls, None, depth + 1)
+            if not any(isinstance(key, tuple) and key[0] == "code" for key in expanded.symbols()):
+                return expanded
         return Affine.symbol(("name", name, _definition_identity(definition)), name)
 
     # calls -----------------------------------------------------------------------------------
@@ -594,6 +598,9 @@ class SequenceWindows:
             return self._resolve(args[0], statement, path, env, calls, depth + 1)
         if receiver is not None and terminal in TRANSPARENT_METHODS:
             return self._resolve(receiver, statement, path, env, calls, depth + 1)
+        if receiver is not None and terminal in ("pop", "get") and args and string_value(args[0]) is not None:
+            # inputs.pop("labels"), batch.get("input_ids")
+            return self._resolve(receiver, statement, (string_value(args[0]),) + path, env, calls, depth + 1)
         if not path:
             if receiver is not None and terminal == "unsqueeze" and args and _integer(args[0]) == 0:
                 inner = self._resolve(receiver, statement, (), env, calls, depth + 1)
@@ -681,30 +688,89 @@ class SequenceWindows:
             return self._loader_element(expr, statement, rest, env, calls, depth)
         return NotImplemented
 
-    def _loader_element(self, expr: cst.Call, statement, rest: Path, env, calls, depth) -> Optional[Window]:
-        dataset = argument(expr, 0, "dataset")
-        if dataset is None:
-            return self._opaque(expr, (ITER,) + rest)
-        collate = keyword_arg(expr, "collate_fn")
+    # -- arguments the framework passes ------------------------------------------------------------
+
+    def _framework_argument(self, scope: Scope, name: str, path: Path, depth: int) -> Optional[Window]:
+        """The batch of a Lightning `training_step` (from the module's `train_dataloader` or the
+        loader given to `trainer.fit`), and the `inputs` of a Hugging Face `Trainer.compute_loss`
+        override (items of the `train_dataset` given to that trainer)."""
+        owner = scope.class_info
+        if owner is None or not isinstance(scope.node, cst.FunctionDef):
+            return None
+        params = [p.name.value for p in scope.node.params.params]
+        if len(params) < 2 or params[0] != "self":
+            return None
+        step = scope.function_name
+        if step in ("training_step", "validation_step") and name == params[1]:
+            loader = self._lightning_loader(owner, "train_dataloader" if step == "training_step" else "val_dataloader")
+            if loader is not None:
+                value, at = loader
+                return self._resolve(value, at, (ITER,) + path, {}, (), depth + 1)
+            return None
+        if step == "compute_loss" and len(params) >= 3 and name == params[2]:
+            for site in self._constructions(owner):
+                dataset = keyword_arg(site.node, "train_dataset")
+                if dataset is not None:
+                    collator = keyword_arg(site.node, "data_collator")
+                    return self._dataset_through_collator(dataset, collator, site.statement, path, depth + 1)
+        return None
+
+    def _lightning_loader(self, owner: ClassInfo, method: str):
+        own = self._method(owner, method)
+        if own is not None:
+            return self._returned(own)
+        fits = [site for site in self.flow._call_sites_named("fit") if site.statement is not None]
+        found = []
+        for site in fits:
+            loader = keyword_arg(site.node, "train_dataloaders") if method == "train_dataloader" else keyword_arg(site.node, "val_dataloaders")
+            if loader is None:
+                positional = positional_args(site.node)
+                index = 1 if method == "train_dataloader" else 2
+                loader = positional[index] if len(positional) > index else None
+            if loader is not None:
+                found.append((loader, site.statement))
+        return found[0] if len(found) == 1 else None
+
+    def _constructions(self, owner: ClassInfo) -> List[CallSite]:
+        init = owner.methods.get("__init__")
+        sites = []
+        for site in self.flow._call_sites_named(owner.name):
+            if isinstance(site.node.func, cst.Name) and site.statement is not None:
+                definition = self.flow.definition(owner.name, site.statement)
+                if definition.kind == "class" and definition.statement is not None and definition.statement.node is owner.node:
+                    sites.append(site)
+        return sites if init is None else sites
+
+    def _dataset_through_collator(self, dataset, collate, statement, rest: Path, depth: int) -> Optional[Window]:
+        """An element of a batch made from `dataset` by the collate function `collate`."""
         if collate is None:
-            found = self._resolve(dataset, statement, (ITEM,) + rest, env, calls, depth + 1)
-            return found
+            return self._resolve(dataset, statement, (ITEM,) + rest, {}, (), depth + 1)
         collator = self._collator(collate, statement)
         if collator == "identity":
-            return self._resolve(dataset, statement, (ITEM,) + rest, env, calls, depth + 1)
+            return self._resolve(dataset, statement, (ITEM,) + rest, {}, (), depth + 1)
         if collator == "clm":
             masked = False
             if rest and rest[0] == "labels":
                 rest = ("input_ids",) + rest[1:]
                 masked = True
-            found = self._resolve(dataset, statement, (ITEM,) + rest, env, calls, depth + 1)
+            found = self._resolve(dataset, statement, (ITEM,) + rest, {}, (), depth + 1)
             return replace(found, masked=found.masked or masked) if found is not None else None
         if isinstance(collator, Scope):
             returned = self._returned(collator)
             if returned is not None:
                 value, at = returned
                 return self._resolve(value, at, rest, {}, (), depth + 1)
-        return self._opaque(expr, (ITER,) + rest)
+        return None
+
+    def _loader_element(self, expr: cst.Call, statement, rest: Path, env, calls, depth) -> Optional[Window]:
+        dataset = argument(expr, 0, "dataset")
+        if dataset is None:
+            return self._opaque(expr, (ITER,) + rest)
+        collate = keyword_arg(expr, "collate_fn")
+        if collate is not None:
+            found = self._dataset_through_collator(dataset, collate, statement, rest, depth)
+            return found if found is not None else self._opaque(expr, (ITER,) + rest)
+        return self._resolve(dataset, statement, (ITEM,) + rest, env, calls, depth + 1)
 
     def _collator(self, expr: cst.BaseExpression, statement: Statement):
         """"clm" for DataCollatorForLanguageModeling(mlm=False), a module function's scope, or None."""
@@ -825,7 +891,9 @@ class SequenceWindows:
             return inner  # flattening (`view(-1)`, `reshape(B * T)`, `flatten()`) keeps the order of positions
         if len(shape) == 1 and isinstance(args[0].value, (cst.Tuple, cst.List)):
             shape = [self.ctx.code(e.value) for e in args[0].value.elements]
-        return Window(view_root(inner, ", ".join(shape)), inner.base, tags=(), steps=inner.steps, batch_axes=inner.batch_axes)
+        # the reshaped value is a new base: later steps are in its coordinates (the inner window
+        # keeps its own steps, for comparisons of two reshaped windows)
+        return Window(view_root(inner, ", ".join(shape)), inner.base, tags=(), steps=(("view", expr, len(shape)),))
 
     def _resolve_roll(self, expr: cst.Call, qualified, receiver, statement, env, calls, depth) -> Optional[Window]:
         if receiver is not None:

@@ -25,7 +25,7 @@ from nnlint.analysis.names import callee_terminal_name, dotted_name, method_rece
 from nnlint.analysis.objectives import TARGET_KEYWORDS, Objective, TokenObjectives
 from nnlint.analysis.sequences import TRANSPARENT_METHODS
 from nnlint.analysis.values import FixedValues
-from nnlint.analysis.windows import Alignment, Window, render_pair
+from nnlint.analysis.windows import Alignment, Window, render_pair, render_window
 from nnlint.checks import Check
 from nnlint.finding import Severity
 from nnlint.registry import Rule
@@ -199,16 +199,19 @@ class SequenceTargetCheck(Check):
             target, source = '"labels"', '"input_ids"'
         shown_input, shown_target = render_pair(objective.prediction, objective.target_window, alignment)
         if rule is NOT_SHIFTED:
-            where = (
-                f"the same window as the model input {source} ({shown_input})"
-                if alignment.axis is not None or objective.input_window.spans
-                else f"the model input {source} itself"
-            )
+            same = objective.input_window.spans or alignment.axis is not None
+            held = f"holds the same positions ({shown_target}) as the model input {source}" if same else f"is the model input {source} itself"
+            if objective.kind == "loss":
+                how = (
+                    f"and the loss compares it with the logits of {model} position by position"
+                    if objective.model.kind != "hf_causal"
+                    else f"and the loss compares it with {model}'s logits position by position (only its own labels= loss shifts)"
+                )
+            else:
+                how = f"and {model}.forward compares targets with its logits position by position without shifting"
             return (
-                f"The target {target} is {where}, and {model} does not shift targets internally: each "
-                f"position is trained to predict the token it already sees, so the model learns to copy and the "
-                f"loss falls while generation is garbage. Take the target one token ahead of the input "
-                f"(input = seq[:-1], target = seq[1:], or data[i+1:i+1+T] for data[i:i+T])."
+                f"The target {target} {held}, {how}: each position is trained to predict the token it already sees, so "
+                f"the model learns to copy its input, the loss drops and generation is garbage. {self._fix(objective)}"
             )
         if rule is DOUBLE_SHIFT:
             return (
@@ -245,6 +248,17 @@ class SequenceTargetCheck(Check):
             f"({target}[:, -1] = -100)."
         )
 
+    def _fix(self, objective: Objective) -> str:
+        """A concrete next-token pairing in the code's own terms."""
+        window = objective.input_window
+        if window.spans:
+            axis, span = window.spans[-1]
+            moved = window.with_span(axis, type(span)(span.start.plus(1), span.stop.plus(1)))
+            return f"Take the target one token later than the input: {render_window(moved)}."
+        if objective.kind == "loss":
+            return "Compare logits[:, :-1] with the target[:, 1:] (or feed seq[:, :-1] and predict seq[:, 1:])."
+        return "Feed seq[:, :-1] as the input and seq[:, 1:] as the targets."
+
     def _roll_text(self, objective: Objective) -> str:
         for step in reversed(objective.target_window.steps):
             if step[0] in ("roll", "cat") and len(step) > 1:
@@ -261,13 +275,15 @@ class SequenceTargetCheck(Check):
     def _probe_input(self, rule: Rule, objective: Objective) -> dict:
         fixed = self.ctx.fact(FixedValues)
         alignment: Alignment = objective.alignment
-        input_steps = self._steps(objective.prediction, fixed)
-        target_steps = self._steps(objective.target_window, fixed)
-        shift = objective.shift if rule is DOUBLE_SHIFT else 0
-        axis = alignment.flat_axis if alignment.flat_axis is not None else alignment.axis
-        batch_axes = objective.prediction.batch_axes
+        prediction, target = objective.prediction, objective.target_window
+        axis = alignment.axis
         if alignment.flat_axis is not None:
-            batch_axes = 0
+            # two reshapes of windows of one flat sequence: replay the flat windows
+            prediction, target, axis = prediction.root[1], target.root[1], alignment.flat_axis
+        input_steps = self._steps(prediction, fixed)
+        target_steps = self._steps(target, fixed)
+        shift = objective.shift if rule is DOUBLE_SHIFT else 0
+        batch_axes = prediction.batch_axes
         return {
             "rule": rule.code,
             "base": objective.input_window.base,
@@ -300,6 +316,11 @@ class SequenceTargetCheck(Check):
             elif kind == "pad":
                 _, _, axis, before, after, wrap, batch_axes = step
                 steps.append({"kind": "pad", "axis": axis, "before": before, "after": after, "wrap": wrap, "batch_axes": batch_axes})
+            elif kind == "view":
+                if steps:
+                    return None
+                _, _, rank = step
+                steps.append({"kind": "view", "rank": rank, "batch_axes": 0})
             elif kind == "logits":
                 _, node, statement, axis, batch_axes = step
                 names = fixed.resolve_for_probe([node], statement)
