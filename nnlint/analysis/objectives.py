@@ -58,13 +58,12 @@ STRIPPED_PREDICTION_METHODS = frozenset(
     {"view", "reshape", "flatten", "contiguous", "float", "to", "log_softmax", "softmax", "double", "half", "squeeze", "clone"}
 )
 TRANSPOSING_METHODS = frozenset({"transpose", "permute", "movedim", "swapaxes"})
-CAUSAL_EVIDENCE = re.compile(
-    r"\btril\b|\btriu\b|is_causal|causal|subsequent_mask|nn\.(LSTM|GRU|RNN)\b|\b(LSTM|GRU|RNN)(Cell)?\(|torch\.nn\.(LSTM|GRU|RNN)\b"
-)
+CAUSAL_ATTENTION = re.compile(r"\btril\b|\btriu\b|is_causal|causal|subsequent_mask")
+RECURRENT_LAYER = re.compile(r"(?<!class )\b(LSTM|GRU|RNN)(Cell)?\(")
 BIDIRECTIONAL = re.compile(r"bidirectional\s*=\s*True")
 NOT_NEXT_TOKEN = re.compile(
-    r"mask_token|\bmlm\b|MLM|MaskedLM|masked_lm|[Mm]asked[ _]?[Ll]anguage|reparameteri|logvar|log_var|"
-    r"[Aa]uto[Ee]ncoder|autoencoder|denois|[Cc]orrupt|bernoulli|[Cc]loze|ForTokenClassification|[Tt]agg"
+    r"mask_token|\bmlm(?:_|\b)|\bMLM\b|MaskedLM|masked_lm|[Mm]asked[ _]?[Ll]anguage|reparameteri|logvar|log_var|"
+    r"[Aa]uto[Ee]ncoder|denois|[Cc]orrupt|bernoulli|[Cc]loze|ForTokenClassification|\b[Tt]agg"
 )
 LM_NAME = re.compile(r"GPT|CausalLM|LMHead|LanguageModel|RNNLM|CharRNN|CharLSTM|Llama|Mistral|Qwen|Gemma|\bLM\b|LM$|Decoder")
 GENERATION = re.compile(r"torch\.multinomial|\.multinomial\(|\.generate\(|def generate\b|def sample\b")
@@ -276,7 +275,10 @@ class LanguageModels:
     def causal(self, info: ClassInfo) -> bool:
         """The class (with its submodules) masks attention causally or is a one-directional RNN."""
         text = self._class_text(info)
-        return bool(CAUSAL_EVIDENCE.search(text)) and not BIDIRECTIONAL.search(text) and not NOT_NEXT_TOKEN.search(text)
+        if BIDIRECTIONAL.search(text) or NOT_NEXT_TOKEN.search(text):
+            return False
+        # one recurrent stack reads left to right; two are usually an encoder and a decoder
+        return bool(CAUSAL_ATTENTION.search(text)) or len(RECURRENT_LAYER.findall(text)) == 1
 
     def output_aligned(self, info: ClassInfo) -> bool:
         """Its forward returns outputs position by position for its input: no time-axis slicing,
@@ -793,8 +795,10 @@ class TokenObjectives:
             return self.models.causal(model.info)
         if objective.kind != "loss":
             return False
-        windowed = bool(objective.input_window.spans) or _is_view(objective.input_window)
-        if windowed and objective.target_window.steps and objective.input_window.steps:
+        # two windows cut separately from one sequence (not one value used twice)
+        input_nodes = {id(step[1]) for step in objective.input_window.steps if len(step) > 1}
+        own = [step for step in objective.target_window.steps if len(step) > 1 and id(step[1]) not in input_nodes]
+        if own and (objective.input_window.spans or _is_view(objective.input_window)):
             return True
         if model.qualified and LM_NAME.search(model.qualified.split(".")[-1]):
             return True

@@ -20,6 +20,7 @@ longer the sequence it came from); any other in-place write makes the value opaq
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Dict, Hashable, List, Optional, Sequence, Tuple, Union
 
@@ -74,6 +75,8 @@ IN_PLACE_REWRITES = frozenset(
     {"copy_", "scatter_", "scatter_add_", "index_copy_", "index_put_", "put_", "masked_scatter_", "index_fill_", "add_", "sub_", "mul_", "div_", "roll_"}
 )
 CONSTANT_NAME_HINTS = ("pad", "ignore", "mask", "eos", "bos", "unk", "index")
+# Module functions that turn a sequence into a tensor of ids, one per element.
+ENCODER_NAME = re.compile(r"char_tensor|to_tensor|tensor_from|encode|numericali[sz]e|to_ids|tokens_to|indexes_from|indices_from", re.IGNORECASE)
 
 
 def _is_constant_value(expr: cst.BaseExpression) -> bool:
@@ -269,7 +272,7 @@ class SequenceWindows:
             elements = sequence_elements(expr)
             if path and isinstance(path[0], int):
                 if elements is not None and 0 <= path[0] < len(elements):
-                    return self._resolve(elements[path[0]], statement, path[1:], env, calls, depth + 1)
+                    return _from(self._resolve(elements[path[0]], statement, path[1:], env, calls, depth + 1), elements[path[0]])
                 return None
             if path and path[0] == ITER and elements is not None and len(elements) == 1:
                 return self._resolve(elements[0], statement, path[1:], env, calls, depth + 1)
@@ -278,7 +281,7 @@ class SequenceWindows:
             if path and isinstance(path[0], str):
                 for element in expr.elements:
                     if isinstance(element, cst.DictElement) and string_value(element.key) == path[0]:
-                        return self._resolve(element.value, statement, path[1:], env, calls, depth + 1)
+                        return _from(self._resolve(element.value, statement, path[1:], env, calls, depth + 1), element.value)
                 return None
             return self._opaque(expr, path)
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
@@ -326,6 +329,10 @@ class SequenceWindows:
             if bound is not None:
                 argument_expr, site = bound
                 return self._resolve(argument_expr, site.statement, path, {}, calls[:-1], depth + 1)
+            starred = self._starred_argument(definition.scope, name, calls)
+            if starred is not None:
+                argument_expr, index, site = starred
+                return self._resolve(argument_expr, site.statement, (index,) + path, {}, calls[:-1], depth + 1)
             if path and not calls:
                 via_caller = self._through_callers(definition.scope, name, path, depth)
                 if via_caller is None:
@@ -376,6 +383,21 @@ class SequenceWindows:
             return None
         expr = self._argument_for(scope, name, site.node)
         return (expr, site) if expr is not None else None
+
+    def _starred_argument(self, scope: Scope, name: str, calls: Tuple[CallSite, ...]):
+        """`train(*get_batch())`: the element of the unpacked value that lands on `name`."""
+        if not calls or not isinstance(scope.node, cst.FunctionDef):
+            return None
+        site = calls[-1]
+        args = site.node.args
+        if site.statement is None or len(args) != 1 or args[0].star != "*" or self._entered(site) is not scope:
+            return None
+        params = [p.name.value for p in list(scope.node.params.posonly_params) + list(scope.node.params.params)]
+        if scope.class_info is not None and params and params[0] in ("self", "cls"):
+            params = params[1:]
+        if name not in params:
+            return None
+        return args[0].value, params.index(name), site
 
     @staticmethod
     def _argument_for(scope: Scope, name: str, call: cst.Call) -> Optional[cst.BaseExpression]:
@@ -448,7 +470,8 @@ class SequenceWindows:
             number = _integer(index)
             if number is not None and number >= 0:
                 return self._resolve(expr.value, statement, (number,) + path, env, calls, depth + 1)
-            return self._opaque(expr, path)
+            if path or not self._is_position(index, statement, env):
+                return self._opaque(expr, path)
         if path:
             return self._opaque(expr, path)
         spec = self._slice_spec(elements, expr.value, statement, env, calls)
@@ -458,10 +481,42 @@ class SequenceWindows:
         if base is None:
             return None
         step = ("slice", expr, expr.value, statement, tuple(env))
+        selections = [(axis, start) for axis, start, stop in spec if stop is None]
+        if selections and any(not isinstance(k, int) for k, _ in base.spans):
+            return self._opaque(expr, path)  # a second selection: axis numbers would be guesswork
         for axis, start, stop in spec:
-            base = base.sliced(axis, start, stop, step)
+            if stop is not None:
+                base = base.sliced(axis, start, stop, step)
+                step = None
+        for axis, start in sorted(selections, key=lambda item: -item[0] if item[0] >= 0 else item[0]):
+            base = base.selected(axis, start, step)
             step = None
+            if base is None:
+                return self._opaque(expr, path)
         return base
+
+    def _is_position(self, index: cst.BaseExpression, statement: Statement, env) -> bool:
+        """`t`, `c`, `i + 1`: an integer position (not a mask, not a list of indices)."""
+        if isinstance(index, cst.BinaryOperation) and isinstance(index.operator, (cst.Add, cst.Subtract)):
+            return self._is_position(index.left, statement, env) and self._is_position(index.right, statement, env)
+        if isinstance(index, cst.Integer):
+            return True
+        if isinstance(index, cst.Name):
+            if index.value in env:
+                return True
+            definition = self.flow.definition(index.value, statement)
+            if definition.kind == "loop":
+                return isinstance(definition.value, cst.Call) and self.ctx.qualified_name(definition.value.func) == "builtins.range"
+            if definition.kind == "param":
+                return definition.param is not None and definition.param.annotation is not None and self.ctx.code(definition.param.annotation.annotation) == "int"
+            if definition.kind == "assign" and definition.value is not None:
+                return _is_simple_arithmetic(definition.value) or (
+                    isinstance(definition.value, cst.Call) and callee_terminal_name(definition.value) in ("randint", "randrange")
+                    and not keyword_arg(definition.value, "size")
+                    and len(positional_args(definition.value)) <= 2
+                    and self.ctx.qualified_name(definition.value.func) in ("random.randint", "random.randrange", "numpy.random.randint")
+                )
+        return False
 
     def _slice_spec(self, elements, base_expr, statement, env, calls) -> Optional[List[Tuple[int, Affine, Affine]]]:
         ellipsis_at = None
@@ -469,13 +524,22 @@ class SequenceWindows:
             if isinstance(element.slice, cst.Index):
                 if isinstance(element.slice.value, cst.Ellipsis) and ellipsis_at is None:
                     ellipsis_at = index
-                else:
-                    return None  # integer or fancy indexing changes the rank
+                elif not self._is_position(element.slice.value, statement, env) and _integer(element.slice.value) is None:
+                    return None  # fancy indexing or a mask changes the rank in ways not followed
         spec = []
         total = len(elements)
         base_code = self.ctx.code(base_expr)
         for index, element in enumerate(elements):
             piece = element.slice
+            if isinstance(piece, cst.Index):
+                if isinstance(piece.value, cst.Ellipsis):
+                    continue
+                axis = index if ellipsis_at is None or index < ellipsis_at else index - total
+                position = self._bound(piece.value, 0, statement, env, calls, base_code)
+                if position is None:
+                    return None
+                spec.append((axis, position, None))
+                continue
             if not isinstance(piece, cst.Slice):
                 continue
             if piece.step is not None:
@@ -627,7 +691,14 @@ class SequenceWindows:
             returned = self._returned(callee)
             if returned is not None and not (path and path[0] == ITER and self._yielded(callee) is not None):
                 value, at = returned
-                return self._resolve(value, at, path, {}, calls + (site,), depth + 1)
+                found = self._resolve(value, at, path, {}, calls + (site,), depth + 1)
+                if not path and len(args) == 1 and len(expr.args) == 1 and ENCODER_NAME.search(callee.function_name):
+                    # char_tensor(chunk[:-1]): an encoder of this module that fills a fresh tensor
+                    # position by position keeps the positions of what it is given
+                    argument_window = self._resolve(args[0], statement, (), env, calls, depth + 1)
+                    if found is not None and argument_window is not None and found.root != argument_window.root and _is_opaque(found):
+                        return argument_window
+                return found
             if path and path[0] == ITER:
                 yielded = self._yielded(callee)
                 if yielded is not None:
@@ -1078,12 +1149,23 @@ class SequenceWindows:
         return per_element.shifted_axes(1, ("stack", variable, identity))
 
 
+def _from(window: Optional[Window], element: cst.CSTNode) -> Optional[Window]:
+    if window is not None and window.origin is None:
+        return replace(window, origin=element)
+    return window
+
+
 def _definition_identity(definition: Definition) -> Hashable:
     if definition.statement is not None:
         return (definition.kind, id(definition.statement.node))
     if definition.scope is not None:
         return (definition.kind, id(definition.scope.node))
     return (definition.kind, None)
+
+
+def _is_opaque(window: Window) -> bool:
+    root = window.root
+    return not window.spans and isinstance(root, tuple) and root and root[0] in ("node", "mutated")
 
 
 def _display(text: str, path: Path) -> str:

@@ -192,18 +192,40 @@ class Window:
     # batch axes (stacking, collation) the value had when the step was applied
     steps: Tuple[Tuple, ...] = field(default=(), compare=False, hash=False)
     batch_axes: int = field(default=0, compare=False, hash=False)
+    # the tuple/dict element expression the value was picked from (`y` in `return x, y`)
+    origin: Optional[object] = field(default=None, compare=False, hash=False)
 
-    def span(self, axis: int) -> Span:
+    def span(self, axis) -> Span:
         for key, span in self.spans:
             if key == axis:
                 return span
         return FULL
 
-    def with_span(self, axis: int, span: Span) -> "Window":
+    def with_span(self, axis, span: Span) -> "Window":
         kept = [(k, s) for k, s in self.spans if k != axis]
         if not span.is_full():
             kept.append((axis, span))
-        return replace(self, spans=tuple(sorted(kept)))
+        return replace(self, spans=_sorted_spans(kept))
+
+    def selected(self, axis: int, position: Affine, step: Optional[Tuple] = None) -> Optional["Window"]:
+        """`w[..., t, ...]`: one position along `axis`; the axis goes away. The position is kept
+        under the key ("pos", axis of the base) so that two selections still compare."""
+        if axis < self.batch_axes and axis >= 0:
+            return None
+        current = self.span(axis)
+        start = current.start + position.substitute(END, current.length)
+        span = Span(start, start.plus(1), current.tail, current.real_start, current.real_stop)
+        key = ("pos", axis - self.batch_axes if axis >= 0 else axis)
+        kept = []
+        for k, s in self.spans:
+            if k == axis:
+                continue
+            if isinstance(k, int) and axis >= 0 and k > axis:
+                k = k - 1
+            kept.append((k, s))
+        kept.append((key, span))
+        window = replace(self, spans=_sorted_spans(kept))
+        return self._stepped(window, step)
 
     def sliced(self, axis: int, start: Affine, stop: Affine, step: Optional[Tuple] = None) -> "Window":
         """Take `[start:stop]` along `axis`, with bounds in the window's own coordinates (END is
@@ -239,7 +261,9 @@ class Window:
 
     def shifted_axes(self, offset: int, tag: Optional[Hashable] = None) -> "Window":
         """A new leading axis (stacking, batching): non-negative axes move up by `offset`."""
-        spans = tuple(sorted((axis + offset if axis >= 0 else axis, span) for axis, span in self.spans))
+        spans = _sorted_spans(
+            [(axis + offset if isinstance(axis, int) and axis >= 0 else axis, span) for axis, span in self.spans]
+        )
         tags = self.tags + ((tag,) if tag is not None else ())
         return replace(self, spans=spans, tags=tags, batch_axes=self.batch_axes + offset)
 
@@ -251,8 +275,17 @@ class Window:
     def render(self) -> str:
         if not self.spans:
             return self.base
-        parts = ", ".join(f"axis {axis}: {span.render()}" for axis, span in self.spans)
+        parts = ", ".join(f"axis {axis if isinstance(axis, int) else axis[1]}: {span.render()}" for axis, span in self.spans)
         return f"{self.base}[{parts}]"
+
+
+def _axis_order(item) -> Tuple:
+    axis = item[0]
+    return (0, axis, 0) if isinstance(axis, int) else (1, axis[1], 0)
+
+
+def _sorted_spans(spans) -> Tuple:
+    return tuple(sorted(spans, key=_axis_order))
 
 
 @dataclass(frozen=True)
@@ -278,8 +311,8 @@ class Alignment:
 def _normalise_axes(a: Window, b: Window) -> Tuple[Window, Window]:
     """A window sliced on axis -1 (`tok[..., 1:]`) and one sliced on axis 1 (`tok[:, :-1]`) are
     taken to mean the same axis of a (batch, time) tensor."""
-    axes_a = {axis for axis, _ in a.spans}
-    axes_b = {axis for axis, _ in b.spans}
+    axes_a = {axis for axis, _ in a.spans if isinstance(axis, int)}
+    axes_b = {axis for axis, _ in b.spans if isinstance(axis, int)}
     every = axes_a | axes_b
     negatives = {axis for axis in every if axis < 0}
     positives = {axis for axis in every if axis >= 0}
@@ -293,7 +326,7 @@ def _move_axis(window: Window, old: int, new: int) -> Window:
     span = window.span(old)
     if span.is_full() or any(axis == new for axis, _ in window.spans):
         return window
-    moved = tuple(sorted((new if axis == old else axis, s) for axis, s in window.spans))
+    moved = _sorted_spans([(new if axis == old else axis, s) for axis, s in window.spans])
     return replace(window, spans=moved)
 
 
@@ -303,7 +336,7 @@ def compare(input_window: Window, target_window: Window) -> Optional[Alignment]:
     if input_window.root != target_window.root or input_window.tags != target_window.tags:
         return _compare_views(input_window, target_window)
     a, b = _normalise_axes(input_window, target_window)
-    axes = sorted({axis for axis, _ in a.spans} | {axis for axis, _ in b.spans})
+    axes = [axis for axis, _ in _sorted_spans({(axis, None) for axis, _ in a.spans + b.spans})]
     differing = [axis for axis in axes if a.span(axis) != b.span(axis)]
     if not differing:
         return Alignment(None, ZERO, ZERO, FULL, FULL)
@@ -345,9 +378,15 @@ def render_window(window: Window) -> str:
     if not window.spans:
         return window.base
     by_axis = {}
+    selected = []
     for axis, span in window.spans:
+        if not isinstance(axis, int):
+            selected.append(f"position {span.start.render()} of axis {axis[1]}")
+            continue
         own = axis - window.batch_axes if axis >= 0 else axis
         by_axis[own] = span
+    if not by_axis:
+        return f"{window.base}[{', '.join(selected)}]"
     positives = [axis for axis in by_axis if axis >= 0]
     negatives = [axis for axis in by_axis if axis < 0]
     parts = []

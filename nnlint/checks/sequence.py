@@ -171,24 +171,34 @@ class SequenceTargetCheck(Check):
         """The target's own window expression when it has one the input does not share; else the
         target as the objective uses it."""
         input_nodes = {id(step[1]) for step in objective.input_window.steps if len(step) > 1}
-        for step in reversed(objective.target_window.steps):
+        for step in objective.target_window.steps:
             if len(step) > 1 and step[0] in ("slice", "roll", "pad", "cat") and id(step[1]) not in input_nodes:
                 return step[1]
-        if objective.kind == "trainer":
-            return objective.target_expr
-        alias = self._alias_node(objective.target_expr, objective.statement)
-        return alias if alias is not None else objective.target_expr
+        alias = self._alias_node(objective.target_expr, objective.statement) if objective.kind != "trainer" else None
+        if alias is not None:
+            return alias
+        origin = objective.target_window.origin
+        if origin is not None and origin is not objective.input_window.origin:
+            return origin
+        return objective.target_expr
 
     def _alias_node(self, expr: cst.BaseExpression, statement: Statement) -> Optional[cst.CSTNode]:
         """`y = x.clone()`: the copy that made the target, followed through names."""
         flow = self.ctx.fact(DataFlow)
-        current = _strip_methods(expr)
-        if not isinstance(current, cst.Name):
-            return None
-        definition = flow.definition(current.value, statement)
-        if definition.kind != "assign" or definition.value is None or definition.statement is None:
-            return None
-        return definition.value if isinstance(_strip_methods(definition.value), cst.Name) else None
+        current, at = _strip_methods(expr), statement
+        for _ in range(6):
+            if not isinstance(current, cst.Name):
+                return None
+            definition = flow.definition(current.value, at)
+            if definition.kind != "assign" or definition.value is None or definition.statement is None:
+                return None
+            source = _strip_methods(definition.value)
+            if not isinstance(source, cst.Name):
+                return None
+            if source.value != current.value:
+                return definition.value
+            current, at = source, definition.statement  # x = x.to(device): look further back
+        return None
 
     def _message(self, rule: Rule, objective: Objective) -> str:
         alignment = objective.alignment
