@@ -105,7 +105,10 @@ class Affine:
     def render(self) -> str:
         names = dict(self.names)
         parts = []
-        ordered = sorted(self.terms, key=lambda kv: (kv[0] == END, len(names.get(kv[0], str(kv[0]))), names.get(kv[0], "")))
+        ordered = sorted(
+            self.terms,
+            key=lambda kv: (kv[0] == END, len(names.get(kv[0], str(kv[0]))), names.get(kv[0], "").lower(), names.get(kv[0], "")),
+        )
         for key, coefficient in ordered:
             name = names.get(key, str(key))
             if " " in name and not name.startswith("("):

@@ -15,6 +15,7 @@ code), `nnlint.analysis.objectives` (where inputs and targets meet, and what the
 
 from __future__ import annotations
 
+import re
 from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
@@ -56,6 +57,8 @@ ROLL_WRAPAROUND = Rule(
 )
 
 PREDICTION_CANDIDATES = frozenset({"cross_entropy", "nll_loss", "Trainer"})
+# An index drawn at run time (random.randint(...)): the probe binds it to a small value.
+RANDOM_DRAW = re.compile(r"\brand(int|range|n|om|perm)?\(|\brandom\.")
 
 
 class SequenceTargetCheck(Check):
@@ -294,10 +297,19 @@ class SequenceTargetCheck(Check):
         target_steps = self._steps(target, fixed)
         shift = objective.shift if rule is DOUBLE_SHIFT else 0
         batch_axes = prediction.batch_axes
+        if axis is None:
+            # identical windows: compare along the axis the input window was cut on
+            keys = [key for key, _ in prediction.spans]
+            axis = keys[-1] if keys else -1
+        selected_axis = None
+        if not isinstance(axis, int):
+            # one position of each: compare the selected tokens themselves
+            selected_axis, axis, batch_axes = axis[1], None, 0
         return {
             "rule": rule.code,
             "base": objective.input_window.base,
-            "axis": axis if axis is not None else -1,
+            "axis": axis,
+            "selected_axis": selected_axis,
             "batch_axes": batch_axes,
             "input": input_steps,
             "target": target_steps,
@@ -317,8 +329,9 @@ class SequenceTargetCheck(Check):
                 _, node, base, statement, env, batch_axes = step
                 names = fixed.resolve_for_probe([node], statement)
                 for name, entry in list(names.items()):
-                    if name in env or entry.get("kind") == "unknown":
-                        names[name] = {"kind": "runtime", "reason": f"{name} is an index"}
+                    random_draw = entry.get("kind") == "value" and RANDOM_DRAW.search(entry.get("source", ""))
+                    if name in env or entry.get("kind") == "unknown" or random_draw:
+                        names[name] = {"kind": "runtime", "reason": f"{name} is an index drawn at run time"}
                 steps.append({
                     "kind": kind, "source": self.ctx.code(node), "base": self.ctx.code(base), "names": names,
                     "batch_axes": batch_axes,

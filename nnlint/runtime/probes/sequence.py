@@ -34,6 +34,10 @@ def _integers(source: str) -> List[int]:
     return [abs(node.value) for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, int)]
 
 
+def _positions(count: int) -> str:
+    return f"{count} position{'s' if count != 1 else ''}"
+
+
 def _subscript_rank(source: str) -> int:
     """How many axes a subscript names (ellipsis aside): `x[:, 1:]` -> 2."""
     try:
@@ -76,9 +80,13 @@ class _SequenceProbe(Probe):
             sides[side] = prepared
         axis = probe_input["axis"]
         batch_axes = probe_input["batch_axes"]
-        base_axis = axis - batch_axes if axis >= 0 else axis
-        if axis >= 0 and base_axis < 0:
-            raise Refused("the windows differ along a batch axis, not along the sequence")
+        if axis is None:
+            # single positions picked out of the sequence (`inp[c]`): compare the picked tokens
+            base_axis = probe_input["selected_axis"]
+        else:
+            base_axis = axis - batch_axes if axis >= 0 else axis
+            if axis >= 0 and base_axis < 0:
+                raise Refused("the windows differ along a batch axis, not along the sequence")
         rank = max(rank, base_axis + 1 if base_axis >= 0 else -base_axis)
         constants = [value for side in sides.values() for step in side for value in _integers(step.get("source", ""))]
         bound_total = sum(SMALL_VALUES[index % len(SMALL_VALUES)] for index in range(len(runtime)))
@@ -121,6 +129,8 @@ class _SequenceProbe(Probe):
         inputs, targets = self._align_batch(torch, values, request["batch_axes"])
         axis = request["axis"]
         shift = request["model_shift"]
+        if axis is None:
+            inputs, targets, axis, shift = inputs.reshape(1, -1), targets.reshape(1, -1), -1, 0
         if shift:
             length = inputs.shape[axis]
             inputs = inputs.narrow(axis, 0, length - shift)
@@ -229,7 +239,7 @@ class NotShiftedProbe(_SequenceProbe):
         same = int((offsets == 0).sum())
         if same == count:
             return "confirmed", (
-                f"{note}target[t] == input[t] at 100% of {count} positions: every position is trained on the token it "
+                f"{note}target[t] == input[t] at 100% of {_positions(count)}: every position is trained on the token it "
                 f"already sees (a next-token target needs target[t] == input[t+1])"
             )
         return "not-confirmed", f"{note}the target of position t is input token {self._summary(offsets, count)} positions"
@@ -243,7 +253,7 @@ class DoubleShiftProbe(_SequenceProbe):
         if two == count:
             return "confirmed", (
                 f"{note}simulating {request['model']}'s internal shift of the labels by 1, the effective target of "
-                f"position t is input token t+2 at 100% of {count} positions"
+                f"position t is input token t+2 at 100% of {_positions(count)}"
             )
         return "not-confirmed", (
             f"{note}simulating the internal shift, the effective target of position t is input token "
@@ -259,7 +269,7 @@ class MisalignedProbe(_SequenceProbe):
         if values.numel() == 1 and int(values[0]) != 1:
             value = int(values[0])
             return "confirmed", (
-                f"{note}target[t] == input token t{value:+d} at 100% of {count} positions (a next-token target is t+1)"
+                f"{note}target[t] == input token t{value:+d} at 100% of {_positions(count)} (a next-token target is t+1)"
             )
         return "not-confirmed", f"{note}the target of position t is input token {self._summary(offsets, count)} positions"
 
