@@ -58,7 +58,8 @@ STRIPPED_PREDICTION_METHODS = frozenset(
     {"view", "reshape", "flatten", "contiguous", "float", "to", "log_softmax", "softmax", "double", "half", "squeeze", "clone"}
 )
 TRANSPOSING_METHODS = frozenset({"transpose", "permute", "movedim", "swapaxes"})
-CAUSAL_ATTENTION = re.compile(r"\btril\b|\btriu\b|is_causal|causal|subsequent_mask")
+CAUSAL_ATTENTION = re.compile(r"\btril\b|\btriu\b|is_causal|causal_mask|subsequent_mask|\bcausal\s*=\s*True")
+CONVOLUTION = re.compile(r"\bConv[123]d\b")
 RECURRENT_LAYER = re.compile(r"(?<!class )\b(LSTM|GRU|RNN)(Cell)?\(")
 BIDIRECTIONAL = re.compile(r"bidirectional\s*=\s*True")
 NOT_NEXT_TOKEN = re.compile(
@@ -274,9 +275,11 @@ class LanguageModels:
 
     def causal(self, info: ClassInfo) -> bool:
         """The class (with its submodules) masks attention causally or is a one-directional RNN."""
-        text = self._class_text(info)
+        text = _without_comments(self._class_text(info))
         if BIDIRECTIONAL.search(text) or NOT_NEXT_TOKEN.search(text):
             return False
+        if CONVOLUTION.search(text) and not CAUSAL_ATTENTION.search(text):
+            return False  # PixelCNN / WaveNet-style models mask or pad their convolutions themselves
         # one recurrent stack reads left to right; two are usually an encoder and a decoder
         return bool(CAUSAL_ATTENTION.search(text)) or len(RECURRENT_LAYER.findall(text)) == 1
 
@@ -576,6 +579,12 @@ class LanguageModels:
             if arg.star == "**" and model.kind == "hf_causal":
                 return arg.value, ("labels",)
         return None
+
+
+def _without_comments(text: str) -> str:
+    """Code without comments and docstrings: "causal" in a comment is no evidence."""
+    text = re.sub(r'("""|\'\'\')[\s\S]*?\1', "", text)
+    return re.sub(r"#[^\n]*", "", text)
 
 
 def _relative_offset(target: Window, slices) -> Optional[int]:

@@ -1020,14 +1020,22 @@ class SequenceWindows:
                     unrolled = first.with_span(axis, type(a)(Affine.constant(0), Affine.end()))
                     return unrolled.rolled(axis, -b.length.value, ("cat", expr, None, statement, tuple(env)))
             return self._opaque(expr, ())
-        width_second = self._filler_width(elements[1], axis)
-        width_first = self._filler_width(elements[0], axis)
+        width_second = self._filler_width(self._one_hop(elements[1], statement), axis)
+        width_first = self._filler_width(self._one_hop(elements[0], statement), axis)
         step = ("cat", expr, None, statement, tuple(env))
         if width_second is not None and width_first is None:
             return first.padded(axis, 0, width_second, step=step)
         if width_first is not None and width_second is None:
             return second.padded(axis, width_first, 0, step=step)
         return self._opaque(expr, ())
+
+    def _one_hop(self, expr: cst.BaseExpression, statement: Statement) -> cst.BaseExpression:
+        """`bos` in `torch.cat([bos, tgt[:, :-1]])`: the expression a plain name was assigned."""
+        if isinstance(expr, cst.Name):
+            definition = self.flow.definition(expr.value, statement)
+            if definition.kind == "assign" and definition.value is not None:
+                return definition.value
+        return expr
 
     def _filler_width(self, expr: cst.BaseExpression, axis: int) -> Optional[int]:
         """The width along `axis` of a filler block: torch.full((B, 1), v), x.new_full((B, 1), v),

@@ -230,9 +230,18 @@ class Window:
         window = replace(self, spans=_sorted_spans(kept))
         return self._stepped(window, step)
 
+    def _same_axis(self, axis: int) -> int:
+        """An operation on the last axis (-1) of a window cut along positive axes only is taken to
+        act on the last of those (`F.pad(ids[:, 1:], (0, 1))` pads axis 1 of a (batch, time) tensor)."""
+        keys = [key for key, _ in self.spans if isinstance(key, int)]
+        if axis == -1 and keys and all(key >= 0 for key in keys) and max(keys) >= self.batch_axes:
+            return max(keys)
+        return axis
+
     def sliced(self, axis: int, start: Affine, stop: Affine, step: Optional[Tuple] = None) -> "Window":
         """Take `[start:stop]` along `axis`, with bounds in the window's own coordinates (END is
         the window's length there)."""
+        axis = self._same_axis(axis)
         current = self.span(axis)
         length = current.length
         new_start = current.start + start.substitute(END, length)
@@ -243,6 +252,7 @@ class Window:
     def rolled(self, axis: int, shift: int, step: Optional[Tuple] = None) -> "Window":
         """`torch.roll(w, shift, axis)`: element j of the result is element j - shift of `w`;
         what falls off one end comes back at the other."""
+        axis = self._same_axis(axis)
         current = self.span(axis)
         span = Span(current.start - Affine.constant(shift), current.stop - Affine.constant(shift), "wrap", current.start, current.stop)
         return self._stepped(self.with_span(axis, span), step)
@@ -250,6 +260,7 @@ class Window:
     def padded(self, axis: int, before: int, after: int, wrap: bool = False, step: Optional[Tuple] = None) -> "Window":
         """`before` filler positions prepended and `after` appended along `axis` (wrap: the
         appended positions are the base's own other end, as `cat([w[:, 1:], w[:, :1]])`)."""
+        axis = self._same_axis(axis)
         current = self.span(axis)
         span = Span(
             current.start - Affine.constant(before),
