@@ -74,6 +74,8 @@ IN_PLACE_MASKS = frozenset({"masked_fill_", "fill_", "zero_", "fill_diagonal_"})
 IN_PLACE_REWRITES = frozenset(
     {"copy_", "scatter_", "scatter_add_", "index_copy_", "index_put_", "put_", "masked_scatter_", "index_fill_", "add_", "sub_", "mul_", "div_", "roll_"}
 )
+# Methods of a (Hugging Face) dataset that keep the shape of its items.
+DATASET_METHODS = frozenset({"select", "take", "skip", "shuffle", "filter", "sort", "with_format", "flatten_indices", "shard"})
 CONSTANT_NAME_HINTS = ("pad", "ignore", "mask", "eos", "bos", "unk", "index")
 # Module functions that turn a sequence into a tensor of ids, one per element.
 ENCODER_NAME = re.compile(r"char_tensor|to_tensor|tensor_from|encode|numericali[sz]e|to_ids|tokens_to|indexes_from|indices_from", re.IGNORECASE)
@@ -286,6 +288,13 @@ class SequenceWindows:
             return self._opaque(expr, path)
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
             return self._resolve_comprehension(expr, statement, path, env, calls, depth)
+        if isinstance(expr, cst.IfExp):
+            # `train_dataset if do_train else None`: the branch that holds a value
+            branches = [b for b in (expr.body, expr.orelse) if not (isinstance(b, cst.Name) and b.value == "None")]
+            found = [self._resolve(b, statement, path, env, calls, depth + 1) for b in branches]
+            if len(found) == 1 or (len(found) == 2 and found[0] == found[1]):
+                return found[0]
+            return self._opaque(expr, path)
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add) and not path:
             return self._resolve_list_concat(expr, statement, env, calls, depth)
         return self._opaque(expr, path)
@@ -643,6 +652,9 @@ class SequenceWindows:
             found = self._iterate_call(expr, qualified, terminal, statement, path, env, calls, depth)
             if found is not NotImplemented:
                 return found
+        if receiver is not None and terminal in DATASET_METHODS and path and (path[0] == ITEM or (len(path) > 1 and path[1] == ITEM)):
+            # ds.select(...), ds.shuffle(...), ds.filter(...): the same kind of items
+            return self._resolve(receiver, statement, path, env, calls, depth + 1)
         if terminal == "map" and receiver is not None and len(path) > 1 and isinstance(path[0], str) and path[1] == ITEM:
             path = path[1:]  # ds.map(fn)["train"]: every split holds what fn returns
         if path and path[0] == ITEM:

@@ -130,7 +130,9 @@ class SequenceTargetCheck(Check):
         if offset == 1:
             if shift == 1:
                 return DOUBLE_SHIFT
-            if shift == 0 and self._wraps(objective):
+            # a wrapped target is wrong whether or not an unknown model shifts internally (if it
+            # does, the wrapped token is still trained on, one position earlier)
+            if shift != 1 and self._wraps(objective):
                 return ROLL_WRAPAROUND
             return None
         # the target holds the input's own positions
