@@ -801,15 +801,21 @@ class TokenObjectives:
         if model.kind == "hf_causal":
             return True
         if model.kind == "module" and model.info is not None:
-            return self.models.causal(model.info)
-        if objective.kind != "loss":
+            if self.models.causal(model.info):
+                return True
+            text = _without_comments(self.models._class_text(model.info))
+            if BIDIRECTIONAL.search(text) or (CONVOLUTION.search(text) and not CAUSAL_ATTENTION.search(text)):
+                return False
+            if CAUSAL_ATTENTION.search(_without_comments(self.scope_text(objective.scope))):
+                return True  # the causal mask is made where the model is called
+        elif objective.kind != "loss":
             return False
         # two windows cut separately from one sequence (not one value used twice)
         input_nodes = {id(step[1]) for step in objective.input_window.steps if len(step) > 1}
         own = [step for step in objective.target_window.steps if len(step) > 1 and id(step[1]) not in input_nodes]
         if own and (objective.input_window.spans or _is_view(objective.input_window)):
             return True
-        if model.qualified and LM_NAME.search(model.qualified.split(".")[-1]):
+        if LM_NAME.search(model.name):
             return True
         return bool(GENERATION.search(self.ctx.source)) and not NOT_NEXT_TOKEN.search(self.ctx.source)
 
