@@ -65,7 +65,10 @@ class SequenceTargetCheck(Check):
     rules = (NOT_SHIFTED, DOUBLE_SHIFT, MISALIGNED, ROLL_WRAPAROUND)
     # A target meets a prediction through a token loss, labels given to a model, or a model that
     # computes its own loss, whose result still drives backward() or a Lightning training_step.
-    triggers = ("cross_entropy", "CrossEntropyLoss", "nll_loss", "NLLLoss", "labels", "backward", "training_step")
+    triggers = (
+        "cross_entropy", "CrossEntropyLoss", "nll_loss", "NLLLoss", "labels=", '"labels"', "'labels'", "backward",
+        "training_step",
+    )
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
