@@ -802,9 +802,19 @@ class SequenceWindows:
         own = self._method(owner, method)
         if own is not None:
             return self._returned(own)
-        fits = [site for site in self.flow._call_sites_named("fit") if site.statement is not None]
+        fits = [site for site in self.flow._call_sites_named("fit") if site.statement is not None and self._is_trainer(site)]
         found = []
         for site in fits:
+            module = keyword_arg(site.node, "datamodule")
+            if module is not None:
+                # trainer.fit(model, datamodule=dm): dm's own train_dataloader()
+                value = self._one_hop(module, site.statement)
+                info = self._constructed_class(value, site.statement) if isinstance(value, cst.Call) else None
+                own = self._method(info, method) if info is not None else None
+                returned = self._returned(own) if own is not None else None
+                if returned is not None:
+                    found.append(returned)
+                continue
             loader = keyword_arg(site.node, "train_dataloaders") if method == "train_dataloader" else keyword_arg(site.node, "val_dataloaders")
             if loader is None:
                 positional = positional_args(site.node)
@@ -813,6 +823,16 @@ class SequenceWindows:
             if loader is not None:
                 found.append((loader, site.statement))
         return found[0] if len(found) == 1 else None
+
+    def _is_trainer(self, site: CallSite) -> bool:
+        """`trainer.fit(...)` / `L.Trainer(...).fit(...)` of Lightning, not `clf.fit(X, y)`."""
+        receiver = method_receiver(site.node)
+        if isinstance(receiver, cst.Call):
+            return callee_terminal_name(receiver) == "Trainer"
+        if isinstance(receiver, cst.Name):
+            definition = self.flow.definition(receiver.value, site.statement)
+            return isinstance(definition.value, cst.Call) and callee_terminal_name(definition.value) == "Trainer"
+        return False
 
     def _constructions(self, owner: ClassInfo) -> List[CallSite]:
         init = owner.methods.get("__init__")
