@@ -458,7 +458,7 @@ class SequenceWindows:
                 definitions = self.flow.attribute_definitions(owner, expr.attr.value)
                 if len(definitions) == 1 and definitions[0].kind == "assign" and definitions[0].statement is not None:
                     found = definitions[0]
-                    return self._resolve(found.value, found.statement, path, {}, (), depth + 1)
+                    return self._named(self._resolve(found.value, found.statement, path, {}, (), depth + 1), dotted, path)
                 return Window((("attr", id(owner.node), expr.attr.value), path), _display(dotted, path))
         attribute = expr.attr.value
         if attribute in ("input_ids", "labels", "attention_mask"):

@@ -111,7 +111,7 @@ class Affine:
         )
         for key, coefficient in ordered:
             name = names.get(key, str(key))
-            if " " in name and not name.startswith("("):
+            if (" + " in name or " - " in name) and not name.startswith("("):
                 name = f"({name})"
             if coefficient == 1:
                 parts.append(("+", name))

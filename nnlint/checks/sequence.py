@@ -232,11 +232,14 @@ class SequenceTargetCheck(Check):
                 f"the model learns to copy its input, the loss drops and generation is garbage. {self._fix(objective)}"
             )
         if rule is DOUBLE_SHIFT:
+            if objective.model.kind == "module":
+                fix = f"Pass the input's own window as the targets and let {model}.forward shift them."
+            else:
+                fix = "Pass labels=input_ids (unshifted, padding set to -100) and let the model shift them."
             return (
                 f"The labels {target} are already one token ahead of {source} ({shown_target} against "
                 f"{shown_input}), and {model} shifts labels by one again internally: each position is trained to "
-                f"predict the token two ahead. Pass labels=input_ids (unshifted, padding set to -100) and let the "
-                f"model shift them."
+                f"predict the token two ahead. {fix}"
             )
         if rule is MISALIGNED:
             offset = alignment.offset.value
@@ -259,11 +262,18 @@ class SequenceTargetCheck(Check):
                 f"In the sequence {objective.input_window.base}, {what}, {effect}. Next-token targets must be the "
                 f"input's window moved by exactly +1 with the same length: input = seq[i:i+T], target = seq[i+1:i+1+T]."
             )
+        plain = _strip_methods(objective.target_expr)
+        roll = self._roll_text(objective)
+        if isinstance(plain, (cst.Name, cst.Attribute)):
+            made = f"The target {target} is made with {roll}, which wraps around"
+            mask = f"({self.ctx.code(plain)}[..., -1] = -100)"
+        else:
+            made = f"The target {roll} wraps around"
+            mask = "before the loss"
         return (
-            f"The target {target} is made with {self._roll_text(objective)}, which wraps around: the last position's "
-            f"target is the first token of the sequence, so every sequence trains one position on a wrong target. "
-            f"Slice instead (input = seq[:, :-1], target = seq[:, 1:]) or set the last target to the ignore index "
-            f"({target}[:, -1] = -100)."
+            f"{made}: the last position's target is the first token of the sequence, so every sequence trains one "
+            f"position on a wrong target. Slice instead (input = seq[..., :-1], target = seq[..., 1:]) or set the "
+            f"wrapped position to the ignore index {mask}."
         )
 
     def _fix(self, objective: Objective) -> str:
