@@ -223,7 +223,7 @@ class LanguageModels:
         receiver = method_receiver(value)
         args = positional_args(value)
         if qualified is None and receiver is not None and terminal in MODEL_METHODS:
-            return self._kind_of_value(receiver, statement, depth + 1) if not isinstance(receiver, cst.Call) else self._kind_of_value(receiver, statement, depth + 1)
+            return self._kind_of_value(receiver, statement, depth + 1)
         if terminal in MODEL_WRAPPERS and args:
             return self._kind_of_value(args[0], statement, depth + 1)
         if terminal in ("prepare", "setup", "setup_module") and len(args) == 1:
@@ -459,7 +459,6 @@ class LanguageModels:
         calls still entered at the model call)."""
         slices: List[Tuple[int, Affine, Affine, cst.CSTNode, Statement]] = []
         current, at = expr, statement
-        transposed = False
         for _ in range(16):
             if isinstance(current, cst.Call):
                 terminal = callee_terminal_name(current)
@@ -470,8 +469,7 @@ class LanguageModels:
                     continue
                 if qualified is None and receiver is not None and terminal in TRANSPOSING_METHODS:
                     if slices:
-                        return None
-                    transposed = True
+                        return None  # slices of a transposed output: axes would be guesswork
                     current = receiver
                     continue
                 if qualified in ("torch.nn.functional.log_softmax", "torch.log_softmax", "torch.nn.functional.softmax"):

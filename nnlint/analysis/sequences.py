@@ -39,7 +39,7 @@ from nnlint.analysis.names import (
     sequence_elements,
     string_value,
 )
-from nnlint.analysis.windows import END, Affine, Window, view_root
+from nnlint.analysis.windows import Affine, Window, view_root
 
 # Path markers: an element of iterating a value; an element of a dataset (`ds[i]`).
 ITER = ("iter",)
@@ -349,7 +349,8 @@ class SequenceWindows:
                 if via_caller is not None:
                     return via_caller
             root = ("param", id(definition.scope.node), name)
-            return self._apply_mutations(Window((root, path), _display(name, path)), name, definition, statement) if not path else Window((root, path), _display(name, path))
+            leaf = Window((root, path), _display(name, path))
+            return self._apply_mutations(leaf, name, definition, statement) if not path else leaf
         identity = ("def", kind, id(at.node) if at is not None else None, name)
         return Window((identity, path), _display(name, path))
 
@@ -430,11 +431,7 @@ class SequenceWindows:
         sites = [site for site in self.flow.callers(scope) if site.statement is not None]
         owner = scope.class_info
         if scope.function_name == "__init__" and owner is not None and owner.defined_in.is_module:
-            for site in self.flow._call_sites_named(owner.name):
-                if isinstance(site.node.func, cst.Name) and site.statement is not None:
-                    definition = self.flow.definition(owner.name, site.statement)
-                    if definition.kind == "class" and definition.statement is not None and definition.statement.node is owner.node:
-                        sites.append(site)
+            sites.extend(self._constructions(owner))
         return sites
 
     def _through_callers(self, scope: Scope, name: str, path: Path, depth: int) -> Optional[Window]:
@@ -835,14 +832,15 @@ class SequenceWindows:
         return False
 
     def _constructions(self, owner: ClassInfo) -> List[CallSite]:
-        init = owner.methods.get("__init__")
+        """The `Cls(...)` calls of this module that construct the class."""
         sites = []
         for site in self.flow._call_sites_named(owner.name):
             if isinstance(site.node.func, cst.Name) and site.statement is not None:
                 definition = self.flow.definition(owner.name, site.statement)
-                if definition.kind == "class" and definition.statement is not None and definition.statement.node is owner.node:
+                constructs = definition.kind == "class" and definition.statement is not None
+                if constructs and definition.statement.node is owner.node:
                     sites.append(site)
-        return sites if init is None else sites
+        return sites
 
     def _dataset_through_collator(self, dataset, collate, statement, rest: Path, depth: int) -> Optional[Window]:
         """An element of a batch made from `dataset` by the collate function `collate`."""
