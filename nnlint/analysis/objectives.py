@@ -42,10 +42,20 @@ from nnlint.analysis.sequences import ITEM, SequenceWindows, _integer
 from nnlint.analysis.windows import Affine, Alignment, Window, compare
 
 TOKEN_LOSS_FUNCTIONS = frozenset({"torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss"})
-TOKEN_LOSS_CLASSES = frozenset({"torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss", "torch.nn.modules.loss.CrossEntropyLoss"})
-INPUT_KEYWORDS = ("input_ids", "idx", "x", "input", "inputs", "src", "tokens", "input_seq", "seq", "token_ids", "ids", "inp")
+TOKEN_LOSS_CLASSES = frozenset(
+    {"torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss", "torch.nn.modules.loss.CrossEntropyLoss"}
+)
+INPUT_KEYWORDS = (
+    "input_ids", "idx", "x", "input", "inputs", "src", "tokens", "input_seq", "seq", "token_ids", "ids", "inp",
+)
 TARGET_KEYWORDS = ("labels", "targets", "target", "lm_labels", "label_ids", "target_ids", "y", "tgt")
-TARGET_NAME = re.compile(r"^(y|ys|yb|y_batch|targets?|labels?|tgt|target_ids|label_ids|lm_labels|next_tokens?)$", re.IGNORECASE)
+TARGET_NAME = re.compile(
+    r"^(y|ys|yb|y_batch|targets?|labels?|tgt|target_ids|label_ids|lm_labels|next_tokens?)$", re.IGNORECASE
+)
+# `x.model(...)`: attribute names under which objects keep their model.
+MODEL_ATTRIBUTES = frozenset(
+    {"forward", "model", "module", "net", "network", "lm", "gpt", "transformer", "decoder", "rnn", "lstm"}
+)
 HF_CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForCausalLMWithValueHead")
 HF_NOT_SHIFTING = frozenset({"XLNetLMHeadModel"})
 HF_ROOTS = ("transformers", "peft", "trl", "optimum")
@@ -53,9 +63,13 @@ MODEL_WRAPPERS = frozenset(
     {"compile", "DistributedDataParallel", "DDP", "DataParallel", "FullyShardedDataParallel", "FSDP",
      "get_peft_model", "prepare_model_for_kbit_training", "PeftModel", "wrap", "fully_shard"}
 )
-MODEL_METHODS = frozenset({"to", "cuda", "cpu", "half", "float", "bfloat16", "train", "eval", "requires_grad_", "to_empty", "forward", "module"})
+MODEL_METHODS = frozenset(
+    {"to", "cuda", "cpu", "half", "float", "bfloat16", "train", "eval", "requires_grad_", "to_empty", "forward",
+     "module"}
+)
 STRIPPED_PREDICTION_METHODS = frozenset(
-    {"view", "reshape", "flatten", "contiguous", "float", "to", "log_softmax", "softmax", "double", "half", "squeeze", "clone"}
+    {"view", "reshape", "flatten", "contiguous", "float", "to", "log_softmax", "softmax", "double", "half", "squeeze",
+     "clone"}
 )
 TRANSPOSING_METHODS = frozenset({"transpose", "permute", "movedim", "swapaxes"})
 CAUSAL_ATTENTION = re.compile(r"\btril\b|\btriu\b|is_causal|causal_mask|subsequent_mask|\bcausal\s*=\s*True")
@@ -66,7 +80,9 @@ NOT_NEXT_TOKEN = re.compile(
     r"mask_token|\bmlm(?:_|\b)|\bMLM\b|MaskedLM|masked_lm|[Mm]asked[ _]?[Ll]anguage|reparameteri|logvar|log_var|"
     r"[Aa]uto[Ee]ncoder|denois|[Cc]orrupt|bernoulli|[Cc]loze|ForTokenClassification|\b[Tt]agg"
 )
-LM_NAME = re.compile(r"GPT|CausalLM|LMHead|LanguageModel|RNNLM|CharRNN|CharLSTM|Llama|Mistral|Qwen|Gemma|\bLM\b|LM$|Decoder")
+LM_NAME = re.compile(
+    r"GPT|CausalLM|LMHead|LanguageModel|RNNLM|CharRNN|CharLSTM|Llama|Mistral|Qwen|Gemma|\bLM\b|LM$|Decoder"
+)
 GENERATION = re.compile(r"torch\.multinomial|\.multinomial\(|\.generate\(|def generate\b|def sample\b")
 
 
@@ -188,7 +204,8 @@ class LanguageModels:
                 if path is not None:
                     break
         value = definition.value
-        if path and len(path) == 1 and isinstance(value, cst.Call) and callee_terminal_name(value) in ("prepare", "setup"):
+        prepared = isinstance(value, cst.Call) and callee_terminal_name(value) in ("prepare", "setup")
+        if path and len(path) == 1 and prepared:
             args = positional_args(value)
             if path[0] < len(args):
                 return self._kind_of_value(args[path[0]], definition.statement, depth + 1)
@@ -244,13 +261,14 @@ class LanguageModels:
                 if returned is not None:
                     return self._kind_of_value(returned[0], returned[1], depth + 1)
                 return UNKNOWN_MODEL
-        if isinstance(value.func, cst.Attribute) and terminal in ("from_pretrained", "from_config") and isinstance(value.func.value, cst.Name):
+        loaded = terminal in ("from_pretrained", "from_config")
+        if loaded and isinstance(value.func, cst.Attribute) and isinstance(value.func.value, cst.Name):
             inner = value.func.value.value
             if inner in self.ctx.index.class_by_name:
                 info = self.ctx.index.class_by_name[inner]
                 return ModelKind("module", info.name, info)
         if qualified is not None and not qualified.startswith("builtins."):
-            return ModelKind("imported", qualified.split(".")[-1] if _hf_class_name(qualified) is None else _hf_class_name(qualified), None, qualified)
+            return ModelKind("imported", _hf_class_name(qualified) or qualified.split(".")[-1], None, qualified)
         return UNKNOWN_MODEL
 
     # -- classes of this module ------------------------------------------------------------------
@@ -506,7 +524,8 @@ class LanguageModels:
                 return None
             if isinstance(current, cst.Name):
                 definition = self.flow.definition(current.value, at)
-                if definition.kind in ("assign", "unpacked") and definition.value is not None and definition.statement is not None:
+                assigned = definition.kind in ("assign", "unpacked") and definition.statement is not None
+                if assigned and definition.value is not None:
                     current, at = definition.value, definition.statement
                     continue
                 if definition.kind == "param" and definition.scope is not None:
@@ -538,7 +557,7 @@ class LanguageModels:
                 if owner is not None and terminal in owner.methods and terminal != "forward":
                     return False  # self.helper(...): a method, not a submodule
                 return True
-            return terminal in ("forward", "model", "module", "net", "network", "lm", "gpt", "transformer", "decoder", "rnn", "lstm")
+            return terminal in MODEL_ATTRIBUTES
         return False
 
     def model_input(self, call: cst.Call, model: ModelKind) -> Optional[Tuple[cst.BaseExpression, Tuple]]:

@@ -64,21 +64,33 @@ TRANSPARENT_METHODS = frozenset(
 )
 FLATTENING_METHODS = frozenset({"view", "reshape", "flatten", "ravel"})
 ROLL_FUNCTIONS = frozenset({"torch.roll", "numpy.roll"})
-CAT_FUNCTIONS = frozenset({"torch.cat", "torch.concat", "torch.concatenate", "numpy.concatenate", "torch.hstack", "numpy.hstack"})
+CAT_FUNCTIONS = frozenset(
+    {"torch.cat", "torch.concat", "torch.concatenate", "numpy.concatenate", "torch.hstack", "numpy.hstack"}
+)
 PAD_FUNCTIONS = frozenset({"torch.nn.functional.pad"})
-FILLED_TENSORS = frozenset({"torch.full", "torch.zeros", "torch.ones", "torch.empty", "numpy.full", "numpy.zeros", "numpy.ones"})
+FILLED_TENSORS = frozenset(
+    {"torch.full", "torch.zeros", "torch.ones", "torch.empty", "numpy.full", "numpy.zeros", "numpy.ones"}
+)
 FILLED_METHODS = frozenset({"new_full", "new_zeros", "new_ones", "new_empty"})
 FILLED_LIKE = frozenset({"torch.full_like", "torch.zeros_like", "torch.ones_like", "torch.empty_like"})
 ITERATION_WRAPPERS = frozenset({"iter", "tqdm", "cycle", "islice", "auto", "trange_wrap"})
 IN_PLACE_MASKS = frozenset({"masked_fill_", "fill_", "zero_", "fill_diagonal_"})
 IN_PLACE_REWRITES = frozenset(
-    {"copy_", "scatter_", "scatter_add_", "index_copy_", "index_put_", "put_", "masked_scatter_", "index_fill_", "add_", "sub_", "mul_", "div_", "roll_"}
+    {"copy_", "scatter_", "scatter_add_", "index_copy_", "index_put_", "put_", "masked_scatter_", "index_fill_",
+     "add_", "sub_", "mul_", "div_", "roll_"}
 )
 # Methods of a (Hugging Face) dataset that keep the shape of its items.
-DATASET_METHODS = frozenset({"select", "take", "skip", "shuffle", "filter", "sort", "with_format", "flatten_indices", "shard"})
+SPLIT_NAMES = ("train", "validation", "test")
+SCALAR_DRAWS = frozenset({"random.randint", "random.randrange", "numpy.random.randint"})
+DATASET_METHODS = frozenset(
+    {"select", "take", "skip", "shuffle", "filter", "sort", "with_format", "flatten_indices", "shard"}
+)
 CONSTANT_NAME_HINTS = ("pad", "ignore", "mask", "eos", "bos", "unk", "index")
 # Module functions that turn a sequence into a tensor of ids, one per element.
-ENCODER_NAME = re.compile(r"char_tensor|to_tensor|tensor_from|encode|numericali[sz]e|to_ids|tokens_to|indexes_from|indices_from", re.IGNORECASE)
+ENCODER_NAME = re.compile(
+    r"char_tensor|to_tensor|tensor_from|encode|numericali[sz]e|to_ids|tokens_to|indexes_from|indices_from",
+    re.IGNORECASE,
+)
 
 
 def _is_constant_value(expr: cst.BaseExpression) -> bool:
@@ -99,8 +111,9 @@ def _is_constant_value(expr: cst.BaseExpression) -> bool:
 def _integer(expr: cst.BaseExpression) -> Optional[int]:
     if isinstance(expr, cst.Integer):
         return int(expr.evaluated_value)
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus) and isinstance(expr.expression, cst.Integer):
-        return -int(expr.expression.evaluated_value)
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        if isinstance(expr.expression, cst.Integer):
+            return -int(expr.expression.evaluated_value)
     return None
 
 
@@ -143,8 +156,10 @@ def _indexes_last_position(elements: Sequence[cst.SubscriptElement]) -> bool:
     for element in elements:
         if isinstance(element.slice, cst.Index) and _integer(element.slice.value) == -1:
             return True
-        if isinstance(element.slice, cst.Slice) and element.slice.lower is not None and _integer(element.slice.lower) == -1 and element.slice.upper is None:
-            return True
+        piece = element.slice
+        if isinstance(piece, cst.Slice) and piece.upper is None and piece.lower is not None:
+            if _integer(piece.lower) == -1:
+                return True
     return False
 
 
@@ -205,7 +220,8 @@ class SequenceWindows:
                 for target in node.targets:
                     if isinstance(target.target, cst.Subscript):
                         name, elements = _subscript_root(target.target)
-                        if len(elements) == 1 and isinstance(elements[0].slice, cst.Index) and string_value(elements[0].slice.value) is not None:
+                        keyed = len(elements) == 1 and isinstance(elements[0].slice, cst.Index)
+                        if keyed and string_value(elements[0].slice.value) is not None:
                             add(name, "key", statement)
                         elif _is_constant_value(node.value):
                             add(name, "mask_last" if _indexes_last_position(elements) else "mask", statement)
@@ -220,7 +236,10 @@ class SequenceWindows:
                 receiver = method_receiver(site.node)
                 if receiver is None or method is None or not method.endswith("_"):
                     continue
-                name, elements = _subscript_root(receiver) if isinstance(receiver, cst.Subscript) else (dotted_name(receiver), [])
+                if isinstance(receiver, cst.Subscript):
+                    name, elements = _subscript_root(receiver)
+                else:
+                    name, elements = dotted_name(receiver), []
                 if method in IN_PLACE_MASKS:
                     args = positional_args(site.node)
                     value = args[-1] if args else None
@@ -259,7 +278,9 @@ class SequenceWindows:
         text = display if display is not None else self.ctx.code(expr)
         return Window(("node", id(expr), path), _display(text, path))
 
-    def _resolve(self, expr, statement: Statement, path: Path, env: Dict[str, Hashable], calls: Tuple[CallSite, ...], depth: int) -> Optional[Window]:
+    def _resolve(
+        self, expr, statement: Statement, path: Path, env: Dict[str, Hashable], calls: Tuple[CallSite, ...], depth: int
+    ) -> Optional[Window]:
         if depth > self.MAX_DEPTH:
             return None
         if isinstance(expr, cst.Name):
@@ -274,7 +295,8 @@ class SequenceWindows:
             elements = sequence_elements(expr)
             if path and isinstance(path[0], int):
                 if elements is not None and 0 <= path[0] < len(elements):
-                    return _from(self._resolve(elements[path[0]], statement, path[1:], env, calls, depth + 1), elements[path[0]])
+                    element = elements[path[0]]
+                    return _from(self._resolve(element, statement, path[1:], env, calls, depth + 1), element)
                 return None
             if path and path[0] == ITER and elements is not None and len(elements) == 1:
                 return self._resolve(elements[0], statement, path[1:], env, calls, depth + 1)
@@ -283,7 +305,8 @@ class SequenceWindows:
             if path and isinstance(path[0], str):
                 for element in expr.elements:
                     if isinstance(element, cst.DictElement) and string_value(element.key) == path[0]:
-                        return _from(self._resolve(element.value, statement, path[1:], env, calls, depth + 1), element.value)
+                        found = self._resolve(element.value, statement, path[1:], env, calls, depth + 1)
+                        return _from(found, element.value)
                 return None
             return self._opaque(expr, path)
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
@@ -455,7 +478,8 @@ class SequenceWindows:
                 definitions = self.flow.attribute_definitions(owner, expr.attr.value)
                 if len(definitions) == 1 and definitions[0].kind == "assign" and definitions[0].statement is not None:
                     found = definitions[0]
-                    return self._named(self._resolve(found.value, found.statement, path, {}, (), depth + 1), dotted, path)
+                    value = self._resolve(found.value, found.statement, path, {}, (), depth + 1)
+                    return self._named(value, dotted, path)
                 return Window((("attr", id(owner.node), expr.attr.value), path), _display(dotted, path))
         attribute = expr.attr.value
         if attribute in ("input_ids", "labels", "attention_mask"):
@@ -512,15 +536,21 @@ class SequenceWindows:
                 return True
             definition = self.flow.definition(index.value, statement)
             if definition.kind == "loop":
-                return isinstance(definition.value, cst.Call) and self.ctx.qualified_name(definition.value.func) == "builtins.range"
+                value = definition.value
+                return isinstance(value, cst.Call) and self.ctx.qualified_name(value.func) == "builtins.range"
             if definition.kind == "param":
-                return definition.param is not None and definition.param.annotation is not None and self.ctx.code(definition.param.annotation.annotation) == "int"
+                annotation = definition.param.annotation if definition.param is not None else None
+                return annotation is not None and self.ctx.code(annotation.annotation) == "int"
             if definition.kind == "assign" and definition.value is not None:
-                return _is_simple_arithmetic(definition.value) or (
-                    isinstance(definition.value, cst.Call) and callee_terminal_name(definition.value) in ("randint", "randrange")
-                    and not keyword_arg(definition.value, "size")
-                    and len(positional_args(definition.value)) <= 2
-                    and self.ctx.qualified_name(definition.value.func) in ("random.randint", "random.randrange", "numpy.random.randint")
+                value = definition.value
+                if _is_simple_arithmetic(value):
+                    return True
+                # start = random.randint(0, n - T): one random position
+                return (
+                    isinstance(value, cst.Call)
+                    and self.ctx.qualified_name(value.func) in SCALAR_DRAWS
+                    and keyword_arg(value, "size") is None
+                    and len(positional_args(value)) <= 2
                 )
         return False
 
@@ -530,7 +560,9 @@ class SequenceWindows:
             if isinstance(element.slice, cst.Index):
                 if isinstance(element.slice.value, cst.Ellipsis) and ellipsis_at is None:
                     ellipsis_at = index
-                elif not self._is_position(element.slice.value, statement, env) and _integer(element.slice.value) is None:
+                elif _integer(element.slice.value) is None and not self._is_position(
+                    element.slice.value, statement, env
+                ):
                     return None  # fancy indexing or a mask changes the rank in ways not followed
         spec = []
         total = len(elements)
@@ -649,10 +681,11 @@ class SequenceWindows:
             found = self._iterate_call(expr, qualified, terminal, statement, path, env, calls, depth)
             if found is not NotImplemented:
                 return found
-        if receiver is not None and terminal in DATASET_METHODS and path and (path[0] == ITEM or (len(path) > 1 and path[1] == ITEM)):
+        item_path = bool(path) and (path[0] == ITEM or (len(path) > 1 and path[1] == ITEM))
+        if receiver is not None and terminal in DATASET_METHODS and item_path:
             # ds.select(...), ds.shuffle(...), ds.filter(...): the same kind of items
             return self._resolve(receiver, statement, path, env, calls, depth + 1)
-        if terminal == "map" and receiver is not None and len(path) > 1 and isinstance(path[0], str) and path[1] == ITEM:
+        if terminal == "map" and receiver is not None and item_path and isinstance(path[0], str):
             path = path[1:]  # ds.map(fn)["train"]: every split holds what fn returns
         if path and path[0] == ITEM:
             found = self._dataset_element(expr, qualified, terminal, statement, path, env, calls, depth)
@@ -705,7 +738,8 @@ class SequenceWindows:
                     # char_tensor(chunk[:-1]): an encoder of this module that fills a fresh tensor
                     # position by position keeps the positions of what it is given
                     argument_window = self._resolve(args[0], statement, (), env, calls, depth + 1)
-                    if found is not None and argument_window is not None and found.root != argument_window.root and _is_opaque(found):
+                    fresh = found is not None and argument_window is not None and found.root != argument_window.root
+                    if fresh and _is_opaque(found):
                         return argument_window
                 return found
             if path and path[0] == ITER:
@@ -745,7 +779,9 @@ class SequenceWindows:
             return None
         name = site.node.func.value
         definitions = self.flow.module_definitions(name)
-        functions = [d for d in definitions if d.kind == "function" and d.statement is not None and not d.statement.blocks]
+        functions = [
+            d for d in definitions if d.kind == "function" and d.statement is not None and not d.statement.blocks
+        ]
         others = [d for d in definitions if d not in functions]
         if len(functions) == 1 and all(d.statement is not None and d.statement.blocks for d in others):
             return self.ctx.index.scope_of_function(functions[0].statement.node)
@@ -799,7 +835,9 @@ class SequenceWindows:
         own = self._method(owner, method)
         if own is not None:
             return self._returned(own)
-        fits = [site for site in self.flow._call_sites_named("fit") if site.statement is not None and self._is_trainer(site)]
+        fits = [
+            site for site in self.flow._call_sites_named("fit") if site.statement is not None and self._is_trainer(site)
+        ]
         found = []
         for site in fits:
             module = keyword_arg(site.node, "datamodule")
@@ -812,7 +850,8 @@ class SequenceWindows:
                 if returned is not None:
                     found.append(returned)
                 continue
-            loader = keyword_arg(site.node, "train_dataloaders") if method == "train_dataloader" else keyword_arg(site.node, "val_dataloaders")
+            keyword = "train_dataloaders" if method == "train_dataloader" else "val_dataloaders"
+            loader = keyword_arg(site.node, keyword)
             if loader is None:
                 positional = positional_args(site.node)
                 index = 1 if method == "train_dataloader" else 2
@@ -895,7 +934,7 @@ class SequenceWindows:
                 return "clm"
         if isinstance(value, cst.Call) and callee_terminal_name(value) in ("DataCollatorWithPadding",):
             return "identity"
-        if isinstance(value, (cst.Name, cst.Attribute)) and (dotted_name(value) or "").endswith("default_data_collator"):
+        if (dotted_name(value) or "").endswith("default_data_collator"):
             return "identity"
         return None
 
@@ -914,7 +953,7 @@ class SequenceWindows:
                 returned = self._returned(function)
                 if returned is not None:
                     value, at = returned
-                    keys = tuple(part for part in rest if not (isinstance(part, str) and part in ("train", "validation", "test")))
+                    keys = tuple(part for part in rest if not (isinstance(part, str) and part in SPLIT_NAMES))
                     return self._resolve(value, at, keys, {}, (), depth + 1)
             return self._resolve(method_receiver(expr), statement, path, env, calls, depth + 1)
         info = self._constructed_class(expr, statement)
@@ -974,7 +1013,8 @@ class SequenceWindows:
         found = None
         for statement in scope.statements:
             node = statement.node
-            if isinstance(node, cst.Expr) and isinstance(node.value, cst.Yield) and isinstance(node.value.value, cst.BaseExpression):
+            yields = isinstance(node, cst.Expr) and isinstance(node.value, cst.Yield)
+            if yields and isinstance(node.value.value, cst.BaseExpression):
                 if found is not None:
                     return None
                 found = (node.value.value, statement)
@@ -988,7 +1028,8 @@ class SequenceWindows:
             return None
         args = [arg for arg in expr.args]
         shape = [self.ctx.code(arg.value) for arg in args]
-        if len(shape) <= 1 and not (args and isinstance(args[0].value, (cst.Tuple, cst.List)) and len(args[0].value.elements) > 1):
+        one_tuple = bool(args) and isinstance(args[0].value, (cst.Tuple, cst.List))
+        if len(shape) <= 1 and not (one_tuple and len(args[0].value.elements) > 1):
             return inner  # flattening (`view(-1)`, `reshape(B * T)`, `flatten()`) keeps the order of positions
         if len(shape) == 1 and isinstance(args[0].value, (cst.Tuple, cst.List)):
             shape = [self.ctx.code(e.value) for e in args[0].value.elements]
@@ -1081,7 +1122,7 @@ class SequenceWindows:
             elif qualified in FILLED_LIKE:
                 inner = argument(expr, 0, "input")
                 return self._filler_width(inner, axis) if inner is not None else None
-            elif qualified is None and terminal in ("to", "long", "cuda", "int", "type") and method_receiver(expr) is not None:
+            elif qualified is None and terminal in ("to", "long", "cuda", "int", "type") and method_receiver(expr):
                 return self._filler_width(method_receiver(expr), axis)
             elements = sequence_elements(size) if size is not None else None
             if elements is None:

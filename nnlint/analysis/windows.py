@@ -107,7 +107,7 @@ class Affine:
         parts = []
         ordered = sorted(
             self.terms,
-            key=lambda kv: (kv[0] == END, len(names.get(kv[0], str(kv[0]))), names.get(kv[0], "").lower(), names.get(kv[0], "")),
+            key=lambda kv: (kv[0] == END, len(names.get(kv[0], str(kv[0]))), names.get(kv[0], "").lower()),
         )
         for key, coefficient in ordered:
             name = names.get(key, str(key))
@@ -254,7 +254,8 @@ class Window:
         what falls off one end comes back at the other."""
         axis = self._same_axis(axis)
         current = self.span(axis)
-        span = Span(current.start - Affine.constant(shift), current.stop - Affine.constant(shift), "wrap", current.start, current.stop)
+        moved = Affine.constant(shift)
+        span = Span(current.start - moved, current.stop - moved, "wrap", current.start, current.stop)
         return self._stepped(self.with_span(axis, span), step)
 
     def padded(self, axis: int, before: int, after: int, wrap: bool = False, step: Optional[Tuple] = None) -> "Window":
@@ -289,7 +290,9 @@ class Window:
     def render(self) -> str:
         if not self.spans:
             return self.base
-        parts = ", ".join(f"axis {axis if isinstance(axis, int) else axis[1]}: {span.render()}" for axis, span in self.spans)
+        parts = ", ".join(
+            f"axis {axis if isinstance(axis, int) else axis[1]}: {span.render()}" for axis, span in self.spans
+        )
         return f"{self.base}[{parts}]"
 
 

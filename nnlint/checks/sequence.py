@@ -85,7 +85,8 @@ class SequenceTargetCheck(Check):
         if keywords & set(TARGET_KEYWORDS) or any(arg.star == "**" for arg in node.args):
             self.candidates.append(node)
             return
-        if sum(1 for arg in node.args if arg.keyword is None and not arg.star) >= 2 and dotted_name(node.func) is not None:
+        positional = sum(1 for arg in node.args if arg.keyword is None and not arg.star)
+        if positional >= 2 and dotted_name(node.func) is not None:
             self.candidates.append(node)
 
     def finish(self) -> None:
@@ -218,13 +219,14 @@ class SequenceTargetCheck(Check):
         shown_input, shown_target = render_pair(objective.prediction, objective.target_window, alignment)
         if rule is NOT_SHIFTED:
             same = objective.input_window.spans or alignment.axis is not None
-            held = f"holds the same positions ({shown_target}) as the model input {source}" if same else f"is the model input {source} itself"
+            if same:
+                held = f"holds the same positions ({shown_target}) as the model input {source}"
+            else:
+                held = f"is the model input {source} itself"
             if objective.kind == "loss":
-                how = (
-                    f"and the loss compares it with the logits of {model} position by position"
-                    if objective.model.kind != "hf_causal"
-                    else f"and the loss compares it with {model}'s logits position by position (only its own labels= loss shifts)"
-                )
+                how = f"and the loss compares it with the logits of {model} position by position"
+                if objective.model.kind == "hf_causal":
+                    how = f"{how} (only its own labels= loss shifts)"
             else:
                 how = f"and {model}.forward compares targets with its logits position by position without shifting"
             return (
@@ -353,7 +355,12 @@ class SequenceTargetCheck(Check):
                 })
             elif kind == "pad":
                 _, _, axis, before, after, wrap, batch_axes = step
-                steps.append({"kind": "pad", "axis": axis, "before": before, "after": after, "wrap": wrap, "batch_axes": batch_axes})
+                steps.append(
+                    {
+                        "kind": "pad", "axis": axis, "before": before, "after": after, "wrap": wrap,
+                        "batch_axes": batch_axes,
+                    }
+                )
             elif kind == "view":
                 if steps:
                     return None

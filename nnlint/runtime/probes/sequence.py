@@ -15,7 +15,7 @@ user's module is never evaluated: the probe is inconclusive and names it.
 from __future__ import annotations
 
 import ast
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from nnlint.runtime.probes import Probe
 from nnlint.runtime.vouch import Refused, runtime_placeholder, safe_builtins, substitute, vouch_expression
@@ -31,7 +31,9 @@ def _integers(source: str) -> List[int]:
         tree = ast.parse(source, mode="eval")
     except SyntaxError:
         return []
-    return [abs(node.value) for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, int)]
+    return [
+        abs(node.value) for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, int)
+    ]
 
 
 def _positions(count: int) -> str:
@@ -206,7 +208,8 @@ class _SequenceProbe(Probe):
         rows_in = inputs.movedim(axis, -1).reshape(-1, length_in)
         rows_target = targets.movedim(axis, -1).reshape(-1, length_target)
         if rows_in.shape != rows_target.shape:
-            return "inconclusive", f"{note}the input and target windows have different shapes {tuple(inputs.shape)} and {tuple(targets.shape)}"
+            shapes = f"{tuple(inputs.shape)} and {tuple(targets.shape)}"
+            return "inconclusive", f"{note}the input and target windows have different shapes {shapes}"
         real = (rows_in >= 0) & (rows_target >= 0)
         if not bool(real.any()):
             return "inconclusive", f"{note}the windows are empty"
@@ -239,10 +242,11 @@ class NotShiftedProbe(_SequenceProbe):
         same = int((offsets == 0).sum())
         if same == count:
             return "confirmed", (
-                f"{note}target[t] == input[t] at 100% of {_positions(count)}: every position is trained on the token it "
-                f"already sees (a next-token target needs target[t] == input[t+1])"
+                f"{note}target[t] == input[t] at 100% of {_positions(count)}: every position is trained on the "
+                f"token it already sees (a next-token target needs target[t] == input[t+1])"
             )
-        return "not-confirmed", f"{note}the target of position t is input token {self._summary(offsets, count)} positions"
+        summary = self._summary(offsets, count)
+        return "not-confirmed", f"{note}the target of position t is input token {summary} positions"
 
 
 class DoubleShiftProbe(_SequenceProbe):
@@ -269,9 +273,11 @@ class MisalignedProbe(_SequenceProbe):
         if values.numel() == 1 and int(values[0]) != 1:
             value = int(values[0])
             return "confirmed", (
-                f"{note}target[t] == input token t{value:+d} at 100% of {_positions(count)} (a next-token target is t+1)"
+                f"{note}target[t] == input token t{value:+d} at 100% of {_positions(count)} "
+                f"(a next-token target is t+1)"
             )
-        return "not-confirmed", f"{note}the target of position t is input token {self._summary(offsets, count)} positions"
+        summary = self._summary(offsets, count)
+        return "not-confirmed", f"{note}the target of position t is input token {summary} positions"
 
 
 class RollWraparoundProbe(_SequenceProbe):
