@@ -52,6 +52,7 @@ TARGET_KEYWORDS = ("labels", "targets", "target", "lm_labels", "label_ids", "tar
 TARGET_NAME = re.compile(
     r"^(y|ys|yb|y_batch|targets?|labels?|tgt|target_ids|label_ids|lm_labels|next_tokens?)$", re.IGNORECASE
 )
+LOSS_CLASS_NAME = re.compile(r"Loss|Criterion|CrossEntropy|CE$|^CE")
 # `x.model(...)`: attribute names under which objects keep their model.
 MODEL_ATTRIBUTES = frozenset(
     {"forward", "model", "module", "net", "network", "lm", "gpt", "transformer", "decoder", "rnn", "lstm"}
@@ -447,7 +448,10 @@ class LanguageModels:
             return False
         for value, at in values:
             if isinstance(value, cst.Call):
-                if self.ctx.qualified_name(value.func) not in TOKEN_LOSS_CLASSES:
+                if self.ctx.qualified_name(value.func) in TOKEN_LOSS_CLASSES:
+                    continue
+                info = self.windows._constructed_class(value, at) if at is not None else None
+                if info is None or not self._is_token_loss_class(info):
                     return False
             elif isinstance(value, (cst.Name, cst.Attribute)) and at is not None:
                 if self.ctx.qualified_name(value) in TOKEN_LOSS_FUNCTIONS:
@@ -457,6 +461,16 @@ class LanguageModels:
             else:
                 return False
         return True
+
+    def _is_token_loss_class(self, info: ClassInfo) -> bool:
+        """A loss module of this module (label smoothing, z-loss...) built on cross-entropy / NLL:
+        `forward(self, logits, targets)` whose body calls a token loss."""
+        if not LOSS_CLASS_NAME.search(info.name):
+            return False  # a model that returns its own loss is not a criterion
+        forward = self._forward(info)
+        if forward is None or not any(self.is_token_loss(site) for site in forward.calls if site.statement):
+            return False
+        return len(self.parameters(info)) >= 2
 
     def reduction_none(self, site: CallSite) -> bool:
         value = keyword_arg(site.node, "reduction")
