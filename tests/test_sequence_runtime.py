@@ -18,8 +18,8 @@ BUGGY = [
     path for path in fixture_files()
     if path.parent == FIXTURES / "sequence" and any(code in SEQUENCE_CODES for _, code in expected_findings(path))
 ]
-# windows built in ways the probe cannot replay (a comprehension over each sequence)
-NOT_REPLAYED = {"hf_group_texts_shifted_labels.py"}
+# windows built in ways the probe cannot replay
+NOT_REPLAYED: set = set()
 
 EVIDENCE = {
     "NNL401": "target[t] == input[t] at 100% of",

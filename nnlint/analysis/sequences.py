@@ -1215,7 +1215,9 @@ class SequenceWindows:
                 if span.tail is not None:
                     return self._opaque(expr, path)
                 result = result.sliced(axis + 1 if axis >= 0 else axis, span.start, span.stop)
-            return replace(result, steps=(("unreplayable",),), masked=per_element.masked or iterable.masked)
+            # replayed on one sequence: the iterable's own steps, then the element's
+            masked = per_element.masked or iterable.masked
+            return replace(result, steps=iterable.steps + per_element.steps, masked=masked)
         if not _mentions(element, variable):
             return self._opaque(expr, path)
         iterable = self._resolve(clause.iter, statement, (), env, calls, depth + 1)
