@@ -192,7 +192,11 @@ def alignment_of(source: str, call_prefix: str = "use("):
         ("x = d[i:i+T]\n    y = x.clone()", 0),
         ("x = d[i:i+T]\n    y = d[i+2:i+2+T]", 2),
         ("x = seq[1:]\n    y = seq[:-1]", -1),
-        ("x = torch.tensor(d[i:i+T], dtype=torch.long).cuda()\n    y = torch.from_numpy(d[i+1:i+1+T].astype(np.int64))", 1),
+        (
+            "x = torch.tensor(d[i:i+T], dtype=torch.long).cuda()\n"
+            "    y = torch.from_numpy(d[i+1:i+1+T].astype(np.int64))",
+            1,
+        ),
     ],
 )
 def test_window_pairs_in_code(body, offset):
@@ -503,3 +507,34 @@ def test_the_sequence_family_has_enough_fixtures():
         assert len(buggy) >= 4, code
     clean = [p for p in sequence if not expected_findings(p)]
     assert len(clean) >= 3
+
+
+def test_trainer_items_through_map_select_and_a_conditional():
+    source = """
+    from transformers import AutoModelForCausalLM, Trainer, default_data_collator
+    model = AutoModelForCausalLM.from_pretrained("gpt2")
+    def group(examples):
+        result = {k: [t[i:i + 128] for i in range(0, 1024, 128)] for k, t in examples.items()}
+        result["labels"] = result["input_ids"].copy()
+        return result
+    blocks = raw.map(group, batched=True)
+    train = blocks["train"].shuffle(seed=0).select(range(1000))
+    Trainer(model=model, train_dataset=train if do_train else None, data_collator=default_data_collator)
+    """
+    _, found = objectives_of(source)
+    (objective,) = found
+    assert objective.kind == "trainer" and objective.shift == 1 and objective.alignment.identical
+
+
+def test_popped_labels_are_the_same_key():
+    source = """
+    import torch.nn.functional as F
+    def step(model, inputs):
+        labels = inputs.pop("labels")
+        logits = model(**inputs).logits
+        return F.cross_entropy(logits.view(-1, 10), labels.view(-1))
+    """
+    _, found = objectives_of(source)
+    (objective,) = found
+    # input_ids and labels are different keys of an unknown batch: not comparable
+    assert objective.alignment is None
