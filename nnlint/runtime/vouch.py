@@ -37,7 +37,7 @@ SAFE_METHODS = frozenset(
     flatten flip float fmin fmax half item log log1p log_softmax long masked_fill masked_fill_ max mean
     min mul mul_ nanmean neg new_full new_ones new_tensor new_zeros norm permute pow relu repeat
     reshape sigmoid sign sin size softmax sqrt square squeeze std sub sub_ sum t tanh to transpose
-    unsqueeze view view_as where zero_ get
+    unsqueeze view view_as where zero_ get roll narrow
     """.split()
 )
 
