@@ -274,7 +274,7 @@ class DataFlow:
 
     # -- callers and callees -----------------------------------------------------------------------
 
-    def _call_sites_named(self, name: str) -> List[CallSite]:
+    def call_sites_named(self, name: str) -> List[CallSite]:
         if self._calls_by_name is None:
             by_name: Dict[str, List[CallSite]] = {}
             for site in self.ctx.index.call_sites.values():
@@ -292,7 +292,7 @@ class DataFlow:
             return []
         name = scope.function_name
         sites = []
-        for site in self._call_sites_named(name):
+        for site in self.call_sites_named(name):
             func = site.node.func
             if scope.class_info is None and scope.parent is not None and scope.parent.is_module:
                 if isinstance(func, cst.Name) and self.ctx.index.functions.get(name) is scope:

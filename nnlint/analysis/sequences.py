@@ -836,7 +836,7 @@ class SequenceWindows:
         if own is not None:
             return self._returned(own)
         fits = [
-            site for site in self.flow._call_sites_named("fit") if site.statement is not None and self._is_trainer(site)
+            site for site in self.flow.call_sites_named("fit") if site.statement is not None and self._is_trainer(site)
         ]
         found = []
         for site in fits:
@@ -873,7 +873,7 @@ class SequenceWindows:
     def _constructions(self, owner: ClassInfo) -> List[CallSite]:
         """The `Cls(...)` calls of this module that construct the class."""
         sites = []
-        for site in self.flow._call_sites_named(owner.name):
+        for site in self.flow.call_sites_named(owner.name):
             if isinstance(site.node.func, cst.Name) and site.statement is not None:
                 definition = self.flow.definition(owner.name, site.statement)
                 constructs = definition.kind == "class" and definition.statement is not None
