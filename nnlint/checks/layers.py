@@ -1,0 +1,911 @@
+"""Model layers family: mistakes in how nn.Module models are put together.
+
+NNL503 functional-dropout-always-on: F.dropout in forward without training=self.training.
+NNL504 unregistered-submodules: modules or parameters kept in a plain list/tuple/dict attribute.
+NNL505 probabilities-into-logits-loss: softmax/sigmoid output into a loss that expects logits.
+NNL506 view-as-permute: view/reshape that reorders a tensor's own dimensions.
+NNL507 bias-before-batchnorm: Conv/Linear with bias directly followed by BatchNorm.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Set, Tuple
+
+import libcst as cst
+
+from nnlint.analysis.dataflow import DataFlow
+from nnlint.analysis.index import ClassInfo, Scope, Statement
+from nnlint.analysis.models import ModelFacts, ModuleClass
+from nnlint.analysis.names import (
+    argument,
+    callee_terminal_name,
+    dotted_name,
+    has_star_args,
+    keyword_arg,
+    number_value,
+    positional_args,
+)
+from nnlint.analysis.probabilities import Probabilities, Squashed
+from nnlint.analysis.shapes import ShapeNames
+from nnlint.analysis.values import FixedValues
+from nnlint.checks import Check
+from nnlint.finding import Severity
+from nnlint.registry import Rule
+
+FUNCTIONAL_DROPOUT = Rule(
+    code="NNL503",
+    name="functional-dropout-always-on",
+    severity=Severity.ERROR,
+    summary="F.dropout in a module's forward without training=self.training: dropout stays on after model.eval().",
+)
+UNREGISTERED_SUBMODULES = Rule(
+    code="NNL504",
+    name="unregistered-submodules",
+    severity=Severity.ERROR,
+    summary="Modules or parameters kept in a plain list/tuple/dict attribute: not in model.parameters(), never trained.",
+)
+PROBABILITIES_INTO_LOGITS_LOSS = Rule(
+    code="NNL505",
+    name="probabilities-into-logits-loss",
+    severity=Severity.ERROR,
+    summary="Softmax/sigmoid output goes into CrossEntropyLoss/BCEWithLogitsLoss, which expect raw logits.",
+)
+VIEW_AS_PERMUTE = Rule(
+    code="NNL506",
+    name="view-as-permute",
+    severity=Severity.ERROR,
+    summary="view()/reshape() lists a tensor's own dimensions in another order: the data is scrambled, not permuted.",
+)
+BIAS_BEFORE_BATCHNORM = Rule(
+    code="NNL507",
+    name="bias-before-batchnorm",
+    severity=Severity.INFO,
+    summary="Conv/Linear with bias directly followed by BatchNorm: the normalization cancels the bias; wasted parameters.",
+)
+
+
+def _short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
+    text = ctx.code(node)
+    if len(text) <= limit:
+        return text
+    if isinstance(node, cst.Call):
+        return ctx.code(node.func) + "(...)"
+    return text[: limit - 3] + "..."
+
+
+def _where(scope: Scope) -> str:
+    return scope.name
+
+
+# --- NNL503 -----------------------------------------------------------------------------------
+
+FUNCTIONAL = "torch.nn.functional."
+DROPOUT_ON_BY_DEFAULT = frozenset(FUNCTIONAL + n for n in ("dropout", "dropout1d", "dropout2d", "dropout3d"))
+DROPOUT_OFF_BY_DEFAULT = frozenset(FUNCTIONAL + n for n in ("alpha_dropout", "feature_alpha_dropout"))
+# An `if` on one of these decides about training mode itself.
+MODE_WORDS = re.compile(r"\btraining\b|\btrain\b|\bis_train\w*|\bdeterministic\b|\binference\b|\beval\w*|\bmc_\w+|\bmonte_carlo\b")
+
+
+class FunctionalDropoutCheck(Check):
+    rules = (FUNCTIONAL_DROPOUT,)
+    triggers = ("dropout",)
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.candidates: List[Tuple[cst.Call, Statement]] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        statement = self.ctx.index.current_statement
+        if statement is not None and "dropout" in (callee_terminal_name(node) or ""):
+            self.candidates.append((node, statement))
+
+    def finish(self) -> None:
+        models = self.ctx.fact(ModelFacts)
+        for call, statement in self.candidates:
+            qualified = self.ctx.qualified_name(call.func)
+            if qualified not in DROPOUT_ON_BY_DEFAULT and qualified not in DROPOUT_OFF_BY_DEFAULT:
+                continue
+            if has_star_args(call) or argument(call, 2, "training") is not None:
+                continue
+            module = models.run_by_forward(statement.scope)
+            if module is None or self._decides_mode_itself(statement):
+                continue
+            self.report(call, FUNCTIONAL_DROPOUT, self._message(call, qualified, statement, module), self._probe_input(call, qualified, statement))
+
+    def _decides_mode_itself(self, statement: Statement) -> bool:
+        """`if self.training: x = F.dropout(x, p)`, `F.dropout(x, p) if self.training else x`, or an
+        earlier `if not self.training: return x` in the same function."""
+        if MODE_WORDS.search(self.ctx.code(statement.node)):
+            return True
+        for block in statement.blocks:
+            if isinstance(block, (cst.If, cst.While)) and MODE_WORDS.search(self.ctx.code(block.test)):
+                return True
+        for earlier in statement.scope.statements[: statement.position]:
+            if isinstance(earlier.node, cst.If) and MODE_WORDS.search(self.ctx.code(earlier.node.test)):
+                return True
+        parameters = {p.name.value for p in statement.scope.parameters()}
+        return any(MODE_WORDS.fullmatch(name) for name in parameters)
+
+    def _message(self, call: cst.Call, qualified: str, statement: Statement, module: ModuleClass) -> str:
+        name = qualified.rsplit(".", 1)[-1]
+        code = _short(self.ctx, call)
+        scope = statement.scope
+        if scope.class_info is not None:
+            where = f"{scope.name}"
+            fix = "Pass training=self.training"
+        else:
+            where = f"{scope.name}() (run by {module.name}.forward)"
+            fix = f"Pass the module's self.training down to {scope.function_name}() and on as training="
+        if qualified in DROPOUT_OFF_BY_DEFAULT:
+            return (
+                f"`{code}` in {where} leaves training at {name}'s default, False: this dropout never runs, not "
+                f"even during training, so the regularization you configured is silently absent. {fix}."
+            )
+        layer = {"dropout": "nn.Dropout", "dropout1d": "nn.Dropout1d", "dropout2d": "nn.Dropout2d", "dropout3d": "nn.Dropout3d"}[name]
+        return (
+            f"`{code}` in {where} leaves training at its default, True: dropout stays on after model.eval(), so "
+            f"validation and inference outputs are randomly corrupted and metrics are noisy and too low. "
+            f"{fix} (or use an {layer} layer, which follows model.train()/eval())."
+        )
+
+    def _probe_input(self, call: cst.Call, qualified: str, statement: Statement) -> dict:
+        fixed = self.ctx.fact(FixedValues)
+        first = argument(call, 0, "input")
+        p = argument(call, 1, "p")
+        return {
+            "function": qualified,
+            "input": self.ctx.code(first) if first is not None else None,
+            "p": self.ctx.code(p) if p is not None else None,
+            "names": fixed.resolve_for_probe([p], statement) if p is not None else {},
+        }
+
+
+# --- NNL504 -----------------------------------------------------------------------------------
+
+# torch.nn classes without parameters, buffers or a train/eval behaviour: harmless in a list.
+STATELESS_LAYERS = frozenset(
+    "torch.nn." + n
+    for n in (
+        "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Mish", "ELU", "SELU", "CELU", "Sigmoid", "Tanh",
+        "Hardtanh", "Hardswish", "Hardsigmoid", "Softplus", "Softsign", "Softmax", "LogSoftmax", "Softmin",
+        "Tanhshrink", "Threshold", "GLU", "LogSigmoid", "Identity", "Flatten", "Unflatten", "MaxPool1d",
+        "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d",
+        "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+        "AdaptiveMaxPool3d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle",
+        "PixelUnshuffle", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d",
+        "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ChannelShuffle", "Softmax2d",
+    )
+)
+PARAMETER_CLASSES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+# Builtins that read a container without keeping or registering its modules.
+READ_ONLY_BUILTINS = frozenset(
+    "builtins." + n
+    for n in ("len", "enumerate", "zip", "reversed", "range", "print", "iter", "isinstance", "sorted", "sum",
+              "any", "all", "min", "max", "str", "repr", "tuple", "list", "map", "filter", "id", "hasattr")
+)
+REGISTERING_METHODS = frozenset({"add_module", "register_module", "register_parameter"})
+CONTAINER_WORDS = {"list": "list", "tuple": "tuple", "dict": "dict"}
+
+
+class UnregisteredSubmodulesCheck(Check):
+    rules = (UNREGISTERED_SUBMODULES,)
+    triggers = ("nn.", "torchvision", "timm", "LightningModule", "PreTrainedModel")
+
+    def finish(self) -> None:
+        models = self.ctx.fact(ModelFacts)
+        for module in models.module_classes():
+            info = module.info
+            if self._registers_by_hand(info):
+                continue
+            reported: Set[str] = set()
+            for method in info.methods.values():
+                for statement in method.statements:
+                    self._check_assignment(module, statement, models, reported)
+
+    # -- recognising the assignment -------------------------------------------------------------
+
+    def _check_assignment(self, module: ModuleClass, statement: Statement, models: ModelFacts, reported: Set[str]) -> None:
+        node = statement.node
+        if isinstance(node, cst.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0].target, node.value
+        elif isinstance(node, cst.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            return
+        name = dotted_name(target)
+        if name is None or not name.startswith("self.") or name.count(".") != 1:
+            return
+        attribute = name[5:]
+        if attribute in reported:
+            return
+        found = self._container(value, statement, models, depth=0)
+        if found is None:
+            return
+        kind, elements = found
+        if kind == "empty":
+            kind, elements = self._filled_later(module.info, attribute, value)
+            if kind is None:
+                return
+        layers = [e for e in elements if e is not None]
+        stateful = [call for call in layers if self.ctx.qualified_name(call.func) not in STATELESS_LAYERS and not self._stateless_local(call, models)]
+        if not stateful:
+            return
+        if self._wrapped_later(module.info, attribute):
+            return
+        reported.add(attribute)
+        parameters = all(self.ctx.qualified_name(call.func) in PARAMETER_CLASSES for call in stateful)
+        self.report(target, UNREGISTERED_SUBMODULES, self._message(module, attribute, kind, stateful, parameters), self._probe_input(attribute, kind, value, stateful, parameters, statement))
+
+    def _container(self, value: cst.BaseExpression, statement: Statement, models: ModelFacts, depth: int):
+        """("list"|"tuple"|"dict", [module constructions]) for a plain container of fresh modules
+        or parameters; ("empty", []) for `[]`/`{}`; None otherwise. A `None` element stands for
+        something else (a non-module value)."""
+        if depth > 3:
+            return None
+        if isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+            kind = "tuple" if isinstance(value, cst.Tuple) else "list"
+            if not value.elements:
+                return ("empty", []) if isinstance(value, cst.List) else None
+            elements = [self._fresh(e.value, statement, models) for e in value.elements if not isinstance(e, cst.StarredElement)]
+            return kind, elements
+        if isinstance(value, cst.Dict):
+            if not value.elements:
+                return "empty", []
+            return "dict", [self._fresh(e.value, statement, models) for e in value.elements if isinstance(e, cst.DictElement)]
+        if isinstance(value, (cst.ListComp, cst.SetComp, cst.GeneratorExp)):
+            kind = "tuple" if isinstance(value, cst.GeneratorExp) else "list"
+            return kind, [self._fresh(value.elt, statement, models)]
+        if isinstance(value, cst.DictComp):
+            return "dict", [self._fresh(value.value, statement, models)]
+        if isinstance(value, cst.Call):
+            qualified = self.ctx.qualified_name(value.func)
+            if qualified in ("builtins.list", "builtins.tuple", "builtins.dict"):
+                kind = qualified.split(".")[1]
+                if not value.args:
+                    return ("empty", []) if kind != "tuple" else None
+                if len(value.args) == 1 and isinstance(value.args[0].value, (cst.GeneratorExp, cst.ListComp, cst.List, cst.Tuple)):
+                    inner = self._container(value.args[0].value, statement, models, depth + 1)
+                    if inner is None or inner[0] == "empty":
+                        return None
+                    return kind, inner[1]
+            return None
+        if isinstance(value, cst.Name):
+            return self._local_container(value.value, statement, models, depth)
+        return None
+
+    def _local_container(self, name: str, statement: Statement, models: ModelFacts, depth: int):
+        """`layers = [...]` (plus appends) in the same function, then `self.x = layers`."""
+        flow = self.ctx.fact(DataFlow)
+        definition = flow.definition(name, statement)
+        if definition.kind != "assign" or definition.statement is None or definition.value is None:
+            return None
+        if definition.statement.scope is not statement.scope:
+            return None
+        found = self._container(definition.value, definition.statement, models, depth + 1)
+        if found is None:
+            return None
+        kind, elements = found
+        elements = list(elements)
+        for current in statement.scope.statements:
+            if current is statement or current is definition.statement:
+                continue
+            for site in current.calls:
+                call = site.node
+                func = call.func
+                if isinstance(func, cst.Attribute) and dotted_name(func.value) == name:
+                    method = func.attr.value
+                    if method == "append" and call.args:
+                        elements.append(self._fresh(call.args[0].value, current, models))
+                    elif method in ("extend", "insert", "update", "setdefault") and call.args:
+                        elements.append(None)
+                    continue
+                if any(_mentions(arg.value, name) for arg in call.args):
+                    qualified = self.ctx.qualified_name(call.func)
+                    if qualified not in READ_ONLY_BUILTINS:
+                        return None  # handed to nn.Sequential / nn.ModuleList / a helper
+            node = current.node
+            if isinstance(node, cst.AugAssign) and dotted_name(node.target) == name:
+                more = self._container(node.value, current, models, depth + 1)
+                if more is None:
+                    return None
+                elements.extend(more[1])
+            elif isinstance(node, cst.Assign) and any(
+                isinstance(t.target, cst.Subscript) and dotted_name(t.target.value) == name for t in node.targets
+            ):
+                elements.append(self._fresh(node.value, current, models))
+            elif isinstance(node, (cst.Assign, cst.AnnAssign)) and _mentions(node.value, name) and current.position > definition.statement.position:
+                # stored somewhere else as well (self.net = nn.Sequential(*layers) is a call, handled above)
+                targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+                if not any(dotted_name(t) == f"self.{name}" for t in targets) and not isinstance(node.value, cst.Name):
+                    return None
+        if kind == "empty":
+            kind = "dict" if isinstance(definition.value, cst.Dict) or (isinstance(definition.value, cst.Call) and callee_terminal_name(definition.value) == "dict") else "list"
+        return kind, elements
+
+    def _fresh(self, expr: cst.BaseExpression, statement: Statement, models: ModelFacts) -> Optional[cst.Call]:
+        """The construction call when `expr` builds a module or parameter held nowhere else."""
+        if isinstance(expr, cst.Call):
+            if self.ctx.qualified_name(expr.func) in PARAMETER_CLASSES or models.is_module_construction(expr):
+                return expr
+            # up_block(a, b) where the helper returns nn.Sequential(...)
+            returned = models.helper_constructions(expr)
+            if returned and all(models.is_module_construction(r) for r in returned):
+                return returned[0]
+            # nn.Linear(4, 4).to(device)
+            if isinstance(expr.func, cst.Attribute) and expr.func.attr.value in ("to", "cuda", "cpu", "float", "double", "half"):
+                inner = expr.func.value
+                return self._fresh(inner, statement, models) if isinstance(inner, cst.Call) else None
+            return None
+        if isinstance(expr, cst.Name):
+            flow = self.ctx.fact(DataFlow)
+            definition = flow.definition(expr.value, statement)
+            if definition.kind != "assign" or not isinstance(definition.value, cst.Call) or definition.statement is None:
+                return None
+            if definition.statement.scope is not statement.scope:
+                return None
+            built = self._fresh(definition.value, definition.statement, models)
+            if built is None:
+                return None
+            # `conv = nn.Conv2d(...); self.conv = conv` or `self.add_module("c", conv)`: registered
+            for current in statement.scope.statements:
+                node = current.node
+                if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value == expr.value:
+                    if any(isinstance(t.target, cst.Attribute) for t in node.targets):
+                        return None
+                for site in current.calls:
+                    if callee_terminal_name(site.node) == "append":
+                        continue
+                    if any(_mentions(arg.value, expr.value) for arg in site.node.args):
+                        return None
+            return built
+        return None
+
+    def _stateless_local(self, call: cst.Call, models: ModelFacts) -> bool:
+        """A module class of this file that holds nothing (`class Swish(nn.Module)` with only forward)."""
+        module = models.local_module_class(call)
+        if module is None or not module.certain:
+            return False
+        if any(models.module_class(models._local_class(base)) is not None for base in module.info.bases):
+            return False
+        init = module.init
+        if init is None:
+            return True
+        for statement in init.statements:
+            node = statement.node
+            if isinstance(node, (cst.Assign, cst.AnnAssign)) and node.value is not None and isinstance(node.value, (cst.Call, cst.List, cst.Dict, cst.ListComp, cst.DictComp)):
+                return False
+            for site in statement.calls:
+                if callee_terminal_name(site.node) in REGISTERING_METHODS | {"register_buffer"}:
+                    return False
+        return True
+
+    def _filled_later(self, info: ClassInfo, attribute: str, initial: cst.BaseExpression):
+        """`self.x = []` then `self.x.append(nn.Linear(...))` / `self.x += [...]` / `self.x[k] = ...`."""
+        models = self.ctx.fact(ModelFacts)
+        target = f"self.{attribute}"
+        kind = "dict" if isinstance(initial, cst.Dict) or (isinstance(initial, cst.Call) and callee_terminal_name(initial) == "dict") else "list"
+        elements: List[Optional[cst.Call]] = []
+        for method in info.methods.values():
+            for statement in method.statements:
+                node = statement.node
+                for site in statement.calls:
+                    func = site.node.func
+                    if isinstance(func, cst.Attribute) and dotted_name(func.value) == target and site.node.args:
+                        if func.attr.value == "append":
+                            elements.append(self._fresh(site.node.args[0].value, statement, models))
+                        elif func.attr.value == "extend":
+                            found = self._container(site.node.args[0].value, statement, models, 1)
+                            elements.extend(found[1] if found else [None])
+                if isinstance(node, cst.AugAssign) and dotted_name(node.target) == target:
+                    found = self._container(node.value, statement, models, 1)
+                    elements.extend(found[1] if found else [None])
+                elif isinstance(node, cst.Assign) and any(
+                    isinstance(t.target, cst.Subscript) and dotted_name(t.target.value) == target for t in node.targets
+                ):
+                    elements.append(self._fresh(node.value, statement, models))
+        return (kind, elements) if elements else (None, [])
+
+    def _wrapped_later(self, info: ClassInfo, attribute: str) -> bool:
+        """`nn.ModuleList(self.x)`, `nn.Sequential(*self.x)`, or handed to any helper."""
+        target = f"self.{attribute}"
+        for method in info.methods.values():
+            for site in method.calls:
+                call = site.node
+                if any(_mentions(arg.value, target) for arg in call.args):
+                    if self.ctx.qualified_name(call.func) not in READ_ONLY_BUILTINS:
+                        return True
+        return False
+
+    def _registers_by_hand(self, info: ClassInfo) -> bool:
+        if "__setattr__" in info.methods or "__getattr__" in info.methods:
+            return True
+        for method in info.methods.values():
+            for site in method.calls:
+                terminal = callee_terminal_name(site.node)
+                if terminal in REGISTERING_METHODS:
+                    return True
+                if self.ctx.qualified_name(site.node.func) == "builtins.setattr":
+                    return True
+        return False
+
+    # -- reporting -----------------------------------------------------------------------------------
+
+    def _message(self, module: ModuleClass, attribute: str, kind: str, stateful: List[cst.Call], parameters: bool) -> str:
+        classes = []
+        for call in stateful:
+            name = self.ctx.code(call.func).split(".")[-1]
+            if name not in classes:
+                classes.append(name)
+        what = ", ".join(classes[:3])
+        if parameters:
+            wrapper = "nn.ParameterDict" if kind == "dict" else "nn.ParameterList"
+            return (
+                f"self.{attribute} in {module.name} is a plain {kind} of nn.Parameter: nn.Module does not register "
+                f"parameters held in a {kind}, so they are missing from model.parameters() and the optimizer never "
+                f"updates them (nor does .to(device) move them or state_dict() save them). Use {wrapper}(...)."
+            )
+        wrapper = "nn.ModuleDict" if kind == "dict" else "nn.ModuleList"
+        return (
+            f"self.{attribute} in {module.name} is a plain {kind} of modules ({what}): nn.Module does not register "
+            f"modules held in a {kind}, so their parameters are missing from model.parameters() (the optimizer never "
+            f"trains them), and .to(device), state_dict() and .eval() skip them. Use {wrapper}(...)."
+        )
+
+    def _probe_input(self, attribute, kind, value, stateful, parameters, statement) -> dict:
+        fixed = self.ctx.fact(FixedValues)
+        count = None
+        if isinstance(value, (cst.List, cst.Tuple, cst.Dict)):
+            count = len(value.elements)
+        elif isinstance(value, (cst.ListComp, cst.GeneratorExp, cst.DictComp)) and len(value.for_in.children) and value.for_in.inner_for_in is None:
+            iterator = value.for_in.iter
+            if isinstance(iterator, cst.Call) and callee_terminal_name(iterator) == "range" and len(iterator.args) == 1:
+                count = self.ctx.code(iterator.args[0].value)
+        elements = stateful[:4]
+        return {
+            "attribute": attribute,
+            "container": kind,
+            "parameters": parameters,
+            "elements": [self.ctx.code(call) for call in elements],
+            "count": count,
+            "names": fixed.resolve_for_probe(elements, statement),
+        }
+
+
+def _mentions(expr: cst.BaseExpression, dotted: str) -> bool:
+    """Whether `expr` is `dotted`, `*dotted`, or a list/tuple/call argument naming it directly."""
+    if dotted_name(expr) == dotted:
+        return True
+    if isinstance(expr, (cst.List, cst.Tuple)):
+        return any(_mentions(e.value, dotted) for e in expr.elements)
+    if isinstance(expr, cst.Call):
+        # list(self.x), [*self.x], self.x + [...]
+        return any(_mentions(a.value, dotted) for a in expr.args)
+    if isinstance(expr, cst.BinaryOperation):
+        return _mentions(expr.left, dotted) or _mentions(expr.right, dotted)
+    return False
+
+
+# --- NNL505 -----------------------------------------------------------------------------------
+
+LOGITS_LOSSES = {
+    "torch.nn.functional.cross_entropy": "softmax",
+    "torch.nn.functional.binary_cross_entropy_with_logits": "sigmoid",
+}
+LOGITS_LOSS_CLASSES = {"torch.nn.CrossEntropyLoss": "softmax", "torch.nn.BCEWithLogitsLoss": "sigmoid"}
+
+
+class ProbabilitiesIntoLogitsLossCheck(Check):
+    rules = (PROBABILITIES_INTO_LOGITS_LOSS,)
+    triggers = ("cross_entropy", "CrossEntropyLoss", "BCEWithLogitsLoss")
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.candidates: List[Tuple[cst.Call, Statement]] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        statement = self.ctx.index.current_statement
+        if statement is not None and node.args:
+            self.candidates.append((node, statement))
+
+    def finish(self) -> None:
+        text = self.ctx.source
+        loss_classes = "CrossEntropyLoss" in text or "BCEWithLogitsLoss" in text
+        probabilities = self.ctx.fact(Probabilities)
+        for call, statement in self.candidates:
+            found = self._loss(call, statement, loss_classes)
+            if found is None:
+                continue
+            expected, loss_text = found
+            logits = argument(call, 0, "input")
+            if logits is None:
+                continue
+            squashed = probabilities.squashed(logits, statement)
+            if squashed is None or squashed.kind != expected:
+                continue
+            self.report(call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text), self._probe_input(squashed))
+
+    def _loss(self, call: cst.Call, statement: Statement, loss_classes: bool) -> Optional[Tuple[str, str]]:
+        qualified = self.ctx.qualified_name(call.func)
+        if qualified in LOGITS_LOSSES:
+            return LOGITS_LOSSES[qualified], qualified.replace("torch.nn.functional.", "F.")
+        if qualified is not None or not loss_classes:
+            return None
+        if isinstance(call.func, cst.Call):
+            built = self.ctx.qualified_name(call.func.func)
+            if built in LOGITS_LOSS_CLASSES:
+                return LOGITS_LOSS_CLASSES[built], built.replace("torch.nn.", "nn.")
+            return None
+        if dotted_name(call.func) is None:
+            return None
+        models = self.ctx.fact(ModelFacts)
+        built_class = models.single_class(models.constructors(call.func, statement))
+        if built_class in LOGITS_LOSS_CLASSES:
+            return LOGITS_LOSS_CLASSES[built_class], f"{self.ctx.code(call.func)} ({built_class.replace('torch.nn.', 'nn.')})"
+        return None
+
+    def _message(self, call: cst.Call, logits: cst.BaseExpression, squashed: Squashed, loss_text: str) -> str:
+        value = _short(self.ctx, logits, 40)
+        applied = _short(self.ctx, squashed.node, 50)
+        if squashed.via:
+            origin = f" ({squashed.via} ends in `{applied}`)"
+        elif squashed.node is logits:
+            origin = ""
+        else:
+            origin = f" (it comes from `{applied}`)"
+        if squashed.kind == "softmax":
+            return (
+                f"`{value}` is softmax probabilities{origin} and goes into {loss_text}, which applies log_softmax "
+                f"itself: the loss sees values squashed into [0, 1], its gradients shrink and it can never approach 0 "
+                f"(at least log(1 + (C-1)/e) for C classes), so training stalls. Pass the raw logits and apply softmax "
+                f"only for predictions."
+            )
+        return (
+            f"`{value}` is sigmoid probabilities{origin} and goes into {loss_text}, which applies sigmoid itself: "
+            f"sigmoid is applied twice, the loss can never approach 0 (at least 0.31 for positives, 0.69 for negatives) "
+            f"and gradients shrink. Pass the raw logits (or use nn.BCELoss on the probabilities)."
+        )
+
+    def _probe_input(self, squashed: Squashed) -> dict:
+        fixed = self.ctx.fact(FixedValues)
+        operand = squashed.operand
+        return {
+            "kind": squashed.kind,
+            "fragment": self.ctx.code(squashed.node),
+            "operand": self.ctx.code(operand) if operand is not None else None,
+            "names": fixed.resolve_for_probe([squashed.node], squashed.statement),
+        }
+
+
+# --- NNL506 -----------------------------------------------------------------------------------
+
+
+class ViewAsPermuteCheck(Check):
+    rules = (VIEW_AS_PERMUTE,)
+    triggers = ("view", "reshape")
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.candidates: List[Tuple[cst.Call, Statement]] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        statement = self.ctx.index.current_statement
+        if statement is not None and callee_terminal_name(node) in ("view", "reshape") and len(node.args) >= 1:
+            self.candidates.append((node, statement))
+
+    def finish(self) -> None:
+        shapes = self.ctx.fact(ShapeNames)
+        flow = self.ctx.fact(DataFlow)
+        for call, statement in self.candidates:
+            found = self._receiver_and_shape(call)
+            if found is None:
+                continue
+            receiver, shape = found
+            tensor = dotted_name(receiver)
+            if tensor is None or len(shape) < 2:
+                continue
+            origin = flow.definition(tensor, statement)
+            order = self._order(shape, tensor, origin, statement, shapes)
+            if order is None:
+                continue
+            groups, ndim, assumed = order
+            self.report(call, VIEW_AS_PERMUTE, self._message(call, tensor, shape, groups, ndim), {
+                "tensor": tensor,
+                "method": callee_terminal_name(call) or "view",
+                "groups": [sorted(g) if g is not None else None for g in groups],
+                "ndim": ndim,
+                "assumed_ndim": assumed,
+                "fragment": self.ctx.code(call),
+            })
+
+    def _receiver_and_shape(self, call: cst.Call):
+        if has_star_args(call) or any(arg.keyword is not None for arg in call.args):
+            return None
+        qualified = self.ctx.qualified_name(call.func)
+        if qualified == "torch.reshape":
+            args = positional_args(call)
+            if len(args) != 2 or not isinstance(args[1], (cst.Tuple, cst.List)):
+                return None
+            return args[0], [e.value for e in args[1].elements]
+        if qualified is not None or not isinstance(call.func, cst.Attribute):
+            return None
+        args = positional_args(call)
+        if len(args) == 1 and isinstance(args[0], (cst.Tuple, cst.List)):
+            if any(isinstance(e, cst.StarredElement) for e in args[0].elements):
+                return None
+            args = [e.value for e in args[0].elements]
+        return call.func.value, args
+
+    def _order(self, shape, tensor, origin, statement, shapes: ShapeNames):
+        """(groups, ndim, assumed) when two of the tensor's own dimensions provably come out of the
+        view in another order; None otherwise. `groups[k]` is the set of the tensor's dimensions
+        the k-th size stands for (empty for a literal 1, None when unknown)."""
+        references = []
+        ndims = set()
+        for arg in shape:
+            ref = shapes.dimension(arg, statement)
+            if ref is not None and ref.tensor == tensor and ref.origin == origin:
+                references.append(ref)
+                if ref.ndim is not None:
+                    ndims.add(ref.ndim)
+            else:
+                references.append(frozenset() if number_value(arg) == 1 else None)
+        if len(ndims) > 1:
+            return None
+        ndim = next(iter(ndims)) if ndims else None
+        groups: List[Optional[frozenset]] = []
+        for ref in references:
+            if ref is None or isinstance(ref, frozenset):
+                groups.append(ref)
+                continue
+            normalized = ref.normalized(ndim)
+            groups.append(normalized if normalized is not None else ref.indices)
+        known = [g for g in groups if g]
+        every = [i for g in known for i in g]
+        if len(known) < 2 or len(every) != len(set(every)):
+            return None  # fewer than two dimensions, or one used twice: nothing we can read
+        if ndim is not None and any(i >= ndim for i in every):
+            return None
+        unknown = [p for p, g in enumerate(groups) if g is None]
+        if ndim is not None:
+            missing = frozenset(range(ndim)) - frozenset(every)
+            if missing and not unknown:
+                return None  # the dimensions left out must all be 1: cannot tell
+            groups = [missing if g is None else g for g in groups]
+            return (groups, ndim, False) if _reordered(groups) else None
+        if min(every) >= 0 or max(every) < 0:
+            # counted from one end only: the order does not depend on the rank
+            if not _reordered(groups):
+                return None
+            return self._assume_rank(groups, every, unknown, len(shape))
+        # counted from both ends (`n, c = x.shape[:2]`, `*_, h, w = x.shape`): reordered for
+        # every rank the indices allow without naming one dimension twice
+        lowest = max([i + 1 for i in every if i >= 0] + [-i for i in every if i < 0])
+        ranks = [n for n in range(lowest, lowest + 12) if len({i % n for i in every}) == len(every)]
+        if not ranks:
+            return None
+        for rank in ranks:
+            if not _reordered([frozenset(i % rank for i in g) if g else g for g in groups]):
+                return None
+        rank = ranks[0]
+        groups = [frozenset(i % rank for i in g) if g else g for g in groups]
+        missing = frozenset(range(rank)) - frozenset(i for g in groups if g for i in g)
+        if missing and len(unknown) == 1:
+            groups = [missing if g is None else g for g in groups]
+            return groups, rank, True
+        return groups, (rank if not missing and not unknown else None), True
+
+    @staticmethod
+    def _assume_rank(groups, every, unknown, arguments):
+        """The usual reading when the code does not show the rank: the sizes cover every
+        dimension (for the probe, which says it assumed so)."""
+        width = len(every)
+        if min(every) < 0 and not unknown and set(every) == set(range(-width, 0)):
+            return [frozenset(i % width for i in g) if g else g for g in groups], width, True
+        if min(every) >= 0 and not unknown and set(every) == set(range(width)):
+            return groups, width, True
+        if min(every) >= 0 and len(unknown) == 1 and max(every) < arguments:
+            missing = frozenset(range(arguments)) - frozenset(every)
+            if len(missing) == 1:
+                return [missing if g is None else g for g in groups], arguments, True
+        return groups, None, False
+
+    def _message(self, call: cst.Call, tensor: str, shape, groups, ndim) -> str:
+        method = callee_terminal_name(call)
+        order = self._permute_order(groups, ndim)
+        if order is None:
+            fix = f"{tensor}.permute(...) or .transpose(...) first"
+        elif all(g is not None and len(g) == 1 for g in groups) and len(groups) == len(order):
+            fix = f"{tensor}.permute({', '.join(str(i) for i in order)})"
+        else:
+            fix = f"{tensor}.permute({', '.join(str(i) for i in order)}).reshape(...)"
+        return (
+            f"`{_short(self.ctx, call)}` lists {tensor}'s own dimensions in another order: {method}() only "
+            f"reinterprets the memory, so values are scrambled across positions instead of moved to the new axes, "
+            f"and the model trains on garbage without any error. Reorder the axes with {fix} "
+            f"(.contiguous() before a view)."
+        )
+
+    @staticmethod
+    def _permute_order(groups, ndim) -> Optional[List[int]]:
+        if ndim is None:
+            order = []
+            for g in groups:
+                if g is None:
+                    return None
+                order.extend(sorted(g))
+            return order if sorted(order) == list(range(len(order))) else None
+        order = []
+        seen = set()
+        for g in groups:
+            if g is None:
+                return None
+            for i in sorted(g):
+                if i not in seen:
+                    seen.add(i)
+                    order.append(i)
+        return order if sorted(order) == list(range(ndim)) else None
+
+
+# --- NNL507 -----------------------------------------------------------------------------------
+
+# layer class -> (spatial dims, position of out_channels/out_features, position of bias)
+BIASED_LAYERS: Dict[str, Tuple[int, int, int]] = {}
+for _dims in (1, 2, 3):
+    BIASED_LAYERS[f"torch.nn.Conv{_dims}d"] = (_dims, 1, 7)
+    BIASED_LAYERS[f"torch.nn.ConvTranspose{_dims}d"] = (_dims, 1, 7)
+    BIASED_LAYERS[f"torch.nn.LazyConv{_dims}d"] = (_dims, 0, 6)
+    BIASED_LAYERS[f"torch.nn.LazyConvTranspose{_dims}d"] = (_dims, 0, 6)
+BIASED_LAYERS["torch.nn.Linear"] = (1, 1, 2)
+BIASED_LAYERS["torch.nn.LazyLinear"] = (1, 0, 1)
+BATCH_NORMS: Dict[str, Optional[int]] = {
+    "torch.nn.BatchNorm1d": 1, "torch.nn.BatchNorm2d": 2, "torch.nn.BatchNorm3d": 3,
+    "torch.nn.LazyBatchNorm1d": 1, "torch.nn.LazyBatchNorm2d": 2, "torch.nn.LazyBatchNorm3d": 3,
+    "torch.nn.SyncBatchNorm": None,
+}
+
+
+class BiasBeforeBatchNormCheck(Check):
+    rules = (BIAS_BEFORE_BATCHNORM,)
+    triggers = ("BatchNorm",)
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.sequentials: List[Tuple[cst.Call, Statement]] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        statement = self.ctx.index.current_statement
+        if statement is not None and callee_terminal_name(node) in ("Sequential", "__init__") and node.args:
+            self.sequentials.append((node, statement))
+
+    def finish(self) -> None:
+        models = self.ctx.fact(ModelFacts)
+        self.reported: Set[int] = set()
+        for call, statement in self.sequentials:
+            if not models.is_sequential_call(call, statement):
+                continue
+            for segment in models.sequential_segments(call, statement):
+                for first, second in zip(segment, segment[1:]):
+                    self._pair(first, second, statement, statement, "in the same nn.Sequential")
+        for module in models.module_classes():
+            for scope in models.forward_scopes(module):
+                if self.ctx.index.enclosing_class(scope) is module.info:
+                    self._forward_pairs(scope)
+
+    def _forward_pairs(self, scope: Scope) -> None:
+        """`self.bn(self.conv(x))` and `y = self.conv(x)` directly followed by `self.bn(y)`."""
+        statements = scope.statements
+        for site in scope.calls:
+            call = site.node
+            if site.statement is None or not _is_self_call(call):
+                continue
+            first = argument(call, 0, None)
+            if isinstance(first, cst.Call) and _is_self_call(first):
+                self._pair(first.func, call.func, site.statement, site.statement, f"in {scope.name}")
+        for index, statement in enumerate(statements[:-1]):
+            node = statement.node
+            if not (isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name)):
+                continue
+            if not (isinstance(node.value, cst.Call) and _is_self_call(node.value)):
+                continue
+            name = node.targets[0].target.value
+            following = statements[index + 1]
+            if following.blocks != statement.blocks:
+                continue
+            for site in following.calls:
+                arg = argument(site.node, 0, None)
+                if _is_self_call(site.node) and isinstance(arg, cst.Name) and arg.value == name:
+                    self._pair(node.value.func, site.node.func, statement, following, f"in {scope.name}")
+
+    def _pair(self, first, second, first_statement: Statement, second_statement: Statement, where: str) -> None:
+        models = self.ctx.fact(ModelFacts)
+        layer = self._single(first, first_statement, models)
+        norm = self._single(second, second_statement, models)
+        if layer is None or norm is None or id(layer) in self.reported:
+            return
+        layer_class = self.ctx.qualified_name(layer.func)
+        norm_class = self.ctx.qualified_name(norm.func)
+        if layer_class not in BIASED_LAYERS or norm_class not in BATCH_NORMS:
+            return
+        dims, out_position, bias_position = BIASED_LAYERS[layer_class]
+        if BATCH_NORMS[norm_class] is not None and BATCH_NORMS[norm_class] != dims:
+            return
+        if self._bias(layer, bias_position) is not True:
+            return
+        out_keyword = "out_features" if "Linear" in layer_class else "out_channels"
+        out = argument(layer, out_position, out_keyword)
+        features = argument(norm, 0, "num_features")
+        if out is not None and features is not None:
+            a, b = number_value(out), number_value(features)
+            if a is not None and b is not None and a != b:
+                return
+        self.reported.add(id(layer))
+        self.report(layer, BIAS_BEFORE_BATCHNORM, self._message(layer, norm, layer_class, where), {
+            "layer": self.ctx.code(layer),
+            "norm": self.ctx.code(norm),
+            "names": self.ctx.fact(FixedValues).resolve_for_probe([layer, norm], first_statement),
+        })
+
+    def _single(self, expr, statement: Statement, models: ModelFacts) -> Optional[cst.Call]:
+        if isinstance(expr, cst.Call):
+            qualified = self.ctx.qualified_name(expr.func)
+            if qualified in BIASED_LAYERS or qualified in BATCH_NORMS:
+                return expr
+            return self._helper_result(expr, statement)
+        built = models.constructors(expr, statement)
+        if not built or len(built) != 1:
+            return None
+        found = built[0]
+        if self.ctx.qualified_name(found.func) in BIASED_LAYERS or self.ctx.qualified_name(found.func) in BATCH_NORMS:
+            return found
+        return None
+
+    def _helper_result(self, call: cst.Call, statement: Statement) -> Optional[cst.Call]:
+        """`conv3x3(a, b)` where the module-level helper returns one layer construction."""
+        returned = self.ctx.fact(ModelFacts).helper_constructions(call)
+        if returned is None or len(returned) != 1:
+            return None
+        if self.ctx.qualified_name(returned[0].func) in BIASED_LAYERS:
+            return returned[0]
+        return None
+
+    @staticmethod
+    def _bias(layer: cst.Call, position: int) -> Optional[bool]:
+        value = keyword_arg(layer, "bias")
+        if value is None:
+            if has_star_args(layer):
+                return None
+            positional = positional_args(layer)
+            if len(positional) > position:
+                value = positional[position]
+        if value is None:
+            return True
+        if isinstance(value, cst.Name) and value.value in ("True", "False", "None"):
+            return value.value == "True"
+        number = number_value(value)
+        if number is not None:
+            return bool(number)
+        return None
+
+    def _message(self, layer: cst.Call, norm: cst.Call, layer_class: str, where: str) -> str:
+        name = layer_class.rsplit(".", 1)[-1]
+        return (
+            f"`{_short(self.ctx, layer)}` has a bias (bias=True is the default) but is followed directly by "
+            f"`{_short(self.ctx, norm)}` {where}: BatchNorm subtracts the per-channel batch mean, which cancels the "
+            f"bias exactly, so those parameters get zero gradient and are wasted. Pass bias=False to {name}."
+        )
+
+
+def _reordered(groups) -> bool:
+    """Whether some dimension comes out before a dimension that precedes it in memory."""
+    for first in range(len(groups)):
+        for second in range(first + 1, len(groups)):
+            a, b = groups[first], groups[second]
+            if a and b and a is not b and max(a) > min(b):
+                return True
+    return False
+
+
+def _is_self_call(call: cst.Call) -> bool:
+    func = call.func
+    return isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"
