@@ -20,7 +20,7 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.models import SEQUENTIAL, ModelFacts, ModuleClass
-from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, method_receiver
+from nnlint.analysis.names import argument, callee_terminal_name, method_receiver
 
 SOFTMAX_FUNCTIONS = frozenset({"torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax"})
 SIGMOID_FUNCTIONS = frozenset({"torch.sigmoid", "torch.nn.functional.sigmoid", "torch.special.expit"})

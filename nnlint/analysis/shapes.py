@@ -11,7 +11,7 @@ looks at is still the same value (`x = x.permute(...)` in between makes it anoth
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import FrozenSet, Optional, Tuple
+from typing import FrozenSet, Optional
 
 import libcst as cst
 

@@ -118,13 +118,18 @@ class FunctionalDropoutCheck(Check):
         earlier `if not self.training: return x` in the same function."""
         if MODE_WORDS.search(self.ctx.code(statement.node)):
             return True
+        parameters = {p.name.value for p in statement.scope.parameters()} - {"self", "cls"}
         for block in statement.blocks:
-            if isinstance(block, (cst.If, cst.While)) and MODE_WORDS.search(self.ctx.code(block.test)):
-                return True
+            if isinstance(block, (cst.If, cst.While)):
+                test = self.ctx.code(block.test)
+                if MODE_WORDS.search(test):
+                    return True
+                # `if apply_dropout:` on an argument: the caller decides when dropout runs
+                if any(re.search(rf"\b{re.escape(name)}\b", test) for name in parameters):
+                    return True
         for earlier in statement.scope.statements[: statement.position]:
             if isinstance(earlier.node, cst.If) and MODE_WORDS.search(self.ctx.code(earlier.node.test)):
                 return True
-        parameters = {p.name.value for p in statement.scope.parameters()}
         return any(MODE_WORDS.fullmatch(name) for name in parameters)
 
     def _message(self, call: cst.Call, qualified: str, statement: Statement, module: ModuleClass) -> str:
@@ -177,6 +182,10 @@ STATELESS_LAYERS = frozenset(
         "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ChannelShuffle", "Softmax2d",
     )
 )
+# torch.nn classes whose only state is the train/eval mode.
+MODE_ONLY_LAYERS = frozenset(
+    "torch.nn." + n for n in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
+)
 PARAMETER_CLASSES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 # Builtins that read a container without keeping or registering its modules.
 READ_ONLY_BUILTINS = frozenset(
@@ -227,7 +236,7 @@ class UnregisteredSubmodulesCheck(Check):
             kind, elements = self._filled_later(module.info, attribute, value)
             if kind is None:
                 return
-        layers = [e for e in elements if e is not None]
+        layers = [e for e in elements if e is not None and not _pretrained(e)]
         stateful = [call for call in layers if self.ctx.qualified_name(call.func) not in STATELESS_LAYERS and not self._stateless_local(call, models)]
         if not stateful:
             return
@@ -446,6 +455,12 @@ class UnregisteredSubmodulesCheck(Check):
                 f"updates them (nor does .to(device) move them or state_dict() save them). Use {wrapper}(...)."
             )
         wrapper = "nn.ModuleDict" if kind == "dict" else "nn.ModuleList"
+        if all(self.ctx.qualified_name(call.func) in MODE_ONLY_LAYERS for call in stateful):
+            return (
+                f"self.{attribute} in {module.name} is a plain {kind} of modules ({what}): nn.Module does not register "
+                f"modules held in a {kind}, so model.eval() never reaches them and they keep dropping activations at "
+                f"evaluation and inference. Use {wrapper}(...)."
+            )
         return (
             f"self.{attribute} in {module.name} is a plain {kind} of modules ({what}): nn.Module does not register "
             f"modules held in a {kind}, so their parameters are missing from model.parameters() (the optimizer never "
@@ -454,22 +469,32 @@ class UnregisteredSubmodulesCheck(Check):
 
     def _probe_input(self, attribute, kind, value, stateful, parameters, statement) -> dict:
         fixed = self.ctx.fact(FixedValues)
-        count = None
-        if isinstance(value, (cst.List, cst.Tuple, cst.Dict)):
-            count = len(value.elements)
-        elif isinstance(value, (cst.ListComp, cst.GeneratorExp, cst.DictComp)) and len(value.for_in.children) and value.for_in.inner_for_in is None:
+        count: Optional[cst.BaseExpression] = None
+        if isinstance(value, (cst.ListComp, cst.GeneratorExp, cst.DictComp)) and value.for_in.inner_for_in is None:
             iterator = value.for_in.iter
             if isinstance(iterator, cst.Call) and callee_terminal_name(iterator) == "range" and len(iterator.args) == 1:
-                count = self.ctx.code(iterator.args[0].value)
+                count = iterator.args[0].value
         elements = stateful[:4]
+        names = {}
+        for element in elements:
+            site = self.ctx.index.call_sites.get(element)
+            names.update(fixed.resolve_for_probe([element], site.statement if site and site.statement else statement))
+        if count is not None:
+            names.update(fixed.resolve_for_probe([count], statement))
         return {
             "attribute": attribute,
             "container": kind,
             "parameters": parameters,
             "elements": [self.ctx.code(call) for call in elements],
-            "count": count,
-            "names": fixed.resolve_for_probe(elements, statement),
+            "count": self.ctx.code(count) if count is not None else None,
+            "names": names,
         }
+
+
+def _pretrained(call: cst.Call) -> bool:
+    """`vgg16(weights=...)`, `timm.create_model(name, pretrained=True)`: a frozen feature extractor
+    is sometimes kept out of parameters() on purpose."""
+    return any(arg.keyword is not None and arg.keyword.value in ("pretrained", "weights") for arg in call.args)
 
 
 def _mentions(expr: cst.BaseExpression, dotted: str) -> bool:
@@ -810,12 +835,16 @@ class BiasBeforeBatchNormCheck(Check):
                 continue
             name = node.targets[0].target.value
             following = statements[index + 1]
-            if following.blocks != statement.blocks:
+            after = following.node
+            # `x = self.bn(x)`: the layer's output goes into the norm and nowhere else
+            if following.blocks != statement.blocks or not isinstance(after, cst.Assign) or len(after.targets) != 1:
                 continue
-            for site in following.calls:
-                arg = argument(site.node, 0, None)
-                if _is_self_call(site.node) and isinstance(arg, cst.Name) and arg.value == name:
-                    self._pair(node.value.func, site.node.func, statement, following, f"in {scope.name}")
+            if dotted_name(after.targets[0].target) != name or not isinstance(after.value, cst.Call):
+                continue
+            call = after.value
+            arg = argument(call, 0, None)
+            if _is_self_call(call) and len(call.args) == 1 and isinstance(arg, cst.Name) and arg.value == name:
+                self._pair(node.value.func, call.func, statement, following, f"in {scope.name}")
 
     def _pair(self, first, second, first_statement: Statement, second_statement: Statement, where: str) -> None:
         models = self.ctx.fact(ModelFacts)
@@ -839,11 +868,24 @@ class BiasBeforeBatchNormCheck(Check):
             a, b = number_value(out), number_value(features)
             if a is not None and b is not None and a != b:
                 return
+        if "Linear" in layer_class:
+            # a Linear acts on the last axis and BatchNorm1d on axis 1: the same features only when
+            # the sizes say so (on (N, L, C) input they differ)
+            if out is None or features is None:
+                return
+            a, b = number_value(out), number_value(features)
+            if not (a is not None and a == b) and self.ctx.code(out) != self.ctx.code(features):
+                return
         self.reported.add(id(layer))
+        fixed = self.ctx.fact(FixedValues)
+        names = {}
+        for node, fallback in ((norm, second_statement), (layer, first_statement)):
+            site = self.ctx.index.call_sites.get(node)
+            names.update(fixed.resolve_for_probe([node], site.statement if site and site.statement else fallback))
         self.report(layer, BIAS_BEFORE_BATCHNORM, self._message(layer, norm, layer_class, where), {
             "layer": self.ctx.code(layer),
             "norm": self.ctx.code(norm),
-            "names": self.ctx.fact(FixedValues).resolve_for_probe([layer, norm], first_statement),
+            "names": names,
         })
 
     def _single(self, expr, statement: Statement, models: ModelFacts) -> Optional[cst.Call]:
@@ -889,8 +931,9 @@ class BiasBeforeBatchNormCheck(Check):
 
     def _message(self, layer: cst.Call, norm: cst.Call, layer_class: str, where: str) -> str:
         name = layer_class.rsplit(".", 1)[-1]
+        default = "" if keyword_arg(layer, "bias") is not None else " (bias=True is the default)"
         return (
-            f"`{_short(self.ctx, layer)}` has a bias (bias=True is the default) but is followed directly by "
+            f"`{_short(self.ctx, layer)}` has a bias{default} but is followed directly by "
             f"`{_short(self.ctx, norm)}` {where}: BatchNorm subtracts the per-channel batch mean, which cancels the "
             f"bias exactly, so those parameters get zero gradient and are wasted. Pass bias=False to {name}."
         )

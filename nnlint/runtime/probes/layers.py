@@ -154,20 +154,21 @@ class UnregisteredSubmodulesProbe(Probe):
             if note and note not in notes:
                 notes.append(note)
         count = probe_input.get("count")
-        repeat = 1
-        if isinstance(count, str):
-            if count.isdigit():
-                repeat = int(count)
-            else:
-                repeat = 2
+        repeat = None
+        if count is not None and len(elements) == 1:
+            try:
+                vouched = vouch_expression(count, names)
+                if vouched.runtime_names:
+                    raise Refused(f"{count} is only known when the script runs")
+                repeat = vouched.source
+            except Refused:
                 notes.append(f"{count} is shown as 2; ")
-        elif isinstance(count, int) and len(elements) == 1:
-            repeat = count
+                repeat = "2"
         return {
             "attribute": probe_input["attribute"],
             "container": probe_input["container"],
             "elements": elements,
-            "repeat": max(1, min(repeat, 16)) if len(elements) == 1 else 1,
+            "repeat": repeat,
             "values": values,
             "note": "".join(notes),
         }
@@ -175,7 +176,10 @@ class UnregisteredSubmodulesProbe(Probe):
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import torch
 
-        items = [_evaluate(source, request["values"]) for source in request["elements"] for _ in range(request["repeat"])]
+        repeat = 1
+        if request["repeat"] is not None:
+            repeat = max(1, min(int(_evaluate(request["repeat"], {})), 16))
+        items = [_evaluate(source, request["values"]) for source in request["elements"] for _ in range(repeat)]
         attribute = request["attribute"]
 
         class Holder(torch.nn.Module):
