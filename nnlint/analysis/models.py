@@ -21,6 +21,7 @@ Get it with ``ctx.fact(ModelFacts)``. Everything is computed lazily from the ind
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Set, Tuple
 
@@ -80,6 +81,11 @@ WRAPPERS = frozenset(
         "torch.compile", "torch.nn.SyncBatchNorm.convert_sync_batchnorm",
     }
 )
+# Class names that say "a network component" (for classes imported from the project).
+MODULE_LIKE_NAME = re.compile(
+    r"(Block|Layer|Encoder|Decoder|Net|Network|Head|Attention|Conv|MLP|Module|Model|Embedding|Transformer|"
+    r"Stage|Cell|Unet|UNet|Backbone|Classifier|Generator|Discriminator|Bottleneck|Residual|Expert)\d*$"
+)
 SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 
 MAX_DEPTH = 6
@@ -112,9 +118,8 @@ class ModuleClass:
     def name(self) -> str:
         return self.info.name
 
-    @property
-    def forward(self) -> Optional[Scope]:
-        return self.info.methods.get("forward")
+    # forward, also inherited from a module class of the same file
+    forward: Optional[Scope] = None
 
     @property
     def init(self) -> Optional[Scope]:
@@ -145,10 +150,26 @@ class ModelFacts:
         self._in_progress.add(key)
         try:
             found = self._classify(info)
+            if found is not None:
+                found.forward = self._find_method(info, "forward", 0)
         finally:
             self._in_progress.discard(key)
         self._classes[key] = found
         return found
+
+    def _find_method(self, info: ClassInfo, name: str, depth: int) -> Optional[Scope]:
+        """A method of the class or of its base classes defined in this file."""
+        if name in info.methods:
+            return info.methods[name]
+        if depth > MAX_DEPTH:
+            return None
+        for base in info.bases:
+            local = self._local_class(base)
+            if local is not None and local is not info:
+                found = self._find_method(local, name, depth + 1)
+                if found is not None:
+                    return found
+        return None
 
     def _classify(self, info: ClassInfo) -> Optional[ModuleClass]:
         unknown_base = False
@@ -210,12 +231,18 @@ class ModelFacts:
                     callee = self.flow.callee(site)
                     if callee is not None:
                         following.append(callee)
+                    # checkpoint(self._block, x), map(self._layer, xs): a method handed on is run too
+                    for arg in site.node.args:
+                        value = arg.value
+                        if isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == "self":
+                            method = module.info.methods.get(value.attr.value)
+                            if method is not None:
+                                following.append(method)
                 for candidate in following:
                     if id(candidate) in seen or not isinstance(candidate.node, cst.FunctionDef):
                         continue
                     # another module's forward belongs to that module (it has its own self.training)
-                    owner = self.ctx.index.enclosing_class(candidate)
-                    if owner is not None and owner is not module.info:
+                    if candidate.function_name == "forward" and candidate is not forward:
                         continue
                     seen.add(id(candidate))
                     pending.append(candidate)
@@ -253,6 +280,18 @@ class ModelFacts:
             receiver = method_receiver(expr)
             if receiver is not None and qualified is None and callee_terminal_name(expr) in SAME_OBJECT_METHODS:
                 return self.constructors(receiver, statement, depth + 1)
+            # model = build_model(cfg), where build_model returns Net(...)
+            returned = self.helper_constructions(expr)
+            if returned is not None and depth < MAX_DEPTH:
+                found: List[cst.Call] = []
+                for call in returned:
+                    site = self.ctx.index.call_sites.get(call)
+                    where = site.statement if site is not None and site.statement is not None else statement
+                    inner = self.constructors(call, where, depth + 1)
+                    if inner is None:
+                        return [expr]
+                    found.extend(inner)
+                return found
             return [expr]
         dotted = dotted_name(expr)
         if dotted is None:
@@ -362,7 +401,17 @@ class ModelFacts:
         if qualified in MODULE_FACTORIES or is_torch_module_class(qualified):
             return True
         # torchvision.models.resnet18(...)
-        return qualified.startswith("torchvision.models.") and qualified.count(".") == 2
+        if qualified.startswith("torchvision.models.") and qualified.count(".") == 2:
+            return True
+        # a class of the project named like a module: `from .blocks import ResBlock`
+        root, _, rest = qualified.lstrip(".").partition(".")
+        last = qualified.rsplit(".", 1)[-1]
+        return (
+            root not in NON_MODULE_ROOTS
+            and not qualified.startswith(("torch.", "torchvision.", "timm.", "transformers."))
+            and bool(MODULE_LIKE_NAME.search(last))
+            and last[:1].isupper()
+        )
 
     # -- nn.Sequential ---------------------------------------------------------------------------
 
@@ -397,6 +446,8 @@ class ModelFacts:
                 name = dotted_name(arg.value)
                 if name is not None and "." not in name:
                     segments.extend(self.list_segments(name, statement))
+                elif isinstance(arg.value, (cst.List, cst.Tuple)):
+                    segments.extend(_literal_segments(arg.value))
                 continue
             ordered = self._ordered_dict_values(arg.value)
             if ordered is not None:
@@ -469,10 +520,21 @@ class ModelFacts:
                 run = []
                 last_append = None
                 if isinstance(literal, (cst.List, cst.Tuple)):
-                    segments.append([e.value for e in literal.elements if not isinstance(e, cst.StarredElement)])
+                    segments.extend(_literal_segments(literal))
         if run:
             segments.append(run)
         return segments
+
+
+def _literal_segments(literal) -> List[List[cst.BaseExpression]]:
+    """The runs of a list/tuple literal between starred elements."""
+    segments: List[List[cst.BaseExpression]] = [[]]
+    for element in literal.elements:
+        if isinstance(element, cst.StarredElement):
+            segments.append([])
+        else:
+            segments[-1].append(element.value)
+    return [segment for segment in segments if segment]
 
 
 def _consecutive(first: Statement, second: Statement) -> bool:

@@ -163,7 +163,7 @@ class Probabilities:
         found = self._function_result(forward) if forward is not None else None
         if found is None:
             return None
-        return Squashed(found.kind, found.node, found.statement, found.operand, via=f"{module.name}.forward")
+        return Squashed(found.kind, found.node, found.statement, found.operand, via=forward.name)
 
     def _function_result(self, scope: Scope) -> Optional[Squashed]:
         """What a function of this module returns, when every return is squashed the same way."""

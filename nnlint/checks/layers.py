@@ -16,7 +16,7 @@ import libcst as cst
 
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import ClassInfo, Scope, Statement
-from nnlint.analysis.models import ModelFacts, ModuleClass
+from nnlint.analysis.models import SEQUENTIAL, ModelFacts, ModuleClass
 from nnlint.analysis.names import (
     argument,
     callee_terminal_name,
@@ -431,11 +431,16 @@ class UnregisteredSubmodulesCheck(Check):
             return True
         for method in info.methods.values():
             for site in method.calls:
-                terminal = callee_terminal_name(site.node)
-                if terminal in REGISTERING_METHODS:
-                    return True
-                if self.ctx.qualified_name(site.node.func) == "builtins.setattr":
-                    return True
+                call = site.node
+                # self.add_module(...), super().register_module(...), setattr(self, name, layer)
+                if callee_terminal_name(call) in REGISTERING_METHODS and isinstance(call.func, cst.Attribute):
+                    owner = call.func.value
+                    if dotted_name(owner) == "self" or (isinstance(owner, cst.Call) and dotted_name(owner.func) == "super"):
+                        return True
+                if self.ctx.qualified_name(call.func) == "builtins.setattr":
+                    first = argument(call, 0, None)
+                    if first is not None and dotted_name(first) == "self":
+                        return True
         return False
 
     # -- reporting -----------------------------------------------------------------------------------
@@ -797,6 +802,7 @@ class BiasBeforeBatchNormCheck(Check):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self.sequentials: List[Tuple[cst.Call, Statement]] = []
+        self.added: List[Statement] = []
 
     def visit_Call(self, node: cst.Call) -> None:
         statement = self.ctx.index.current_statement
@@ -816,6 +822,32 @@ class BiasBeforeBatchNormCheck(Check):
             for scope in models.forward_scopes(module):
                 if self.ctx.index.enclosing_class(scope) is module.info:
                     self._forward_pairs(scope)
+        if self.added:
+            self._added_pairs(models)
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        # `seq.add_module("conv", nn.Conv2d(...))`, `seq.append(...)`: candidates for _added_pairs
+        if isinstance(node.value, cst.Call) and callee_terminal_name(node.value) in ("add_module", "append"):
+            statement = self.ctx.index.current_statement
+            if statement is not None:
+                self.added.append(statement)
+
+    def _added_pairs(self, models: ModelFacts) -> None:
+        """Consecutive `seq.add_module(name, layer)` / `seq.append(layer)` on an nn.Sequential."""
+        previous: Optional[Tuple[str, cst.BaseExpression, Statement]] = None
+        for statement in self.added:
+            call = statement.node.value
+            method = callee_terminal_name(call)
+            layer = argument(call, 1, "module") if method == "add_module" else argument(call, 0, None)
+            receiver = dotted_name(call.func.value) if isinstance(call.func, cst.Attribute) else None
+            if layer is None or receiver is None:
+                previous = None
+                continue
+            if previous is not None and previous[0] == receiver and _consecutive_statements(previous[2], statement):
+                built = models.constructors(call.func.value, statement)
+                if built and all(self.ctx.qualified_name(b.func) in SEQUENTIAL for b in built):
+                    self._pair(previous[1], layer, previous[2], statement, f"in the nn.Sequential {receiver}")
+            previous = (receiver, layer, statement)
 
     def _forward_pairs(self, scope: Scope) -> None:
         """`self.bn(self.conv(x))` and `y = self.conv(x)` directly followed by `self.bn(y)`."""
@@ -839,12 +871,13 @@ class BiasBeforeBatchNormCheck(Check):
             # `x = self.bn(x)`: the layer's output goes into the norm and nowhere else
             if following.blocks != statement.blocks or not isinstance(after, cst.Assign) or len(after.targets) != 1:
                 continue
-            if dotted_name(after.targets[0].target) != name or not isinstance(after.value, cst.Call):
+            if dotted_name(after.targets[0].target) != name or _count_name(after.value, name) != 1:
                 continue
-            call = after.value
-            arg = argument(call, 0, None)
-            if _is_self_call(call) and len(call.args) == 1 and isinstance(arg, cst.Name) and arg.value == name:
-                self._pair(node.value.func, call.func, statement, following, f"in {scope.name}")
+            for site in following.calls:
+                call = site.node
+                arg = argument(call, 0, None)
+                if _is_self_call(call) and len(call.args) == 1 and isinstance(arg, cst.Name) and arg.value == name:
+                    self._pair(node.value.func, call.func, statement, following, f"in {scope.name}")
 
     def _pair(self, first, second, first_statement: Statement, second_statement: Statement, where: str) -> None:
         models = self.ctx.fact(ModelFacts)
@@ -947,6 +980,30 @@ def _reordered(groups) -> bool:
             if a and b and a is not b and max(a) > min(b):
                 return True
     return False
+
+
+def _consecutive_statements(first: Statement, second: Statement) -> bool:
+    return (
+        first.scope is second.scope
+        and second.position == first.position + 1
+        and len(first.blocks) == len(second.blocks)
+        and all(a is b for a, b in zip(first.blocks, second.blocks))
+    )
+
+
+def _count_name(expr: cst.CSTNode, name: str) -> int:
+    """How often the bare name occurs in one expression."""
+    count = 0
+    pending = [expr]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.Name):
+            count += node.value == name
+        elif isinstance(node, cst.Attribute):
+            pending.append(node.value)  # `x.attr`: not the attribute's name
+        else:
+            pending.extend(node.children)
+    return count
 
 
 def _is_self_call(call: cst.Call) -> bool:
