@@ -87,6 +87,14 @@ DROPOUT_OFF_BY_DEFAULT = frozenset(FUNCTIONAL + n for n in ("alpha_dropout", "fe
 MODE_WORDS = re.compile(r"\btraining\b|\btrain\b|\bis_train\w*|\bdeterministic\b|\binference\b|\beval\w*|\bmc_\w+|\bmonte_carlo\b")
 
 
+# A comment saying dropout is meant to stay on.
+ON_PURPOSE = re.compile(
+    r"always|on purpose|intentional|deliberate|by design|mc[ _-]?dropout|monte[ _-]?carlo|test[ _-]time|"
+    r"at inference|during inference|in inference|eval mode too",
+    re.IGNORECASE,
+)
+
+
 class FunctionalDropoutCheck(Check):
     rules = (FUNCTIONAL_DROPOUT,)
     triggers = ("dropout",)
@@ -109,9 +117,17 @@ class FunctionalDropoutCheck(Check):
             if has_star_args(call) or argument(call, 2, "training") is not None:
                 continue
             module = models.run_by_forward(statement.scope)
-            if module is None or self._decides_mode_itself(statement):
+            if module is None or self._decides_mode_itself(statement) or self._says_on_purpose(call):
                 continue
             self.report(call, FUNCTIONAL_DROPOUT, self._message(call, qualified, statement, module), self._probe_input(call, qualified, statement))
+
+    def _says_on_purpose(self, call: cst.Call) -> bool:
+        """A comment on the line says dropout stays on deliberately (Tacotron's prenet, MC dropout)."""
+        line = self.ctx.position(call).start.line
+        lines = self.ctx.source.splitlines()
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        comment = text.partition("#")[2]
+        return bool(comment) and bool(ON_PURPOSE.search(comment))
 
     def _decides_mode_itself(self, statement: Statement) -> bool:
         """`if self.training: x = F.dropout(x, p)`, `F.dropout(x, p) if self.training else x`, or an
