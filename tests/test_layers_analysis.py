@@ -402,3 +402,29 @@ def test_layers_family_has_enough_fixtures():
         assert len(buggy) >= 3, code
     clean = [p for p in layers if not expected_findings(p)]
     assert len(clean) >= 10
+
+
+def test_constructor_parameters_resolve_through_class_calls():
+    ctx = analysed(
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            pass
+
+        class Trainer:
+            def __init__(self, model, criterion=None):
+                self.model = model
+                self.criterion = criterion
+
+            def step(self, x):
+                use(self.model, self.criterion)
+
+        trainer = Trainer(Net(), criterion=nn.BCEWithLogitsLoss())
+        """
+    )
+    models = ctx.fact(ModelFacts)
+    site = call_named(ctx, "use(self.model, self.criterion)")
+    model, criterion = (arg.value for arg in site.node.args)
+    assert models.single_class(models.constructors(model, site.statement)) == "Net"
+    assert models.single_class(models.constructors(criterion, site.statement)) == "torch.nn.BCEWithLogitsLoss"

@@ -67,7 +67,8 @@ NON_MODULE_ROOTS = frozenset(
     {
         "builtins", "keras", "tensorflow", "tf", "flax", "jax", "haiku", "equinox", "paddle", "mxnet",
         "mindspore", "typing", "abc", "enum", "dataclasses", "collections", "numpy", "torch",
-        "sklearn", "datasets", "pydantic",
+        "sklearn", "datasets", "pydantic", "xgboost", "lightgbm", "catboost", "gym", "gymnasium", "optuna",
+        "PIL", "cv2", "albumentations", "torchmetrics", "scipy", "pandas", "matplotlib",
     }
 )
 # Methods that return the same module object (`Net().to(device)`, `model.cuda().eval()`).
@@ -136,6 +137,7 @@ class ModelFacts:
         self._in_progress: Set[int] = set()
         self._forward_scopes: Dict[int, List[Scope]] = {}
         self._run_by_forward: Optional[Dict[int, ModuleClass]] = None
+        self._class_call_cache: Dict[Tuple[str, int], List] = {}
 
     # -- which classes are modules -------------------------------------------------------------
 
@@ -189,7 +191,8 @@ class ModelFacts:
             root = qualified.split(".")[0] if qualified else None
             if root is None or (root not in NON_MODULE_ROOTS and not qualified.startswith("torch.")):
                 unknown_base = True
-        if "forward" in info.methods and (unknown_base or likely_local):
+        forward = info.methods.get("forward")
+        if forward is not None and (unknown_base or likely_local) and _is_instance_method(forward):
             return ModuleClass(info, False)
         return None
 
@@ -332,13 +335,16 @@ class ModelFacts:
         if scope.class_info is not None and params and params[0] in ("self", "cls"):
             params = params[1:]
         callers = self.flow.callers(scope)
+        if scope.function_name == "__init__" and scope.class_info is not None:
+            # Trainer(Net(), nn.CrossEntropyLoss()): the constructor's callers build the class
+            callers = self._class_calls(scope.class_info)
         if not callers:
             return None
         found: List[cst.Call] = []
         for site in callers:
             if site.statement is None or has_star_args(site.node):
                 return None
-            if isinstance(site.node.func, cst.Name) and scope.class_info is not None:
+            if isinstance(site.node.func, cst.Name) and scope.class_info is not None and scope.function_name != "__init__":
                 return None  # an instance call reaching forward: positions differ
             value = None
             for arg in site.node.args:
@@ -368,6 +374,19 @@ class ModelFacts:
         if not returns or not all(isinstance(r.value, cst.Call) for r in returns):
             return None
         return [r.value for r in returns]  # type: ignore[misc]
+
+    def _class_calls(self, info: ClassInfo) -> List:
+        """Calls that construct the class: `Trainer(...)`."""
+        key = ("class-calls", id(info))
+        cached = self._class_call_cache.get(key)
+        if cached is None:
+            cached = [
+                site
+                for site in self.ctx.index.call_sites.values()
+                if isinstance(site.node.func, cst.Name) and self._local_class(site.node.func) is info
+            ]
+            self._class_call_cache[key] = cached
+        return cached
 
     def layer_class(self, call: cst.Call) -> Optional[str]:
         """`torch.nn.Conv2d` for `nn.Conv2d(...)`; the local class name for `Net(...)`."""
@@ -524,6 +543,17 @@ class ModelFacts:
         if run:
             segments.append(run)
         return segments
+
+
+def _is_instance_method(scope: Scope) -> bool:
+    """`def forward(self, ...)`, not a staticmethod `forward(ctx, ...)` of an autograd Function."""
+    node = scope.node
+    if not isinstance(node, cst.FunctionDef):
+        return False
+    if any(dotted_name(d.decorator) in ("staticmethod", "classmethod") for d in node.decorators):
+        return False
+    params = list(node.params.posonly_params) + list(node.params.params)
+    return bool(params) and params[0].name.value == "self"
 
 
 def _literal_segments(literal) -> List[List[cst.BaseExpression]]:

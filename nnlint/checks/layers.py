@@ -84,7 +84,10 @@ FUNCTIONAL = "torch.nn.functional."
 DROPOUT_ON_BY_DEFAULT = frozenset(FUNCTIONAL + n for n in ("dropout", "dropout1d", "dropout2d", "dropout3d"))
 DROPOUT_OFF_BY_DEFAULT = frozenset(FUNCTIONAL + n for n in ("alpha_dropout", "feature_alpha_dropout"))
 # An `if` on one of these decides about training mode itself.
-MODE_WORDS = re.compile(r"\btraining\b|\btrain\b|\bis_train\w*|\bdeterministic\b|\binference\b|\beval\w*|\bmc_\w+|\bmonte_carlo\b")
+MODE_WORDS = re.compile(
+    r"\btraining\b|\btrain\b|\bis_train\w*|\bdeterministic\b|\binference\b|\beval\w*|\bmc\b|\bmc_\w+|"
+    r"\bmonte_carlo\b|\bstochastic\w*"
+)
 
 
 # A comment saying dropout is meant to stay on.
