@@ -428,3 +428,73 @@ def test_constructor_parameters_resolve_through_class_calls():
     model, criterion = (arg.value for arg in site.node.args)
     assert models.single_class(models.constructors(model, site.statement)) == "Net"
     assert models.single_class(models.constructors(criterion, site.statement)) == "torch.nn.BCEWithLogitsLoss"
+
+
+def test_plain_containers_found_and_wrapped_ones_left_out():
+    from nnlint.analysis.registration import Registration
+
+    ctx = analysed(
+        """
+        import torch
+        import torch.nn as nn
+
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+
+        class Swish(nn.Module):
+            def forward(self, x):
+                return x * torch.sigmoid(x)
+
+        class Net(nn.Module):
+            def __init__(self, n=3):
+                super().__init__()
+                self.blocks = [Block() for _ in range(n)]
+                self.heads = {}
+                self.weights = [nn.Parameter(torch.ones(2)) for _ in range(n)]
+                self.acts = [Swish(), nn.ReLU()]
+                self.wrapped = [nn.Linear(2, 2)]
+                self.seq = nn.Sequential(*self.wrapped)
+                self.sizes = [2, 4]
+                self.aliases = [self.seq]
+                layers = []
+                for _ in range(n):
+                    layers.append(nn.Conv2d(3, 3, 1))
+                self.convs = layers
+                self.build()
+
+            def build(self):
+                self.heads["a"] = nn.Linear(2, 1)
+        """
+    )
+    models, registration = ctx.fact(ModelFacts), ctx.fact(Registration)
+    net = next(m for m in models.module_classes() if m.name == "Net")
+    found = {c.attribute: (c.kind, [ctx.code(l.func) for l in c.layers], c.parameters) for c in registration.plain_containers(net)}
+    assert found == {
+        "blocks": ("list", ["Block"], False),
+        "heads": ("dict", ["nn.Linear"], False),
+        "weights": ("list", ["nn.Parameter"], True),
+        "convs": ("list", ["nn.Conv2d"], False),
+    }
+
+
+def test_classes_that_register_by_hand_have_no_plain_containers():
+    from nnlint.analysis.registration import Registration
+
+    ctx = analysed(
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.features = nn.Sequential()
+                self.features.add_module("fc", nn.Linear(2, 2))
+                self.layers = [nn.Linear(2, 2) for _ in range(2)]
+                for i, layer in enumerate(self.layers):
+                    self.add_module(f"layer{i}", layer)
+        """
+    )
+    models, registration = ctx.fact(ModelFacts), ctx.fact(Registration)
+    assert registration.plain_containers(models.module_classes()[0]) == []

@@ -355,9 +355,14 @@ class ModelFacts:
                 index = params.index(name)
                 if index < len(positional):
                     value = positional[index]
+            where = site.statement
             if value is None:
-                return None
-            built = self.constructors(value, site.statement, depth + 1)
+                # the caller leaves it to the default: `def train(model, criterion=nn.CrossEntropyLoss())`
+                param = scope.parameter(name)
+                if param is None or param.default is None or not scope.statements:
+                    return None
+                value, where = param.default, scope.statements[0]
+            built = self.constructors(value, where, depth + 1)
             if built is None:
                 return None
             found.extend(built)
