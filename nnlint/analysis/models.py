@@ -227,6 +227,7 @@ class ModelFacts:
             seen = {id(forward)}
             pending = [forward]
             while pending:
+                self.ctx.deadline.check()
                 scope = pending.pop()
                 found.append(scope)
                 following = list(scope.children)

@@ -86,6 +86,7 @@ class Registration:
         found: List[PlainContainer] = []
         seen = set()
         for method in info.methods.values():
+            self.ctx.deadline.check()
             for statement in method.statements:
                 container = self._assignment(info, statement)
                 if container is not None and container.attribute not in seen:

@@ -176,8 +176,8 @@ class FunctionalDropoutCheck(Check):
         p = argument(call, 1, "p")
         return {
             "function": qualified,
-            "input": self.ctx.code(first) if first is not None else None,
-            "p": self.ctx.code(p) if p is not None else None,
+            "input": self.ctx.fragment(first) if first is not None else None,
+            "p": self.ctx.fragment(p) if p is not None else None,
             "names": fixed.resolve_for_probe([p], statement) if p is not None else {},
         }
 
@@ -250,8 +250,8 @@ class UnregisteredSubmodulesCheck(Check):
             "attribute": attribute,
             "container": kind,
             "parameters": parameters,
-            "elements": [self.ctx.code(call) for call in elements],
-            "count": self.ctx.code(count) if count is not None else None,
+            "elements": [self.ctx.fragment(call) for call in elements],
+            "count": self.ctx.fragment(count) if count is not None else None,
             "names": names,
         }
 
@@ -283,6 +283,7 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
         loss_classes = "CrossEntropyLoss" in text or "BCEWithLogitsLoss" in text
         probabilities = self.ctx.fact(Probabilities)
         for call, statement in self.candidates:
+            self.ctx.deadline.check()
             found = self._loss(call, statement, loss_classes)
             if found is None:
                 continue
@@ -341,8 +342,8 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
         operand = squashed.operand
         return {
             "kind": squashed.kind,
-            "fragment": self.ctx.code(squashed.node),
-            "operand": self.ctx.code(operand) if operand is not None else None,
+            "fragment": self.ctx.fragment(squashed.node),
+            "operand": self.ctx.fragment(operand) if operand is not None else None,
             "names": fixed.resolve_for_probe([squashed.node], squashed.statement),
         }
 
@@ -656,8 +657,8 @@ class BiasBeforeBatchNormCheck(Check):
             site = self.ctx.index.call_sites.get(node)
             names.update(fixed.resolve_for_probe([node], site.statement if site and site.statement else fallback))
         self.report(layer, BIAS_BEFORE_BATCHNORM, self._message(layer, norm, layer_class, where), {
-            "layer": self.ctx.code(layer),
-            "norm": self.ctx.code(norm),
+            "layer": self.ctx.fragment(layer),
+            "norm": self.ctx.fragment(norm),
             "names": names,
         })
 

@@ -47,6 +47,10 @@ def _vouched(source: str, names: Dict[str, Any]) -> Tuple[str, Dict[str, float],
     return vouched.source, values, note
 
 
+def _one_line(source: str) -> str:
+    return " ".join(source.split())
+
+
 def _namespace(values: Dict[str, Any]) -> Dict[str, Any]:
     import torch
 
@@ -83,12 +87,12 @@ class FunctionalDropoutProbe(Probe):
         except Refused as refusal:
             return {
                 "function": name, "p": repr(REPRESENTATIVE_DROPOUT), "values": {},
-                "note": f"p = {p_source} is not evaluated ({refusal}); shown with p = {REPRESENTATIVE_DROPOUT:g}; ",
+                "note": f"p = {_one_line(p_source)} is not evaluated ({refusal}); shown with p = {REPRESENTATIVE_DROPOUT:g}; ",
             }
         if values:
             # any probability only known at run time shows the effect: a representative one stands in
             values = {placeholder: REPRESENTATIVE_DROPOUT for placeholder in values}
-            note = f"p = {p_source} is only known when the script runs, shown with p = {REPRESENTATIVE_DROPOUT:g}; "
+            note = f"p = {_one_line(p_source)} is only known when the script runs, shown with p = {REPRESENTATIVE_DROPOUT:g}; "
         return {"function": name, "p": source, "values": values, "note": note}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
@@ -146,7 +150,7 @@ class UnregisteredSubmodulesProbe(Probe):
                 vouched, element_values, note = _vouched(source, names)
             except Refused as refusal:
                 stand_in = "torch.nn.Parameter(torch.zeros(8, 8))" if probe_input["parameters"] else "torch.nn.Linear(8, 8)"
-                notes.append(f"{source} is not evaluated ({refusal}), shown with {stand_in} standing in; ")
+                notes.append(f"{_one_line(source)} is not evaluated ({refusal}), shown with {stand_in} standing in; ")
                 elements.append(stand_in)
                 continue
             elements.append(vouched)
@@ -162,7 +166,7 @@ class UnregisteredSubmodulesProbe(Probe):
                     raise Refused(f"{count} is only known when the script runs")
                 repeat = vouched.source
             except Refused:
-                notes.append(f"{count} is shown as 2; ")
+                notes.append(f"{_one_line(count)} is shown as 2; ")
                 repeat = "2"
         return {
             "attribute": probe_input["attribute"],
@@ -245,9 +249,9 @@ class ProbabilitiesIntoLogitsLossProbe(Probe):
                     raise Refused(f"{', '.join(vouched.runtime_names)} only known when the script runs")
                 source = vouched.source
             except (Refused, SyntaxError) as refusal:
-                note = f"{fragment} is not evaluated ({refusal}); shown with {canonical.replace(LOGITS, 'logits')}; "
+                note = f"{_one_line(fragment)} is not evaluated ({refusal}); shown with {canonical.replace(LOGITS, 'logits')}; "
         elif fragment:
-            note = f"shown with {canonical.replace(LOGITS, 'logits')} standing in for {fragment}; "
+            note = f"shown with {canonical.replace(LOGITS, 'logits')} standing in for {_one_line(fragment)}; "
         return {"kind": kind, "fragment": source, "canonical": canonical, "note": note}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
