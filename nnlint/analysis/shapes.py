@@ -3,7 +3,7 @@
 Get it with ``ctx.fact(ShapeNames)``. ``dimension(expr, statement)`` gives a ``DimensionRef`` for
 `x.shape[1]`, `x.size(1)`, `x.size()[1]`, `x.size(dim=1)`, `int(x.shape[1])`, a product of such
 (`h * w`), and names bound from them: `b, c, h, w = x.shape`, `*_, h, w = x.size()`,
-`n, c = x.shape[:2]`, `h, w = x.shape[2:]`, `c = x.size(1)`. The reference names the tensor and
+`n, c = x.shape[:2]`, `h, w = x.shape[2:]`, `c = x.size(1)`, `size = x.size(); size[1]`. The reference names the tensor and
 the definition of the tensor the shape was read from, so a caller can tell whether the tensor it
 looks at is still the same value (`x = x.permute(...)` in between makes it another one).
 """
@@ -74,16 +74,32 @@ class ShapeNames:
         assert name is not None
         return DimensionRef(name, self.flow.definition(name, statement), frozenset(indices), ndim)
 
+    def _shape_read(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0):
+        """(tensor, statement where its shape was read) for `x.shape`, `x.size()`, `list(x.shape)`,
+        or a name holding one (`size = x.size()`); else None."""
+        if isinstance(expr, cst.Call) and self.ctx.qualified_name(expr.func) in ("builtins.list", "builtins.tuple"):
+            if len(expr.args) != 1:
+                return None
+            expr = expr.args[0].value
+        tensor = _shape_of(expr)
+        if tensor is not None:
+            return tensor, statement
+        if isinstance(expr, cst.Name) and depth < MAX_DEPTH:
+            definition = self.flow.definition(expr.value, statement)
+            if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
+                return self._shape_read(definition.value, definition.statement, depth + 1)
+        return None
+
     def dimension(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0) -> Optional[DimensionRef]:
         if depth > MAX_DEPTH:
             return None
         if isinstance(expr, cst.Subscript):
-            tensor = _shape_of(expr.value)
+            read = self._shape_read(expr.value, statement)
             index = _single_index(expr)
-            if tensor is not None and isinstance(index, cst.Index):
+            if read is not None and isinstance(index, cst.Index):
                 position = _integer(index.value)
                 if position is not None:
-                    return self._reference(tensor, statement, (position,))
+                    return self._reference(read[0], read[1], (position,))
             return None
         if isinstance(expr, cst.Call):
             terminal = callee_terminal_name(expr)
@@ -134,18 +150,13 @@ class ShapeNames:
         if position is None:
             return None
         value = node.value
-        # list(x.shape), tuple(x.size())
-        if isinstance(value, cst.Call) and self.ctx.qualified_name(value.func) in ("builtins.list", "builtins.tuple"):
-            if len(value.args) != 1:
-                return None
-            value = value.args[0].value
         offset, ndim = 0, None
-        tensor = _shape_of(value)
-        if tensor is None and isinstance(value, cst.Subscript):
+        read = self._shape_read(value, definition.statement)  # type: ignore[arg-type]
+        if read is None and isinstance(value, cst.Subscript):
             # x.shape[2:], x.shape[:2], x.shape[-2:]
-            tensor = _shape_of(value.value)
+            read = self._shape_read(value.value, definition.statement)  # type: ignore[arg-type]
             sliced = _single_index(value)
-            if tensor is None or not isinstance(sliced, cst.Slice) or sliced.step is not None:
+            if read is None or not isinstance(sliced, cst.Slice) or sliced.step is not None:
                 return None
             lower = _integer(sliced.lower) if sliced.lower is not None else 0
             if lower is None:
@@ -161,12 +172,12 @@ class ShapeNames:
             if star is not None and lower != 0:
                 return None
             offset = lower
-        elif tensor is not None and star is None:
+        elif read is not None and star is None:
             ndim = len(elements)
-        if tensor is None:
+        if read is None:
             return None
         if star is not None and position > star:
             index = position - len(elements)  # counted from the end
         else:
             index = offset + position
-        return self._reference(tensor, definition.statement, (index,), ndim)  # type: ignore[arg-type]
+        return self._reference(read[0], read[1], (index,), ndim)

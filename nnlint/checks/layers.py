@@ -298,6 +298,13 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
 
     def _loss(self, call: cst.Call, statement: Statement, loss_classes: bool) -> Optional[Tuple[str, str]]:
         qualified = self.ctx.qualified_name(call.func)
+        if qualified is None and isinstance(call.func, cst.Name):
+            # loss_fn = F.cross_entropy
+            definition = self.ctx.fact(DataFlow).definition(call.func.value, statement)
+            if definition.kind == "assign" and isinstance(definition.value, (cst.Name, cst.Attribute)):
+                aliased = self.ctx.qualified_name(definition.value)
+                if aliased in LOGITS_LOSSES:
+                    return LOGITS_LOSSES[aliased], f"{call.func.value} ({aliased.replace('torch.nn.functional.', 'F.')})"
         if qualified in LOGITS_LOSSES:
             return LOGITS_LOSSES[qualified], qualified.replace("torch.nn.functional.", "F.")
         if qualified is not None or not loss_classes:
