@@ -192,7 +192,8 @@ MODE_ONLY_LAYERS = frozenset(
 
 class UnregisteredSubmodulesCheck(Check):
     rules = (UNREGISTERED_SUBMODULES,)
-    triggers = ("nn.", "torchvision", "timm", "LightningModule", "PreTrainedModel")
+    # a class whose nn.Module ancestry the file shows names torch.nn, Lightning or transformers
+    triggers = ("nn.", "torch.nn", "LightningModule", "PreTrainedModel")
 
     def finish(self) -> None:
         registration = self.ctx.fact(Registration)
@@ -362,7 +363,8 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
 
 class ViewAsPermuteCheck(Check):
     rules = (VIEW_AS_PERMUTE,)
-    triggers = ("view", "reshape")
+    # the sizes it compares are read with x.shape or x.size(...)
+    triggers = (".shape", ".size(")
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
