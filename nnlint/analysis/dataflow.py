@@ -95,6 +95,13 @@ def _assignment_bindings(
 ) -> Iterator[Tuple[str, Definition]]:
     targets = sequence_elements(target)
     values = sequence_elements(value)
+    if targets is None and isinstance(target, (cst.Tuple, cst.List)):
+        # `*rest, h, w = x.shape`: every name is bound, none element-wise
+        for bound in assigned_names(target):
+            key = dotted_name(bound)
+            if key is not None:
+                yield key, Definition("unpacked", value, statement, scope=statement.scope)
+        return
     if targets is not None:
         # `x, y = a, b` pairs element-wise; `x, y = f()` leaves both unknown
         for index, element in enumerate(targets):
