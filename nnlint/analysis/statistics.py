@@ -514,32 +514,27 @@ TIMM_ARCHITECTURES: Dict[str, FrozenSet[str]] = {
 TIMM_TAGS: Dict[str, FrozenSet[str]] = {
     "imagenet": frozenset(
         """
-        convnext_base. convnext_base.dinov3_lvd1689m convnext_base.eupe_lvd1689m
-        convnext_base.fb_in1k convnext_base.fb_in22k convnext_base.fb_in22k_ft_in1k
-        convnext_base.fb_in22k_ft_in1k_384 dpn68b. dpn68b.ra_in1k efficientnet_b0.
-        efficientnet_b0.ra_in1k efficientnet_b1.ft_in1k eva_giant_patch14_336.m30m_ft_in22k_in1k
-        inception_v3.gluon_in1k maxvit_base_tf_224. maxvit_base_tf_224.in1k maxvit_large_tf_224.
-        maxvit_large_tf_224.in1k mobilenetv3_large_100. mobilenetv3_large_100.ra_in1k
-        mobilenetv4_conv_small. mobilenetv4_conv_small.e1200_r224_in1k
-        mobilenetv4_conv_small.e2400_r224_in1k resnet18d. resnet18d.ra2_in1k resnet34.
-        resnet34.a1_in1k resnet34.a2_in1k resnet34.a3_in1k resnet34.bt_in1k resnet34.gluon_in1k
-        resnet34.tv_in1k resnet50d. resnet50d.a1_in1k resnet50d.a2_in1k resnet50d.a3_in1k
-        resnet50d.gluon_in1k resnet50d.ra2_in1k tf_efficientnet_b0. tf_efficientnet_b0.aa_in1k
-        tf_efficientnet_b0.in1k tf_efficientnet_b0.ns_jft_in1k tf_efficientnet_b1.
-        tf_efficientnet_b1.aa_in1k tf_efficientnet_b1.in1k tf_efficientnet_b1.ns_jft_in1k
-        tf_efficientnet_b2. tf_efficientnet_b2.aa_in1k tf_efficientnet_b2.in1k
-        tf_efficientnet_b2.ns_jft_in1k tf_efficientnet_b3. tf_efficientnet_b3.aa_in1k
-        tf_efficientnet_b3.in1k tf_efficientnet_b3.ns_jft_in1k tf_efficientnet_b4.
-        tf_efficientnet_b4.aa_in1k tf_efficientnet_b4.in1k tf_efficientnet_b4.ns_jft_in1k
-        tf_efficientnet_b5. tf_efficientnet_b5.aa_in1k tf_efficientnet_b5.in1k
-        tf_efficientnet_b5.ns_jft_in1k tf_efficientnet_b5.ra_in1k tf_efficientnet_b6.
-        tf_efficientnet_b6.aa_in1k tf_efficientnet_b6.ns_jft_in1k tf_efficientnet_b7.
-        tf_efficientnet_b7.aa_in1k tf_efficientnet_b7.ns_jft_in1k tf_efficientnet_b7.ra_in1k
-        tf_efficientnet_b8.ra_in1k tf_efficientnetv2_b3.in1k vit_7b_patch16_dinov3.
+        convnext_base.dinov3_lvd1689m convnext_base.eupe_lvd1689m convnext_base.fb_in1k
+        convnext_base.fb_in22k convnext_base.fb_in22k_ft_in1k convnext_base.fb_in22k_ft_in1k_384
+        dpn68b.ra_in1k efficientnet_b0.ra_in1k efficientnet_b1.ft_in1k
+        eva_giant_patch14_336.m30m_ft_in22k_in1k inception_v3.gluon_in1k maxvit_base_tf_224.in1k
+        maxvit_large_tf_224.in1k mobilenetv3_large_100.ra_in1k
+        mobilenetv4_conv_small.e1200_r224_in1k mobilenetv4_conv_small.e2400_r224_in1k
+        resnet18d.ra2_in1k resnet34.a1_in1k resnet34.a2_in1k resnet34.a3_in1k resnet34.bt_in1k
+        resnet34.gluon_in1k resnet34.tv_in1k resnet50d.a1_in1k resnet50d.a2_in1k resnet50d.a3_in1k
+        resnet50d.gluon_in1k resnet50d.ra2_in1k tf_efficientnet_b0.aa_in1k tf_efficientnet_b0.in1k
+        tf_efficientnet_b0.ns_jft_in1k tf_efficientnet_b1.aa_in1k tf_efficientnet_b1.in1k
+        tf_efficientnet_b1.ns_jft_in1k tf_efficientnet_b2.aa_in1k tf_efficientnet_b2.in1k
+        tf_efficientnet_b2.ns_jft_in1k tf_efficientnet_b3.aa_in1k tf_efficientnet_b3.in1k
+        tf_efficientnet_b3.ns_jft_in1k tf_efficientnet_b4.aa_in1k tf_efficientnet_b4.in1k
+        tf_efficientnet_b4.ns_jft_in1k tf_efficientnet_b5.aa_in1k tf_efficientnet_b5.in1k
+        tf_efficientnet_b5.ns_jft_in1k tf_efficientnet_b5.ra_in1k tf_efficientnet_b6.aa_in1k
+        tf_efficientnet_b6.ns_jft_in1k tf_efficientnet_b7.aa_in1k tf_efficientnet_b7.ns_jft_in1k
+        tf_efficientnet_b7.ra_in1k tf_efficientnet_b8.ra_in1k tf_efficientnetv2_b3.in1k
         vit_7b_patch16_dinov3.lvd1689m vit_base_patch16_224.dino vit_base_patch16_224.mae
         vit_base_patch8_224.dino vit_huge_patch14_224.mae vit_large_patch16_224.mae
-        vit_large_patch16_dinov3. vit_large_patch16_dinov3.lvd1689m vit_large_patch16_dinov3_qkvb.
-        vit_large_patch16_dinov3_qkvb.lvd1689m vit_small_patch16_224.dino
+        vit_large_patch16_dinov3.lvd1689m vit_large_patch16_dinov3_qkvb.lvd1689m
+        vit_small_patch16_224.dino
         """.split()
     ),
     "openai_clip": frozenset(
@@ -549,15 +544,14 @@ TIMM_TAGS: Dict[str, FrozenSet[str]] = {
         convnext_base.clip_laion2b_augreg_ft_in12k_in1k_384
         convnext_base.clip_laion2b_augreg_ft_in1k convnext_base.clip_laiona
         convnext_base.clip_laiona_320 convnext_base.clip_laiona_augreg_320
-        convnext_base.clip_laiona_augreg_ft_in1k_384 eva_giant_patch14_336.
-        eva_giant_patch14_336.clip_ft_in1k vit_base_patch16_224.bamboo
-        vit_large_patch14_clip_224.apple_mclip2_dfndr2b vit_large_patch14_clip_224.datacompxl
-        vit_large_patch14_clip_224.dfn2b vit_large_patch14_clip_224.dfn2b_s39b
-        vit_large_patch14_clip_224.laion400m_e32 vit_large_patch14_clip_224.metaclip_2pt5b
-        vit_large_patch14_clip_224.metaclip_400m vit_large_patch14_clip_224.openai
-        vit_large_patch14_clip_224.openai_ft_in12k vit_large_patch14_clip_224.openai_ft_in12k_in1k
-        vit_large_patch14_clip_224.openai_ft_in1k vit_large_patch14_clip_336.openai
-        vit_large_patch14_clip_336.openai_ft_in12k_in1k
+        convnext_base.clip_laiona_augreg_ft_in1k_384 eva_giant_patch14_336.clip_ft_in1k
+        vit_base_patch16_224.bamboo vit_large_patch14_clip_224.apple_mclip2_dfndr2b
+        vit_large_patch14_clip_224.datacompxl vit_large_patch14_clip_224.dfn2b
+        vit_large_patch14_clip_224.dfn2b_s39b vit_large_patch14_clip_224.laion400m_e32
+        vit_large_patch14_clip_224.metaclip_2pt5b vit_large_patch14_clip_224.metaclip_400m
+        vit_large_patch14_clip_224.openai vit_large_patch14_clip_224.openai_ft_in12k
+        vit_large_patch14_clip_224.openai_ft_in12k_in1k vit_large_patch14_clip_224.openai_ft_in1k
+        vit_large_patch14_clip_336.openai vit_large_patch14_clip_336.openai_ft_in12k_in1k
         """.split()
     ),
     "dpn": frozenset(
@@ -567,29 +561,26 @@ TIMM_TAGS: Dict[str, FrozenSet[str]] = {
     ),
     "half": frozenset(
         """
-        efficientnet_b0.ra4_e3600_r224_in1k efficientnet_b1. efficientnet_b1.ra4_e3600_r240_in1k
-        inception_v3. inception_v3.tf_adv_in1k inception_v3.tf_in1k inception_v3.tv_in1k
-        maxvit_base_tf_224.in21k maxvit_large_tf_224.in21k mixer_b16_224. mixer_b16_224.goog_in21k
-        mixer_b16_224.goog_in21k_ft_in1k mobilenetv3_large_100.ra4_e3600_r224_in1k
-        mobilenetv4_conv_small.e3600_r256_in1k resnet18d.ra4_e3600_r224_in1k
-        resnet34.ra4_e3600_r224_in1k resnet50d.ra4_e3600_r224_in1k tf_efficientnet_b0.ap_in1k
-        tf_efficientnet_b1.ap_in1k tf_efficientnet_b2.ap_in1k tf_efficientnet_b3.ap_in1k
-        tf_efficientnet_b4.ap_in1k tf_efficientnet_b5.ap_in1k tf_efficientnet_b6.ap_in1k
-        tf_efficientnet_b7.ap_in1k tf_efficientnet_b8. tf_efficientnet_b8.ap_in1k
-        tf_efficientnetv2_b3. tf_efficientnetv2_b3.in21k tf_efficientnetv2_b3.in21k_ft_in1k
-        vit_base_patch16_224. vit_base_patch16_224.augreg2_in21k_ft_in1k
-        vit_base_patch16_224.augreg_in1k vit_base_patch16_224.augreg_in21k
-        vit_base_patch16_224.augreg_in21k_ft_in1k vit_base_patch16_224.orig_in21k
-        vit_base_patch16_224.orig_in21k_ft_in1k vit_base_patch16_224.sam_in1k vit_base_patch8_224.
-        vit_base_patch8_224.augreg2_in21k_ft_in1k vit_base_patch8_224.augreg_in21k
-        vit_base_patch8_224.augreg_in21k_ft_in1k vit_huge_patch14_224.
-        vit_huge_patch14_224.orig_in21k vit_huge_patch14_224.untrained vit_large_patch14_clip_224.
+        efficientnet_b0.ra4_e3600_r224_in1k efficientnet_b1.ra4_e3600_r240_in1k
+        inception_v3.tf_adv_in1k inception_v3.tf_in1k inception_v3.tv_in1k maxvit_base_tf_224.in21k
+        maxvit_large_tf_224.in21k mixer_b16_224.goog_in21k mixer_b16_224.goog_in21k_ft_in1k
+        mobilenetv3_large_100.ra4_e3600_r224_in1k mobilenetv4_conv_small.e3600_r256_in1k
+        resnet18d.ra4_e3600_r224_in1k resnet34.ra4_e3600_r224_in1k resnet50d.ra4_e3600_r224_in1k
+        tf_efficientnet_b0.ap_in1k tf_efficientnet_b1.ap_in1k tf_efficientnet_b2.ap_in1k
+        tf_efficientnet_b3.ap_in1k tf_efficientnet_b4.ap_in1k tf_efficientnet_b5.ap_in1k
+        tf_efficientnet_b6.ap_in1k tf_efficientnet_b7.ap_in1k tf_efficientnet_b8.ap_in1k
+        tf_efficientnetv2_b3.in21k tf_efficientnetv2_b3.in21k_ft_in1k
+        vit_base_patch16_224.augreg2_in21k_ft_in1k vit_base_patch16_224.augreg_in1k
+        vit_base_patch16_224.augreg_in21k vit_base_patch16_224.augreg_in21k_ft_in1k
+        vit_base_patch16_224.orig_in21k vit_base_patch16_224.orig_in21k_ft_in1k
+        vit_base_patch16_224.sam_in1k vit_base_patch8_224.augreg2_in21k_ft_in1k
+        vit_base_patch8_224.augreg_in21k vit_base_patch8_224.augreg_in21k_ft_in1k
+        vit_huge_patch14_224.orig_in21k vit_huge_patch14_224.untrained
         vit_large_patch14_clip_224.laion2b vit_large_patch14_clip_224.laion2b_ft_in12k
         vit_large_patch14_clip_224.laion2b_ft_in12k_in1k vit_large_patch14_clip_224.laion2b_ft_in1k
-        vit_large_patch14_clip_336. vit_large_patch14_clip_336.laion2b_ft_in12k_in1k
-        vit_large_patch14_clip_336.laion2b_ft_in1k vit_large_patch16_224.
+        vit_large_patch14_clip_336.laion2b_ft_in12k_in1k vit_large_patch14_clip_336.laion2b_ft_in1k
         vit_large_patch16_224.augreg_in21k vit_large_patch16_224.augreg_in21k_ft_in1k
-        vit_large_patch16_224.orig_in21k vit_small_patch16_224. vit_small_patch16_224.augreg_in1k
+        vit_large_patch16_224.orig_in21k vit_small_patch16_224.augreg_in1k
         vit_small_patch16_224.augreg_in21k vit_small_patch16_224.augreg_in21k_ft_in1k
         """.split()
     ),

@@ -23,11 +23,11 @@ from nnlint.analysis.preprocessing import (
     NormalizeCall,
 )
 from nnlint.analysis.pretrained import PretrainedModel, PretrainedModels
-from nnlint.analysis.statistics import STATISTICS, Statistics
+from nnlint.analysis.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
 from nnlint.analysis.transforms import Pipeline
 from nnlint.checks import Check
-from nnlint.checks.augmentation import pipeline_probe_input
+from nnlint.checks.augmentation import pipeline_probe_input as _augmentation_probe_input
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -59,6 +59,22 @@ UNCHECKED_PARTIAL_LOAD = Rule(
 MEAN_TOLERANCE = 0.011
 STD_TOLERANCE = 0.011
 STD_RELATIVE = 0.06
+
+
+def pipeline_probe_input(ctx, pipelines):
+    """The augmentation family's pipeline description, with library constants that hold statistics
+    (`timm.data.IMAGENET_DEFAULT_MEAN`) replaced by their values, so a probe needs no such library."""
+    info = _augmentation_probe_input(ctx, pipelines)
+    if info is not None:
+        _inline_constants(info.get("names") or {})
+    return info
+
+
+def _inline_constants(names: Dict[str, Dict[str, str]]) -> Dict[str, Dict[str, str]]:
+    for key, entry in list(names.items()):
+        if entry.get("kind") == "import" and entry.get("qualified") in LIBRARY_CONSTANTS:
+            names[key] = {"kind": "value", "source": repr(tuple(LIBRARY_CONSTANTS[entry["qualified"]])), "origin": "library constant"}
+    return names
 
 
 def _triple(values: Sequence[float]) -> str:
@@ -290,7 +306,7 @@ class PretrainedInputsCheck(Check):
         statement = self.ctx.index.statement_of.get(node)
         site = self.ctx.index.call_sites.get(node) if isinstance(node, cst.Call) else None
         at = site.statement if site is not None else statement
-        return self.ctx.fact(FixedValues).resolve_for_probe([node], at) if at is not None else {}
+        return _inline_constants(self.ctx.fact(FixedValues).resolve_for_probe([node], at)) if at is not None else {}
 
     def _manual_mismatch(self, node: cst.CSTNode, statement: Optional[Statement], model: PretrainedModel) -> None:
         """`(x - MEAN) / STD` with both sides resolved to numbers."""
