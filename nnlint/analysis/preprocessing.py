@@ -264,20 +264,35 @@ class InputPipelines:
                         continue
                     for expr in (feed.transform, feed.transforms):
                         if expr is not None:
-                            add(self.transforms.resolve(expr, feed.site.statement), feed.node, feed.site.statement)
+                            resolved = self.transforms.resolve(expr, feed.site.statement)
+                            add([p for p in resolved if not self._is_target_pipeline(p)], feed.node, feed.site.statement)
                 for site in self.ctx.index.call_sites.values():
                     if site.statement is None:
                         continue
                     for arg in site.node.args:
                         if arg.keyword is not None and arg.keyword.value in TRANSFORM_KEYWORDS:
-                            add(self.transforms.resolve(arg.value, site.statement), site.node, site.statement)
+                            resolved = self.transforms.resolve(arg.value, site.statement)
+                            add([p for p in resolved if not self._is_target_pipeline(p)], site.node, site.statement)
                 for application in self.transforms.applications():
                     image = application.image
                     if image is None or application.statement is None or self._is_target(image):
                         continue
-                    add(application.pipelines, application.node, application.statement)
+                    pipelines = [p for p in application.pipelines if not self._is_target_pipeline(p)]
+                    if all(_conversion_only(p) for p in pipelines) and not self._feeds_model(application):
+                        continue  # a lone ToTensor(): an input only where it visibly goes to the model
+                    add(pipelines, application.node, application.statement)
             self._inputs = found
         return self._inputs
+
+    def _feeds_model(self, application) -> bool:
+        hit = self.flow.find_sink(application.node, application.statement, _ImageCarry(channel_order=False), _ModelInputSinks(self.ctx))
+        return hit is not None and hit.description in ("model", "dataset", "loader")
+
+    def _is_target_pipeline(self, pipeline: Pipeline) -> bool:
+        """A pipeline bound to a name that says it is for masks, labels, depth..."""
+        name = pipeline_name(pipeline)
+        return name is not None and (kind_by_name(name.replace("transform", "").replace("tf", "")) is not None
+                                     or is_target_like_name(name.replace("transform", "").replace("tf", "")))
 
     def _is_target(self, expr: cst.BaseExpression) -> bool:
         name = dotted_name(expr) or self.ctx.code(expr)
@@ -485,6 +500,19 @@ class InputPipelines:
     def _returns_preprocess(self, call: cst.Call) -> bool:
         qualified = self.ctx.qualified_name(call.func) or ""
         return qualified in ("clip.load", "open_clip.create_model_and_transforms", "open_clip.create_model_from_pretrained")
+
+
+def pipeline_name(pipeline: Pipeline) -> Optional[str]:
+    """`train_tf` for `train_tf = T.Compose([...])`, `self.mask_transform` for an attribute; else None."""
+    statement = pipeline.statement
+    node = statement.node if statement is not None else None
+    if isinstance(node, cst.Assign) and len(node.targets) == 1 and node.value is pipeline.node:
+        return dotted_name(node.targets[0].target)
+    return pipeline.built_from
+
+
+def _conversion_only(pipeline: Pipeline) -> bool:
+    return bool(pipeline.ops) and all(op.name in TO_TENSOR_OPS for op in pipeline.ops)
 
 
 def _targets(target: cst.BaseExpression) -> List[cst.BaseExpression]:

@@ -21,6 +21,7 @@ from nnlint.analysis.preprocessing import (
     InputPipelines,
     NormalizationEvidence,
     NormalizeCall,
+    pipeline_name,
 )
 from nnlint.analysis.pretrained import PretrainedModel, PretrainedModels
 from nnlint.analysis.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
@@ -240,6 +241,8 @@ class PretrainedInputsCheck(Check):
         for call in inputs.normalize_calls():
             if self._is_target_normalize(call):
                 continue
+            if id(call.node) not in pipelines_of and not call.functional:
+                continue  # not seen reaching any image here
             found = self._effective(call)
             if found is None:
                 continue
@@ -260,15 +263,25 @@ class PretrainedInputsCheck(Check):
         return _unit_scale(mean, std)
 
     def _matches(self, mean, std, expected: Statistics) -> bool:
+        """Equal up to rounding, in RGB or in BGR order (BGR-ordered statistics on a BGR image are
+        right; whether the image is BGR is NNL303's question)."""
         means = mean * 3 if len(mean) == 1 else mean
         stds = std * 3 if len(std) == 1 else std
         if len(means) != 3 or len(stds) != 3:
             return True  # not three channels: another kind of input
-        mean_ok = all(abs(a - b) <= MEAN_TOLERANCE for a, b in zip(means, expected.mean))
-        std_ok = all(abs(a - b) <= max(STD_TOLERANCE, STD_RELATIVE * b) for a, b in zip(stds, expected.std))
-        return mean_ok and std_ok
+        for order in (1, -1):
+            mean_ok = all(abs(a - b) <= MEAN_TOLERANCE for a, b in zip(means[::order], expected.mean))
+            std_ok = all(abs(a - b) <= max(STD_TOLERANCE, STD_RELATIVE * b) for a, b in zip(stds[::order], expected.std))
+            if mean_ok and std_ok:
+                return True
+        return False
 
     def _is_target_normalize(self, call: NormalizeCall) -> bool:
+        if call.functional:
+            first = positional_args(call.node)[:1]
+            name = dotted_name(first[0]) if first else None
+            if name and (kind_by_name(name) is not None or is_target_like_name(name)):
+                return True
         node = call.statement.node
         if isinstance(node, cst.Assign):
             for target in node.targets:
@@ -375,16 +388,12 @@ class PretrainedInputsCheck(Check):
 
 def _pipeline_name(ctx, pipeline: Pipeline) -> str:
     """`train_tf` for `train_tf = T.Compose([...])`, else the start of the construction."""
+    name = pipeline_name(pipeline)
+    if name:
+        return name
     statement = pipeline.statement
-    node = statement.node if statement is not None else None
-    if isinstance(node, cst.Assign) and len(node.targets) == 1 and node.value is pipeline.node:
-        name = dotted_name(node.targets[0].target)
-        if name:
-            return name
-    if isinstance(node, cst.Return) and statement is not None:
+    if statement is not None and isinstance(statement.node, cst.Return):
         return f"{statement.scope.name}()"
-    if pipeline.built_from:
-        return pipeline.built_from
     return _short(ctx, pipeline.node, 40)
 
 
