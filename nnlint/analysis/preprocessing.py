@@ -98,10 +98,6 @@ def _text(ctx: ModuleContext, node: cst.CSTNode) -> str:
     return ctx.code(node)
 
 
-def _unparen(node: cst.BaseExpression) -> cst.BaseExpression:
-    return node
-
-
 def is_manual_normalization(ctx: ModuleContext, node: cst.CSTNode) -> bool:
     """`(x - mean) / std`, `x - MEAN`, `x * 2 - 1`, `x / 127.5 - 1`, `x -= mean`, `x.sub_(m).div_(s)`,
     `normalize_image(x)`."""

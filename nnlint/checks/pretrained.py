@@ -14,10 +14,9 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 import libcst as cst
 
 from nnlint.analysis.index import Statement
-from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, keyword_arg, positional_args
+from nnlint.analysis.names import dotted_name, keyword_arg, positional_args
 from nnlint.analysis.preprocessing import (
     ImageReads,
-    InputPipeline,
     InputPipelines,
     NormalizationEvidence,
     NormalizeCall,
@@ -333,9 +332,6 @@ class PretrainedInputsCheck(Check):
         std = inputs.numbers(node.right, statement)
         if mean is None or std is None or len(mean) not in (1, 3) or len(std) not in (1, 3):
             return
-        if len(mean) == 1 and len(std) == 1 and mean[0] in (0.5, 127.5, 128.0) and not _names_stats(self.ctx, left.right):
-            # `(x - 0.5) / 0.5` scaling to [-1, 1]: a normalization, with 0.5/0.5 statistics
-            pass
         found = _unit_scale(mean, std)
         if found is None or self._matches(found[0], found[1], model.statistics):
             return
@@ -435,10 +431,6 @@ def _known_family(mean, std) -> Optional[str]:
     if len(means) == 3 and abs(means[0] - 0.5071) < 0.003 and abs(means[1] - 0.4865) < 0.003:
         return "CIFAR-100 statistics"
     return None
-
-
-def _names_stats(ctx, node: cst.CSTNode) -> bool:
-    return "mean" in ctx.code(node).lower()
 
 
 # --- NNL304 ----------------------------------------------------------------------------------------

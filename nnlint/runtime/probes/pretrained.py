@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 from nnlint.runtime.probes import Probe
 from nnlint.runtime.probes.augmentation import _apply_with_fallbacks, _build, prepare_pipeline
