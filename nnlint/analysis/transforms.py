@@ -210,6 +210,9 @@ class Pipeline:
     data_keys: Tuple[str, ...] = ()
     # the list name the ops were gathered from (`Compose(trans)` with `trans.append(...)`)
     built_from: Optional[str] = None
+    # elements the pipeline holds that are not understood as transforms (`weights.transforms()`,
+    # a lambda, an unknown name): what they do is not known
+    unresolved: List[cst.CSTNode] = field(default_factory=list)
 
     def ops_named(self, *names: str) -> List[TransformOp]:
         return [op for op in self.ops if op.name in names]
@@ -303,6 +306,8 @@ class TransformPipelines:
         self._feeds: Optional[List[DatasetFeed]] = None
         self._custom_ops: Dict[int, Optional[Tuple[Optional[str], bool, bool]]] = {}
         self._helpers: Dict[Tuple[str, int], Optional[Pipeline]] = {}
+        # while a pipeline is built: the elements of it that are not understood (a stack for nesting)
+        self._unresolved_stack: List[List[cst.CSTNode]] = []
 
     # -- single ops --------------------------------------------------------------------------------
 
@@ -377,9 +382,25 @@ class TransformPipelines:
         if key in self._pipelines:
             return self._pipelines[key]
         self._pipelines[key] = None
-        pipeline = self._build(node, statement)
+        self._unresolved_stack.append([])
+        try:
+            pipeline = self._build(node, statement)
+        finally:
+            unresolved = self._unresolved_stack.pop()
+        if pipeline is not None:
+            pipeline.unresolved = unresolved
         self._pipelines[key] = pipeline
         return pipeline
+
+    def _note_unresolved(self, node: cst.CSTNode) -> None:
+        if self._unresolved_stack:
+            self._unresolved_stack[-1].append(node)
+
+    def _ops_from(self, pipeline: Pipeline) -> List[TransformOp]:
+        """A nested pipeline's ops, carrying what it did not understand into the enclosing one."""
+        if self._unresolved_stack:
+            self._unresolved_stack[-1].extend(pipeline.unresolved)
+        return pipeline.ops
 
     def _build(self, node: cst.CSTNode, statement: Optional[Statement]) -> Optional[Pipeline]:
         if isinstance(node, (cst.List, cst.Tuple)):
@@ -428,8 +449,11 @@ class TransformPipelines:
 
     def _ops_of(self, expr: cst.BaseExpression, statement, depth: int) -> Iterator[TransformOp]:
         """The ops an expression contributes to a container: a list, a name bound to a list (with
-        its appends), a nested container, a single op."""
+        its appends), a nested container, a single op. What is not understood is noted in the
+        pipeline's `unresolved`."""
         if depth > MAX_DEPTH or expr is None:
+            if expr is not None:
+                self._note_unresolved(expr)
             return
         if isinstance(expr, (cst.List, cst.Tuple)):
             yield from self._ops_of_elements(expr, statement, depth)
@@ -442,12 +466,24 @@ class TransformPipelines:
         elif isinstance(expr, cst.Call):
             nested = self.pipeline_at(expr, statement)
             if nested is not None:
-                yield from nested.ops
+                yield from self._ops_from(nested)
+            else:
+                self._note_unresolved(expr)
         elif isinstance(expr, cst.Name) and statement is not None:
-            yield from self._ops_of_list_name(expr.value, statement, depth)
+            found = list(self._ops_of_list_name(expr.value, statement, depth))
+            if not found:
+                definition = self.flow.definition(expr.value, statement)
+                if not (definition.kind == "assign" and isinstance(definition.value, (cst.List, cst.Tuple))):
+                    self._note_unresolved(expr)
+            yield from found
         elif isinstance(expr, cst.Attribute) and statement is not None:
-            for pipeline in self.resolve(expr, statement, depth + 1):
-                yield from pipeline.ops
+            resolution = self.resolve_all(expr, statement, depth + 1)
+            if resolution.unknown or resolution.callables or not resolution.pipelines:
+                self._note_unresolved(expr)
+            for pipeline in resolution.pipelines:
+                yield from self._ops_from(pipeline)
+        else:
+            self._note_unresolved(expr)
 
     def _ops_of_elements(self, node: cst.CSTNode, statement, depth: int) -> Iterator[TransformOp]:
         for element in node.elements:  # type: ignore[attr-defined]
@@ -462,10 +498,10 @@ class TransformPipelines:
                 yield from self._ops_of(definition.value, definition.statement, depth + 1)
             else:
                 for pipeline in self.resolve(definition.value, definition.statement, depth + 1):
-                    yield from pipeline.ops
+                    yield from self._ops_from(pipeline)
         elif definition.kind == "param":
             for pipeline in self.resolve(cst.Name(name), statement, depth + 1):
-                yield from pipeline.ops
+                yield from self._ops_from(pipeline)
         scope = definition.scope or statement.scope
         for other in scope.statements:
             node = other.node
@@ -607,8 +643,16 @@ class TransformPipelines:
                 # a plain list of transforms, possibly grown with append/extend
                 key = id(value)
                 if key not in self._pipelines:
-                    ops = list(self._ops_of_list_name(name, statement, depth + 1))
-                    self._pipelines[key] = Pipeline(value, "list", ops, definition.statement, built_from=name) if ops else None
+                    self._unresolved_stack.append([])
+                    try:
+                        ops = list(self._ops_of_list_name(name, statement, depth + 1))
+                    finally:
+                        unresolved = self._unresolved_stack.pop()
+                    self._pipelines[key] = (
+                        Pipeline(value, "list", ops, definition.statement, built_from=name, unresolved=unresolved)
+                        if ops
+                        else None
+                    )
                 pipeline = self._pipelines[key]
                 yield pipeline if pipeline is not None else _UNKNOWN
                 return
