@@ -28,8 +28,9 @@ def _error(message: str) -> None:
 
 
 def _list_rules() -> None:
+    width = max(len(rule.name) for rule in all_rules().values())
     for rule in all_rules().values():
-        click.echo(f"{rule.code}  {rule.name:<24} {rule.severity.value:<8} {rule.summary}")
+        click.echo(f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<8} {rule.summary}")
 
 
 def _explain(code: str) -> int:
