@@ -741,13 +741,25 @@ class SequenceWindows:
                     fresh = found is not None and argument_window is not None and found.root != argument_window.root
                     if fresh and _is_opaque(found):
                         return argument_window
-                return found
+                return self._per_call(found, site, statement, env, calls, depth)
             if path and path[0] == ITER:
                 yielded = self._yielded(callee)
                 if yielded is not None:
                     value, at = yielded
                     return self._resolve(value, at, path[1:], {}, calls + (site,), depth + 1)
         return self._opaque(expr, path)
+
+    def _per_call(self, found: Optional[Window], site: CallSite, statement, env, calls, depth) -> Optional[Window]:
+        """A value a helper makes itself (not a window of what the caller passed in) is a new
+        value at every call: `str2tensor(line[:-1])` and `str2tensor(line[1:])` are two tensors,
+        not one."""
+        if found is None:
+            return None
+        for arg in site.node.args:
+            passed = self._resolve(arg.value, statement, (), env, calls, depth + 1)
+            if passed is not None and passed.root == found.root:
+                return found
+        return replace(found, root=("made by call", id(site.node), found.root))
 
     def _entered(self, site: CallSite) -> Optional[Scope]:
         """The function a call runs, `Cls(...)` running `Cls.__init__`."""
