@@ -347,6 +347,42 @@ class PretrainedModels:
 
     # -- is it the model the module trains? ---------------------------------------------------------
 
+    SYNTHETIC_TENSORS = frozenset(
+        f"torch.{name}" for name in ("randn", "rand", "zeros", "ones", "empty", "full", "randint", "arange", "tensor")
+    )
+
+    def fed_only_synthetic(self, model: PretrainedModel) -> bool:
+        """Whether every call of the model this module shows feeds it a tensor made up on the
+        spot (`model(torch.randn(1, 3, 224, 224))`): a demo or a shape check, not a data path."""
+        node = model.statement.node
+        if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+            return False
+        name = dotted_name(node.targets[0].target)
+        if name is None:
+            return False
+        calls = [
+            site
+            for site in self.flow.call_sites_named(name.split(".")[-1])
+            if site.statement is not None
+            and dotted_name(site.node.func) == name
+            and self.flow.definition(name, site.statement).statement is model.statement
+        ]
+        return bool(calls) and all(self._synthetic(site) for site in calls)
+
+    def _synthetic(self, site: CallSite) -> bool:
+        args = positional_args(site.node)
+        if not args:
+            return False
+        value = args[0]
+        if isinstance(value, cst.Name) and site.statement is not None:
+            definition = self.flow.definition(value.value, site.statement)
+            if definition.kind != "assign" or definition.value is None:
+                return False
+            value = definition.value
+        while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in ("to", "cuda", "float"):
+            value = value.func.value  # torch.randn(...).to(device)
+        return isinstance(value, cst.Call) and self.ctx.qualified_name(value.func) in self.SYNTHETIC_TENSORS
+
     def trained_elsewhere(self, model: PretrainedModel) -> bool:
         """Whether an optimizer (or a Hugging Face Trainer) of this module trains parameters that
         certainly do not contain the pretrained model's."""

@@ -151,7 +151,7 @@ class PretrainedInputsCheck(Check):
 
     def finish(self) -> None:
         models = self.ctx.fact(PretrainedModels)
-        consumers = [m for m in models.models() if not models.trained_elsewhere(m)]
+        consumers = [m for m in models.models() if not models.trained_elsewhere(m) and not models.fed_only_synthetic(m)]
         if not consumers:
             return
         self._without_normalize([m for m in consumers if m.needs_normalization])
