@@ -48,6 +48,9 @@ SPATIAL_WORDS: Dict[str, str] = {
     **dict.fromkeys(["flow", "flows", "optflow"], "flow"),
     **dict.fromkeys(["heatmap", "heatmaps", "heatmaps_gt"], "heatmap"),
 }
+# Functions that make a masking pattern rather than read a label (MAE block masks, random erasing).
+GENERATED_MASK = re.compile(r"(compute|generate|gen|random|rand|make|create|sample|draw|build)_?\w*mask", re.IGNORECASE)
+RANDOM_TENSORS = frozenset({"torch.rand", "torch.rand_like", "torch.bernoulli", "torch.randperm", "torch.randint"})
 # Words that make a name something else than a target value (a path, a count, a transform...).
 EXCLUDED_WORDS = frozenset(
     """
@@ -219,6 +222,8 @@ class SpatialTargets:
             return None
         kind = kind_by_name(path)
         if kind is not None:
+            if kind == "mask" and self.generated_mask(path, statement):
+                return None  # a masking pattern made up for the sample (MAE, inpainting), not a label
             return Evidence(kind, f"its name `{path}`")
         if depth > self.MAX_DEPTH:
             return None
@@ -237,6 +242,25 @@ class SpatialTargets:
         if definition.kind == "unpacked" and definition.value is not None and definition.statement is not None:
             return self._unpacked_evidence(path, definition.value, definition.statement)
         return None
+
+    def generated_mask(self, path: str, statement: Statement) -> bool:
+        """`mask = compute_block_mask_2d(shape=...)`, `mask = torch.rand(n) < p`: a mask drawn at
+        random or computed from sizes, not read from the data, so the image's geometry does not
+        apply to it."""
+        if "." in path or "[" in path:
+            return False
+        definition = self.flow.definition(path, statement)
+        value = definition.value if definition.kind == "assign" else None
+        if isinstance(value, cst.Comparison):
+            value = value.left
+        while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and isinstance(value.func.value, cst.Call):
+            value = value.func.value  # torch.rand(n).lt(p), ....float()
+        if not isinstance(value, cst.Call):
+            return False
+        qualified = self.ctx.qualified_name(value.func) or ""
+        if qualified in RANDOM_TENSORS or qualified.startswith("numpy.random."):
+            return True
+        return bool(GENERATED_MASK.search(callee_terminal_name(value) or ""))
 
     def _attribute_evidence(self, path: str, statement: Statement, depth: int) -> Optional[Evidence]:
         owner = self.ctx.index.enclosing_class(statement.scope)
@@ -366,7 +390,7 @@ class SpatialTargets:
                     if "[" in path and root_of(path) in tainted:
                         continue
                     evidence = self.evidence(path, statement)
-                    if evidence is None and key is not None and kind_by_name(key) is not None:
+                    if evidence is None and key is not None and kind_by_name(key) is not None and not self.generated_mask(path, statement):
                         if self.ctx.qualified_name(element) is None:  # type: ignore[arg-type]
                             evidence = Evidence(kind_by_name(key), f"it is returned as {key!r}")  # type: ignore[arg-type]
                     if evidence is not None and not self._derived_from(path, tainted, scope):
