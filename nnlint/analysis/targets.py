@@ -383,6 +383,8 @@ class SpatialTargets:
             elements = self._returned_elements(node.value, statement)
             if not any(mentions(element, tainted) for _, element in elements):
                 continue
+            if any(self._other_image(key, element, tainted) for key, element in elements):
+                continue  # several images in one sample: which one a target belongs to is not shown
             for key, element in elements:
                 if mentions(element, tainted):
                     continue
@@ -397,6 +399,13 @@ class SpatialTargets:
                         found.append(Partner(path, evidence, element, statement))
                         break
         return found
+
+    @staticmethod
+    def _other_image(key: Optional[str], element: cst.CSTNode, tainted: Set[str]) -> bool:
+        if mentions(element, tainted):
+            return False
+        names = [key] if key is not None else [p for p in names_in(element) if "." not in p and "[" not in p]
+        return any(name is not None and is_image_like_name(name) for name in names)
 
     def _derived_from(self, path: str, tainted: Set[str], scope: Scope) -> bool:
         return path in tainted or root_of(path) in tainted

@@ -64,7 +64,7 @@ LOSS_NAME = re.compile(r"loss|^nll$|^ce$|^mse$|^bce$|^kld?$", re.IGNORECASE)
 NOT_A_LOSS_NAME = re.compile(
     r"scale|weight|coef|factor|lambda|ratio|mult|alpha|beta|gamma|fn$|func|meter|avg|ema|hist|"
     r"list|log|dict|name|key|type|cls|track|record|buffer|queue|count|cap|max|min|clip|thresh|"
-    r"mask|idx|index|ids|function|module|class|config|cfg|ceil|limit|bound|upper|lower|floor",
+    r"mask|idx|index|ids|function|module|class|config|cfg|ceil|limit|bound|upper|lower|floor|grad|norm",
     re.IGNORECASE,
 )
 CRITERION_NAME = re.compile(r"loss|criterion|^crit$|^crit_|_crit$|objective", re.IGNORECASE)
@@ -259,6 +259,8 @@ class LossValues:
         variable assigned a loss value (`l = criterion(out, y)`)."""
         if looks_like_loss_name(name):
             return True
+        if NOT_A_LOSS_NAME.search(name.split(".")[-1]):
+            return False  # `adaptive_weight = grad_norm_of_loss / ...` is a weight, whatever it is computed from
         definition = self.flow.definition(name, statement)
         if definition.kind in ("assign", "augassign") and definition.value is not None and definition.statement:
             return self.is_loss(definition.value, definition.statement, depth + 1)
