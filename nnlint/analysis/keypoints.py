@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
@@ -26,7 +26,38 @@ from nnlint.analysis.targets import SpatialTargets, kind_by_name, name_words
 PAIR_WORDS = frozenset(
     "flip flipped pair pairs perm permutation permute swap symmetry sym symmetric mirror matched reorder flipidx".split()
 )
-LEFT_RIGHT = re.compile(r"(^|[_\s\-.])(left|right|l|r)([_\s\-.]|$)|^(left|right)|(left|right)$|^[LR][A-Z]", re.IGNORECASE)
+SIDE_WORDS = {"left": "L", "l": "L", "right": "R", "r": "R"}
+SEPARATORS = re.compile(r"[_\s\-.]+")
+CAMEL_SIDE = re.compile(r"^([LR])([A-Z].*)$")  # OpenPose style: LShoulder, RHip
+
+
+def _side(name: str) -> Optional[Tuple[str, str]]:
+    """("L" or "R", the joint without its side) for `left_eye`, `r-knee`, `leftEye`, `LShoulder`."""
+    camel = CAMEL_SIDE.match(name)
+    if camel:
+        return camel.group(1), camel.group(2).lower()
+    words = [w for w in SEPARATORS.split(name.lower()) if w]
+    for index, word in enumerate(words):
+        if word in SIDE_WORDS:
+            return SIDE_WORDS[word], "_".join(words[:index] + words[index + 1 :])
+    lowered = name.lower()
+    for side in ("left", "right"):
+        if lowered.startswith(side) and len(lowered) > len(side):
+            return SIDE_WORDS[side], lowered[len(side) :].strip("_- .")
+        if lowered.endswith(side) and len(lowered) > len(side):
+            return SIDE_WORDS[side], lowered[: -len(side)].strip("_- .")
+    return None
+
+
+def left_right_paired(names: Sequence[str]) -> bool:
+    """Whether some joint appears with both sides (left_eye and right_eye), not merely names that
+    happen to start with an l or an r (ring_tip, little_mcp)."""
+    sides: Dict[str, Set[str]] = {}
+    for name in names:
+        found = _side(name)
+        if found is not None:
+            sides.setdefault(found[1], set()).add(found[0])
+    return any(len(seen) == 2 for seen in sides.values())
 KEYPOINT_COUNT_NAMES = re.compile(r"num_?(key)?points|num_?kpts?|num_?joints|n_?kpts?|n_?joints|num_?keypoints", re.IGNORECASE)
 
 
@@ -82,8 +113,7 @@ class KeypointPairing:
                 value = node.value
                 strings = _string_elements(value)
                 if strings is not None and len(strings) >= 4:
-                    sided = [s for s in strings if LEFT_RIGHT.search(s)]
-                    if len(sided) >= 2 and names_reason is None:
+                    if left_right_paired(strings) and names_reason is None:
                         names_list = tuple(strings)
                         names_reason = f"the keypoint names in {target_name or 'the module'} come in left/right pairs"
                 if target_name is not None and _is_pair_name(target_name) and isinstance(value, (cst.List, cst.Tuple, cst.Call)):
