@@ -9,6 +9,7 @@ reaching.
 
 from __future__ import annotations
 
+import ast
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple
@@ -145,6 +146,76 @@ class _ScopeBindings:
         return self.definitions.get(name, [])
 
 
+# --- literal parameter values and the branches they decide -----------------------------------------
+
+#: (parameter name, literal source) pairs, sorted: hashable, so facts can cache per call context
+Constants = Tuple[Tuple[str, str], ...]
+
+
+def literal_code(expr: cst.BaseExpression) -> Optional[str]:
+    """Source of a literal (number, string, True/False/None, tuple/list of literals), else None."""
+    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString)):
+        return expr.value
+    if isinstance(expr, cst.Name) and expr.value in ("True", "False", "None"):
+        return expr.value
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        inner = literal_code(expr.expression)
+        return f"-{inner}" if inner is not None else None
+    if isinstance(expr, (cst.Tuple, cst.List)):
+        parts = [literal_code(element.value) for element in expr.elements]
+        return None if None in parts else "(" + ", ".join(parts) + ",)"  # type: ignore[arg-type]
+    return None
+
+
+def _literal(expr: cst.BaseExpression, values: Dict[str, str]):
+    """(known, value) of an expression made of literals and parameters with known values."""
+    if isinstance(expr, cst.Name) and expr.value in values:
+        code = values[expr.value]
+    else:
+        code = literal_code(expr)
+    if code is None:
+        return False, None
+    try:
+        return True, ast.literal_eval(code)
+    except (ValueError, SyntaxError):
+        return False, None
+
+
+def condition_value(test: cst.BaseExpression, values: Dict[str, str]) -> Optional[bool]:
+    """The truth of an `if` test when it only reads parameters of known literal value:
+    `train`, `not train`, `split == "train"`, `mode in ("train", "finetune")`, `a and b`."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        inner = condition_value(test.expression, values)
+        return None if inner is None else not inner
+    if isinstance(test, cst.BooleanOperation):
+        left, right = condition_value(test.left, values), condition_value(test.right, values)
+        if isinstance(test.operator, cst.And):
+            return False if False in (left, right) else (True if left and right else None)
+        return True if True in (left, right) else (False if left is False and right is False else None)
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        known_left, left = _literal(test.left, values)
+        known_right, right = _literal(test.comparisons[0].comparator, values)
+        if not (known_left and known_right):
+            return None
+        operator = test.comparisons[0].operator
+        try:
+            if isinstance(operator, (cst.Equal, cst.Is)):
+                return left == right
+            if isinstance(operator, (cst.NotEqual, cst.IsNot)):
+                return left != right
+            if isinstance(operator, cst.In):
+                return left in right
+            if isinstance(operator, cst.NotIn):
+                return left not in right
+        except TypeError:
+            return None
+        return None
+    if isinstance(test, cst.Name) and test.value in values:
+        known, value = _literal(test, values)
+        return bool(value) if known else None
+    return None
+
+
 # --- where values go --------------------------------------------------------------------------
 
 
@@ -263,6 +334,87 @@ class DataFlow:
                 return Definition("param", param=scope.parameter(name), scope=scope)
             scope = scope.parent
         return UNKNOWN
+
+    # -- definitions along the branches a call takes ---------------------------------------------
+
+    def call_constants(self, site: CallSite, callee: Scope) -> Constants:
+        """The literal value each parameter of `callee` gets at this call (passed, or its default):
+        `(("train", "True"),)` for `get_transforms(train=True)`."""
+        if not isinstance(callee.node, cst.FunctionDef) or has_star_args(site.node):
+            return ()
+        signature = callee.node.params
+        positional = [p for p in list(signature.posonly_params) + list(signature.params)]
+        if callee.class_info is not None and positional and positional[0].name.value in ("self", "cls"):
+            positional = positional[1:]
+        values: Dict[str, cst.BaseExpression] = {}
+        for param in positional + list(signature.kwonly_params):
+            if param.default is not None:
+                values[param.name.value] = param.default
+        index = 0
+        for arg in site.node.args:
+            if arg.keyword is not None:
+                values[arg.keyword.value] = arg.value
+            elif index < len(positional):
+                values[positional[index].name.value] = arg.value
+                index += 1
+        return tuple(sorted((name, literal_code(value)) for name, value in values.items() if literal_code(value) is not None))
+
+    def definition_given(self, name: str, statement: Statement, constants: Constants) -> Definition:
+        """Like `definition`, skipping bindings in `if` branches that the parameter values in
+        `constants` rule out (`if train: tf = ... else: tf = ...` with train=True)."""
+        if not constants:
+            return self.definition(name, statement)
+        bindings = self._scope_bindings(statement.scope)
+        positions = bindings.positions.get(name, [])
+        definitions = bindings.definitions.get(name, [])
+        values = dict(constants)
+        for index in range(bisect_left(positions, statement.position) - 1, -1, -1):
+            candidate = definitions[index]
+            if candidate.statement is None or self._feasible(candidate.statement, statement, values):
+                return candidate
+        return self.definition(name, statement)
+
+    @staticmethod
+    def _feasible(binding: Statement, use: Statement, values: Dict[str, str]) -> bool:
+        for block in binding.blocks:
+            if block in use.blocks or not isinstance(block, cst.If):
+                continue
+            taken = condition_value(block.test, values)
+            if taken is not None and taken == binding.in_else_of(block):
+                return False
+        return True
+
+    @staticmethod
+    def branch_verdict(statement: Statement, values: Dict[str, str]) -> Optional[bool]:
+        """Whether `statement` runs, as far as `if` tests on known parameter values decide it:
+        False when some test rules it out, True when every enclosing block is such an `if` that
+        leads to it, None otherwise (loops, unknown tests)."""
+        certain = True
+        for block in statement.blocks:
+            if not isinstance(block, cst.If):
+                certain = False
+                continue
+            taken = condition_value(block.test, values)
+            if taken is None:
+                certain = False
+            elif taken == statement.in_else_of(block):
+                return False
+        return True if certain else None
+
+    def reachable_returns(self, callee: Scope, values: Dict[str, str]) -> List[Statement]:
+        """The return statements of `callee` that literal parameter values let run, in order,
+        stopping after the first one that certainly runs."""
+        found = []
+        for statement in callee.statements:
+            if not isinstance(statement.node, cst.Return) or statement.scope is not callee:
+                continue
+            verdict = self.branch_verdict(statement, values)
+            if verdict is False:
+                continue
+            found.append(statement)
+            if verdict is True:
+                break
+        return found
 
     def module_definitions(self, name: str) -> List[Definition]:
         module_scope = self.ctx.index.module_scope

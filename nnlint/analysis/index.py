@@ -8,7 +8,7 @@ runs, ``current_scope`` and ``current_statement`` tell a check where the node it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 import libcst as cst
 
@@ -45,6 +45,11 @@ class Statement:
     blocks: Tuple[cst.CSTNode, ...]
     position: int
     calls: List["CallSite"] = field(default_factory=list)
+    # ids of the enclosing `if` blocks whose else (or elif) branch holds this statement
+    else_of: FrozenSet[int] = frozenset()
+
+    def in_else_of(self, block: cst.CSTNode) -> bool:
+        return id(block) in self.else_of
 
 
 @dataclass(eq=False)
@@ -116,6 +121,8 @@ class ModuleIndex:
         self._statement_stack: List[Statement] = []
         self._block_stack: List[cst.CSTNode] = []
         self._saved_blocks: List[List[cst.CSTNode]] = []
+        self._else_of: Set[int] = set()
+        self._saved_else: List[Set[int]] = []
         self._class_stack: List[Optional[ClassInfo]] = []
         self._enter: Dict[type, Callable[[cst.CSTNode], None]] = {}
         self._leave: Dict[type, Callable[[cst.CSTNode], None]] = {}
@@ -179,6 +186,8 @@ class ModuleIndex:
         self._enter[cst.ClassDef] = self._enter_class
         self._leave[cst.ClassDef] = self._leave_class
         self._enter[cst.Call] = self._enter_call
+        self._enter[cst.Else] = self._enter_else
+        self._leave[cst.Else] = self._leave_else
         for block_type in BLOCK_TYPES:
             self._enter[block_type] = self._enter_block
             self._leave[block_type] = self._leave_block
@@ -189,6 +198,8 @@ class ModuleIndex:
     def _record_statement(self, node: cst.CSTNode) -> Statement:
         scope = self.current_scope
         statement = Statement(node, scope, tuple(self._block_stack), len(scope.statements))
+        if self._else_of:
+            statement.else_of = frozenset(self._else_of)
         scope.statements.append(statement)
         self.statement_of[node] = statement
         return statement
@@ -217,11 +228,14 @@ class ModuleIndex:
         self._scope_stack.append(scope)
         self._saved_blocks.append(self._block_stack)
         self._block_stack = []
+        self._saved_else.append(self._else_of)
+        self._else_of = set()
         self._class_stack.append(None)
 
     def _leave_function(self, node: cst.FunctionDef) -> None:
         self._class_stack.pop()
         self._block_stack = self._saved_blocks.pop()
+        self._else_of = self._saved_else.pop()
         self._scope_stack.pop()
         self._statement_stack.pop()
 
@@ -239,6 +253,9 @@ class ModuleIndex:
         self._statement_stack.pop()
 
     def _enter_block(self, node: cst.CSTNode) -> None:
+        parent = self._block_stack[-1] if self._block_stack else None
+        if isinstance(parent, cst.If) and parent.orelse is node:
+            self._else_of.add(id(parent))  # an elif is the else branch of the if above it
         self._statement_stack.append(self._record_statement(node))
         self._block_stack.append(node)
         if isinstance(node, cst.For):
@@ -247,6 +264,17 @@ class ModuleIndex:
     def _leave_block(self, node: cst.CSTNode) -> None:
         self._block_stack.pop()
         self._statement_stack.pop()
+        parent = self._block_stack[-1] if self._block_stack else None
+        if isinstance(parent, cst.If) and parent.orelse is node:
+            self._else_of.discard(id(parent))
+
+    def _enter_else(self, node: cst.Else) -> None:
+        if self._block_stack:
+            self._else_of.add(id(self._block_stack[-1]))
+
+    def _leave_else(self, node: cst.Else) -> None:
+        if self._block_stack:
+            self._else_of.discard(id(self._block_stack[-1]))
 
     def _enter_small_statement(self, node: cst.CSTNode) -> None:
         self._statement_stack.append(self._record_statement(node))

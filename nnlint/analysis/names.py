@@ -141,3 +141,16 @@ def string_value_of_index(expr: cst.Subscript) -> Optional[str]:
     if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
         return None
     return string_value(expr.slice[0].slice.value)
+
+
+def unpacked_index(assignment: cst.CSTNode, name: str) -> Optional[int]:
+    """Position of `name` in the tuple target of `a, name, c = ...` (None if not there)."""
+    if not isinstance(assignment, cst.Assign):
+        return None
+    for target in assignment.targets:
+        elements = sequence_elements(target.target)
+        if elements is not None:
+            for index, element in enumerate(elements):
+                if dotted_name(element) == name:
+                    return index
+    return None

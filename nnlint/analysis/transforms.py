@@ -29,9 +29,11 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tupl
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
-from nnlint.analysis.dataflow import DataFlow, Definition
+from nnlint.analysis.dataflow import Constants, DataFlow, Definition, condition_value
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
 from nnlint.analysis.names import (
+    sequence_elements,
+    unpacked_index,
     argument,
     callee_terminal_name,
     dotted_name,
@@ -547,12 +549,16 @@ class TransformPipelines:
         """The pipelines `expr` can evaluate to, as far as this module shows (empty when unknown)."""
         return self.resolve_all(expr, statement, depth).pipelines
 
-    def resolve_all(self, expr: cst.BaseExpression, statement: Optional[Statement], depth: int = 0) -> "Resolution":
+    def resolve_all(
+        self, expr: cst.BaseExpression, statement: Optional[Statement], depth: int = 0, constants: Constants = ()
+    ) -> "Resolution":
         """Everything `expr` can evaluate to: pipelines, whether it can be None, whether some
-        value could not be followed, and callables of this module (functions, lambdas)."""
+        value could not be followed, and callables of this module (functions, lambdas).
+        `constants` are the literal parameter values of the call that reached `expr`'s function
+        (so `get_transforms(train=True)` follows only the training branch)."""
         if not self.enabled or statement is None or depth > MAX_DEPTH:
             return Resolution([], False, True, [])
-        key = id(expr)
+        key = (id(expr), constants)
         cached = self._resolved.get(key)
         if cached is not None:
             return cached
@@ -560,7 +566,7 @@ class TransformPipelines:
         pipelines: List[Pipeline] = []
         none = unknown = False
         callables: List[Tuple[cst.CSTNode, Optional[Statement]]] = []
-        for item in self._resolve(expr, statement, depth):
+        for item in self._resolve(expr, statement, depth, constants):
             if isinstance(item, Pipeline):
                 pipelines.append(item)
             elif item is _NONE:
@@ -573,8 +579,10 @@ class TransformPipelines:
         self._resolved[key] = found
         return found
 
-    def _follow(self, expr: cst.BaseExpression, statement: Optional[Statement], depth: int) -> Iterator[object]:
-        found = self.resolve_all(expr, statement, depth + 1)
+    def _follow(
+        self, expr: cst.BaseExpression, statement: Optional[Statement], depth: int, constants: Constants = ()
+    ) -> Iterator[object]:
+        found = self.resolve_all(expr, statement, depth + 1, constants)
         yield from found.pipelines
         if found.none:
             yield _NONE
@@ -582,7 +590,7 @@ class TransformPipelines:
             yield _UNKNOWN
         yield from found.callables
 
-    def _resolve(self, expr: cst.BaseExpression, statement: Statement, depth: int) -> Iterator[object]:
+    def _resolve(self, expr: cst.BaseExpression, statement: Statement, depth: int, constants: Constants = ()) -> Iterator[object]:
         if isinstance(expr, cst.Name) and expr.value == "None":
             yield _NONE
             return
@@ -597,10 +605,11 @@ class TransformPipelines:
             site = self.ctx.index.call_sites.get(expr)
             callee = self.flow.callee(site) if site is not None else None
             if callee is not None and not callee.is_module and callee.function_name != "__init__":
-                returns = [s for s in callee.statements if isinstance(s.node, cst.Return) and s.scope is callee]
+                returns = self._returns(callee, site)
+                inner_constants = self.flow.call_constants(site, callee)
                 for inner in returns:
                     if inner.node.value is not None:
-                        yield from self._follow(inner.node.value, inner, depth)
+                        yield from self._follow(inner.node.value, inner, depth, inner_constants)
                     else:
                         yield _NONE
                 if not returns:
@@ -613,12 +622,15 @@ class TransformPipelines:
             yield pipeline if pipeline is not None else _UNKNOWN
             return
         if isinstance(expr, cst.IfExp):
-            yield from self._follow(expr.body, statement, depth)
-            yield from self._follow(expr.orelse, statement, depth)
+            taken = condition_value(expr.test, dict(constants))
+            if taken is not False:
+                yield from self._follow(expr.body, statement, depth, constants)
+            if taken is not True:
+                yield from self._follow(expr.orelse, statement, depth, constants)
             return
         if isinstance(expr, cst.BooleanOperation):
-            yield from self._follow(expr.left, statement, depth)
-            yield from self._follow(expr.right, statement, depth)
+            yield from self._follow(expr.left, statement, depth, constants)
+            yield from self._follow(expr.right, statement, depth, constants)
             return
         if isinstance(expr, cst.Subscript):
             yield from self._resolve_subscript(expr, statement, depth)
@@ -633,10 +645,16 @@ class TransformPipelines:
         if "." in name:
             yield _UNKNOWN
             return
-        definition = self.flow.definition(name, statement)
-        yield from self._resolve_definition(name, definition, statement, depth)
+        definition = self.flow.definition_given(name, statement, constants)
+        yield from self._resolve_definition(name, definition, statement, depth, constants)
 
-    def _resolve_definition(self, name: str, definition: Definition, statement: Statement, depth: int) -> Iterator[object]:
+    def _returns(self, callee: Scope, site: CallSite) -> List[Statement]:
+        """The return statements of `callee` that the call's literal arguments can reach."""
+        return self.flow.reachable_returns(callee, dict(self.flow.call_constants(site, callee)))
+
+    def _resolve_definition(
+        self, name: str, definition: Definition, statement: Statement, depth: int, constants: Constants = ()
+    ) -> Iterator[object]:
         if definition.kind == "assign" and definition.value is not None:
             value = definition.value
             if isinstance(value, (cst.List, cst.Tuple)) and definition.statement is not None:
@@ -656,7 +674,10 @@ class TransformPipelines:
                 pipeline = self._pipelines[key]
                 yield pipeline if pipeline is not None else _UNKNOWN
                 return
-            yield from self._follow(value, definition.statement, depth)
+            yield from self._follow(value, definition.statement, depth, constants)
+        elif definition.kind == "unpacked" and definition.statement is not None:
+            # `train_tf, target_tf = get_transforms(train=True)`: that element of what the helper returns
+            yield from self._unpacked(name, definition, depth, constants)
         elif definition.kind == "loop" and definition.value is not None:
             # `for t in self.transforms: x = t(x)` applies every op of the iterated pipeline in turn
             yield from self._follow(definition.value, definition.statement, depth)
@@ -666,6 +687,23 @@ class TransformPipelines:
             yield (definition.statement.node, definition.statement)
         else:
             yield _UNKNOWN
+
+    def _unpacked(self, name: str, definition: Definition, depth: int, constants: Constants) -> Iterator[object]:
+        node = definition.statement.node  # type: ignore[union-attr]
+        index = unpacked_index(node, name)
+        value = definition.value
+        site = self.ctx.index.call_sites.get(value) if isinstance(value, cst.Call) else None
+        callee = self.flow.callee(site) if site is not None else None
+        if index is None or callee is None or callee.is_module:
+            yield _UNKNOWN
+            return
+        inner_constants = self.flow.call_constants(site, callee)  # type: ignore[arg-type]
+        for inner in self._returns(callee, site):  # type: ignore[arg-type]
+            elements = sequence_elements(inner.node.value) if inner.node.value is not None else None
+            if elements is None or index >= len(elements):
+                yield _UNKNOWN
+                continue
+            yield from self._follow(elements[index], inner, depth, inner_constants)
 
     def _resolve_attribute(self, attribute: str, statement: Statement, depth: int) -> Iterator[object]:
         owner = self.ctx.index.enclosing_class(statement.scope)
