@@ -730,7 +730,7 @@ class SequenceWindows:
         site = self.ctx.index.call_sites.get(expr)
         callee = self._callee(site) if site is not None else None
         if callee is not None and site is not None and site.statement is not None:
-            returned = self._returned(callee)
+            returned = self._returned(callee) or self._agreeing_return(callee, path, calls + (site,), depth)
             if returned is not None and not (path and path[0] == ITER and self._yielded(callee) is not None):
                 value, at = returned
                 found = self._resolve(value, at, path, {}, calls + (site,), depth + 1)
@@ -1020,6 +1020,18 @@ class SequenceWindows:
                 if found is None:
                     found = (node.value, statement)
         return found
+
+    def _agreeing_return(self, scope: Scope, path: Path, calls, depth: int) -> Optional[Tuple[cst.BaseExpression, Statement]]:
+        """Several returns that all give the same window (`return x.pin_memory().to(d), ...` on
+        one branch, `return x.to(d), ...` on the other): any of them stands for all."""
+        returns = [(s.node.value, s) for s in scope.statements if isinstance(s.node, cst.Return) and s.node.value is not None]
+        if len(returns) < 2:
+            return None
+        windows = [self._resolve(value, at, path, {}, calls, depth + 1) for value, at in returns]
+        first = windows[0]
+        if first is None or _is_opaque(first) or any(window != first for window in windows[1:]):
+            return None
+        return returns[0]
 
     def _yielded(self, scope: Scope) -> Optional[Tuple[cst.BaseExpression, Statement]]:
         found = None
