@@ -105,7 +105,8 @@ class FunctionalDropoutCheck(Check):
 
     def visit_Call(self, node: cst.Call) -> None:
         statement = self.ctx.index.current_statement
-        if statement is not None and "dropout" in (callee_terminal_name(node) or ""):
+        # `F.dropout(...)`, or any plain-name call: `from torch.nn.functional import dropout as drop`
+        if statement is not None and ("dropout" in (callee_terminal_name(node) or "") or isinstance(node.func, cst.Name)):
             self.candidates.append((node, statement))
 
     def finish(self) -> None:
