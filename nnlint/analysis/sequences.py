@@ -311,6 +311,11 @@ class SequenceWindows:
             return self._opaque(expr, path)
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
             return self._resolve_comprehension(expr, statement, path, env, calls, depth)
+        if isinstance(expr, cst.DictComp):
+            # `{k: v.to(device) for k, v in batch.items()}` holds the same entries as `batch`
+            source = self._items_source(expr)
+            if source is not None:
+                return self._resolve(source, statement, path, env, calls, depth + 1)
         if isinstance(expr, cst.IfExp):
             # `train_dataset if do_train else None`: the branch that holds a value
             branches = [b for b in (expr.body, expr.orelse) if not (isinstance(b, cst.Name) and b.value == "None")]
@@ -1020,6 +1025,30 @@ class SequenceWindows:
                 if found is None:
                     found = (node.value, statement)
         return found
+
+    def _items_source(self, expr: cst.DictComp) -> Optional[cst.BaseExpression]:
+        """`batch` in `{k: v.to(device) for k, v in batch.items()}` (values moved or cast only)."""
+        loop = expr.for_in
+        if loop.inner_for_in is not None or loop.ifs:
+            return None
+        names = sequence_elements(loop.target)
+        if names is None or len(names) != 2 or not all(isinstance(n, cst.Name) for n in names):
+            return None
+        key, value = names[0].value, names[1].value  # type: ignore[union-attr]
+        iterated = loop.iter
+        if not (isinstance(iterated, cst.Call) and callee_terminal_name(iterated) == "items" and not iterated.args):
+            return None
+        if not (isinstance(expr.key, cst.Name) and expr.key.value == key):
+            return None
+        inner = expr.value
+        while isinstance(inner, cst.Call) and callee_terminal_name(inner) in TRANSPARENT_METHODS:
+            receiver = method_receiver(inner)
+            if receiver is None:
+                return None
+            inner = receiver
+        if not (isinstance(inner, cst.Name) and inner.value == value):
+            return None
+        return method_receiver(iterated)
 
     def _agreeing_return(self, scope: Scope, path: Path, calls, depth: int) -> Optional[Tuple[cst.BaseExpression, Statement]]:
         """Several returns that all give the same window (`return x.pin_memory().to(d), ...` on
