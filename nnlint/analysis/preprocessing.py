@@ -33,6 +33,8 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import CarryPolicy, DataFlow, SinkHit, Sinks
 from nnlint.analysis.index import CallSite, Scope, Statement
 from nnlint.analysis.names import (
+    sequence_elements,
+    unpacked_index,
     argument,
     callee_terminal_name,
     dotted_name,
@@ -400,15 +402,8 @@ class InputPipelines:
                 return self.numbers(args[0], statement, depth + 1) if args else None
             return None
         if isinstance(expr, cst.Subscript):
-            key = None
-            if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
-                key = string_value(expr.slice[0].slice.value)
-            base = self._definition_value(expr.value, statement)
-            if key is not None and base is not None and isinstance(base[0], cst.Dict):
-                for element in base[0].elements:
-                    if isinstance(element, cst.DictElement) and string_value(element.key) == key:
-                        return self.numbers(element.value, base[1], depth + 1)
-            return None
+            entry = self._dict_entry(expr, statement)
+            return self.numbers(entry[0], entry[1], depth + 1) if entry is not None else None
         qualified = self.ctx.qualified_name(expr) if isinstance(expr, (cst.Name, cst.Attribute)) else None
         if qualified is not None and qualified in LIBRARY_CONSTANTS:
             return LIBRARY_CONSTANTS[qualified]
@@ -426,9 +421,38 @@ class InputPipelines:
         std = self.numbers(found[0].elements[1].value, found[1])
         return (mean, std) if mean is not None and std is not None else None
 
+    def _dict_entry(self, expr: cst.Subscript, statement: Statement) -> Optional[Tuple[cst.BaseExpression, Statement]]:
+        """`STATS["cifar10"]` (or `STATS[DATASET]` with `DATASET = "cifar10"`) of a literal dict."""
+        if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
+            return None
+        index = expr.slice[0].slice.value
+        key = string_value(index)
+        if key is None:
+            found = self._definition_value(index, statement)
+            key = string_value(found[0]) if found is not None else None
+        base = self._definition_value(expr.value, statement)
+        if key is None or base is None or not isinstance(base[0], cst.Dict):
+            return None
+        for element in base[0].elements:
+            if isinstance(element, cst.DictElement) and string_value(element.key) == key:
+                return element.value, base[1]
+        return None
+
     def _definition_value(self, expr: cst.BaseExpression, statement: Statement) -> Optional[Tuple[cst.BaseExpression, Statement]]:
         if isinstance(expr, cst.Name):
             definition = self.flow.definition(expr.value, statement)
+            if definition.kind == "unpacked" and definition.statement is not None and definition.value is not None:
+                # mean, std = STATS[DATASET]
+                index = unpacked_index(definition.statement.node, expr.value)
+                container = definition.value
+                if isinstance(container, cst.Subscript):
+                    found = self._dict_entry(container, definition.statement)
+                else:
+                    found = self._definition_value(container, definition.statement)
+                elements = sequence_elements(found[0]) if found is not None else None
+                if index is not None and elements is not None and index < len(elements):
+                    return elements[index], found[1]  # type: ignore[index]
+                return None
             if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
                 # a name bound more than once at module level is not a constant we can trust
                 if definition.is_module_level and len(self.flow.module_definitions(expr.value)) > 1:
