@@ -20,6 +20,7 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
 from nnlint.analysis.names import (
     assigned_names,
+    positional_args,
     callee_terminal_name,
     dotted_name,
     has_star_args,
@@ -466,7 +467,50 @@ class DataFlow:
                     sites.append(site)
         if scope.class_info is not None and name == "forward":
             sites.extend(self._instance_calls(scope.class_info))
+        if scope.class_info is not None and name == "__init__":
+            sites.extend(self._constructions(scope.class_info))
         return sites
+
+    def _constructions(self, class_info: ClassInfo) -> List[CallSite]:
+        """`Embedder(weights)`: calls that build an instance of a class of this module."""
+        return [
+            site
+            for site in self.call_sites_named(class_info.name)
+            if isinstance(site.node.func, cst.Name)
+            and site.statement is not None
+            and self.ctx.index.class_by_name.get(class_info.name) is class_info
+            and self.definition(class_info.name, site.statement).kind == "class"
+        ]
+
+    def passed_argument(self, scope: Scope, name: str, site: CallSite) -> Optional[cst.BaseExpression]:
+        """The expression a call passes for parameter `name` of `scope` (its default when the call
+        does not pass it; None when that cannot be told, e.g. with *args)."""
+        if not isinstance(scope.node, cst.FunctionDef) or has_star_args(site.node):
+            return None
+        signature = scope.node.params
+        positional = list(signature.posonly_params) + list(signature.params)
+        if scope.class_info is not None and positional and positional[0].name.value in ("self", "cls"):
+            positional = positional[1:]
+        for arg in site.node.args:
+            if arg.keyword is not None and arg.keyword.value == name:
+                return arg.value
+        args = positional_args(site.node)
+        for index, param in enumerate(positional):
+            if param.name.value == name and index < len(args):
+                return args[index]
+        param = scope.parameter(name)
+        return param.default if param is not None else None
+
+    def argument_values(self, scope: Scope, name: str) -> Optional[List[Tuple[cst.BaseExpression, Statement]]]:
+        """What every call of `scope` this module shows passes for `name`; None when some call
+        cannot be read or there is no call."""
+        found = []
+        for site in self.callers(scope):
+            value = self.passed_argument(scope, name, site)
+            if value is None or site.statement is None:
+                return None
+            found.append((value, site.statement))
+        return found or None
 
     def _instance_calls(self, class_info: ClassInfo) -> List[CallSite]:
         """Calls of instances of a class: `criterion(out, y)` after `criterion = FocalLoss()`."""

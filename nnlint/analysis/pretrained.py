@@ -308,9 +308,16 @@ class PretrainedModels:
         """The expression a name stands for through simple assignments (module constants too)."""
         while isinstance(expr, cst.Name) and expr.value not in ("True", "False", "None") and depth < MAX_DEPTH:
             definition = self.flow.definition(expr.value, statement)
-            if definition.kind != "assign" or definition.value is None or definition.statement is None:
+            if definition.kind == "param" and definition.scope is not None:
+                # a parameter every call of the function passes the same way: `Embedder(weights)`
+                passed = self.flow.argument_values(definition.scope, expr.value)
+                if not passed or len({self.ctx.code(value) for value, _ in passed}) != 1:
+                    return expr
+                expr, statement = passed[0]
+            elif definition.kind != "assign" or definition.value is None or definition.statement is None:
                 return expr
-            expr, statement = definition.value, definition.statement
+            else:
+                expr, statement = definition.value, definition.statement
             depth += 1
         return expr
 
