@@ -447,7 +447,8 @@ class DataFlow:
     def callers(self, scope: Scope) -> List[CallSite]:
         """Call sites in this module that call the function of `scope`: `helper(...)` for a
         module-level function, `self.helper(...)` inside the same class for a method, and
-        `instance(...)` for the `forward` of a module class (`model = Net(); model(x)`)."""
+        `instance(...)` for the `forward` of a module class (`model = Net(); model(x)`). Constructions
+        (`Net(...)` for `__init__`) are left out: only `argument_values` reads them."""
         if scope.is_module:
             return []
         name = scope.function_name
@@ -467,8 +468,6 @@ class DataFlow:
                     sites.append(site)
         if scope.class_info is not None and name == "forward":
             sites.extend(self._instance_calls(scope.class_info))
-        if scope.class_info is not None and name == "__init__":
-            sites.extend(self._constructions(scope.class_info))
         return sites
 
     def _constructions(self, class_info: ClassInfo) -> List[CallSite]:
@@ -504,8 +503,11 @@ class DataFlow:
     def argument_values(self, scope: Scope, name: str) -> Optional[List[Tuple[cst.BaseExpression, Statement]]]:
         """What every call of `scope` this module shows passes for `name`; None when some call
         cannot be read or there is no call."""
+        sites = self.callers(scope)
+        if scope.class_info is not None and scope.function_name == "__init__":
+            sites = sites + self._constructions(scope.class_info)
         found = []
-        for site in self.callers(scope):
+        for site in sites:
             value = self.passed_argument(scope, name, site)
             if value is None or site.statement is None:
                 return None
