@@ -107,11 +107,6 @@ def _framework_class(info: Optional[ClassInfo]) -> bool:
     return False
 
 
-def _is_test_file(path: str) -> bool:
-    name = path.replace("\\", "/").rsplit("/", 1)[-1]
-    return name.startswith("test_") or name.endswith("_test.py") or "/tests/" in path.replace("\\", "/") or name == "conftest.py"
-
-
 class EvalModeMissingCheck(Check):
     rules = (EVAL_MODE_MISSING,)
     # gradients off, or a function named like evaluation (see EVAL_FUNCTION)
@@ -136,7 +131,7 @@ class EvalModeMissingCheck(Check):
         timelines = self.ctx.fact(TrainingTimelines)
         reported: Set[Tuple[int, str]] = set()
         evaluation: Dict[int, Optional[str]] = {}
-        if _is_test_file(self.ctx.path):
+        if self.ctx.is_test_file:
             return  # unit tests run models for their shapes and values, not to evaluate them
         for node, statement in self.candidates:
             scope = statement.scope
