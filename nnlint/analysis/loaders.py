@@ -68,6 +68,7 @@ RANDOM_PICK = frozenset({"randint", "randrange", "choice", "choices", "integers"
 RANDOM_TENSORS = ("torch.rand", "torch.randn", "torch.randint", "torch.normal", "numpy.random.")
 
 MAX_DEPTH = 4
+MAX_ORDER_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,7 @@ class DataLoaders:
         return order
 
     def _order_of(self, expr: cst.BaseExpression, statement: Statement, depth: int) -> Optional[str]:
-        if depth > MAX_DEPTH:
+        if depth > MAX_ORDER_DEPTH:
             return None
         if isinstance(expr, (cst.List, cst.ListComp, cst.Tuple)):
             return "map"
