@@ -534,7 +534,7 @@ class ModelModes:
         if receiver is None:
             return None
         if dotted_name(receiver) is None:
-            return None
+            return False  # `cnn = resnet18().eval()`: a new model under another name
         root = (dotted_name(receiver) or "").split(".")[0]
         if root == "self":
             return False if target.startswith("self.") and key.startswith("self.") else None

@@ -57,7 +57,8 @@ SCHEDULER_CONSTRUCTOR = re.compile(
 # Wrappers whose result is the wrapped model.
 MODEL_WRAPPERS = frozenset(
     {"DistributedDataParallel", "DataParallel", "FullyShardedDataParallel", "DDP", "FSDP", "compile",
-     "convert_sync_batchnorm", "to", "cuda", "cpu", "float", "half", "bfloat16", "train", "channels_last"}
+     "convert_sync_batchnorm", "to", "cuda", "cpu", "float", "half", "bfloat16", "train", "eval", "requires_grad_",
+     "channels_last"}
 )
 # Methods that unpack prepared/set-up objects positionally: model, opt = fabric.setup(model, opt)
 PREPARE_METHODS = frozenset({"prepare", "setup", "setup_module", "setup_optimizers", "prepare_model", "prepare_optimizer"})
@@ -271,7 +272,9 @@ class TrainingObjects:
             return None
         receiver = method_receiver(call)
         qualified = self.ctx.qualified_name(call.func)
-        if receiver is not None and qualified is None and terminal in ("to", "cuda", "cpu", "float", "half", "bfloat16", "train"):
+        if receiver is not None and qualified is None and terminal in (
+            "to", "cuda", "cpu", "float", "half", "bfloat16", "train", "eval", "requires_grad_"
+        ):
             return receiver
         args = positional_args(call)
         if args and (qualified is not None or isinstance(call.func, cst.Name)):
