@@ -276,6 +276,9 @@ class DataLoaders:
     def shuffling(self, call: cst.Call) -> Optional[str]:
         if any(arg.star == "**" for arg in call.args) or any(arg.star == "*" for arg in call.args):
             return None
+        batch_size = argument(call, 1, "batch_size")
+        if isinstance(batch_size, cst.Call) and self.ctx.qualified_name(batch_size.func) == "builtins.len":
+            return "shuffled"  # one batch holds the whole dataset: order cannot matter
         for position, keyword in ((3, "sampler"), (4, "batch_sampler")):
             value = argument(call, position, keyword)
             if value is not None and not is_none(value):
@@ -396,6 +399,10 @@ class DataLoaders:
         getitem = info.methods.get("__getitem__")
         if "__iter__" in info.methods and getitem is None:
             return "iterable"
+        if init is not None and any(callee_terminal_name(site.node) in SHUFFLING_CALLS for site in init.calls):
+            return "shuffled"  # random.shuffle(self.samples) when the dataset is built
+        if any(re.search(r"shuffle|on_epoch_end|set_epoch", name) for name in info.methods):
+            return None  # the dataset reorders itself between epochs
         if getitem is not None and any(callee_terminal_name(site.node) in RANDOM_PICK for site in getitem.calls):
             return None  # the sample is drawn at random, whatever the index
         for base in info.bases:

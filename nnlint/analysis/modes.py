@@ -115,6 +115,8 @@ class AfterEval:
     state: str
     event: Optional[Event] = None
     forward: Optional[Event] = None
+    # the first call of the model after eval(): the evaluation itself, usually
+    first_forward: Optional[Event] = None
 
 
 class ModelModes:
@@ -485,6 +487,7 @@ class ModelModes:
         if key is None:
             return AfterEval("unknown", evaluation)
         forward: Optional[Event] = None
+        first_forward: Optional[Event] = None
         backpropagated = False
         for event, _ in timeline.after(evaluation):
             if event.kind == MODE:
@@ -497,6 +500,7 @@ class ModelModes:
                 return AfterEval("unknown", event)
             elif event.kind == FORWARD and event.target is not None and related(event.target, key):
                 forward, backpropagated = event, False
+                first_forward = first_forward or event
             elif event.kind == BACKWARD and forward is not None:
                 backpropagated = True
             elif event.kind == STEP and forward is not None and backpropagated:
@@ -504,7 +508,7 @@ class ModelModes:
                 if trains is None:
                     return AfterEval("unknown", event)
                 if trains:
-                    return AfterEval("trains", event, forward)
+                    return AfterEval("trains", event, forward, first_forward)
         return AfterEval("nothing")
 
     def _step_trains(self, timeline: Timeline, step: Event, key: str) -> Optional[bool]:

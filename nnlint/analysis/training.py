@@ -396,7 +396,15 @@ def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statem
             if found is not None:
                 return found
             value = definition.value
-            # loss = model(x, y): a model (or helper) that returns the loss
+            returned = _returned_by_helper(losses, value)
+            if returned is not None:
+                # loss = train_step(batch): what the helper of this module returns
+                for result, where in returned:
+                    found = graph_loss(losses, result, where, depth + 1)
+                    if found is not None:
+                        return value, definition.statement
+                return None
+            # loss = model(x, y): a model (or helper of another module) that returns the loss
             if looks_like_loss_name(expr.value) and isinstance(value, cst.Call) and ctx.qualified_name(value.func) is None:
                 if callee_terminal_name(value) not in GRAPH_KEEPING_METHODS | {"item", "detach", "tolist", "numpy"}:
                     return value, definition.statement
@@ -409,3 +417,19 @@ def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statem
                 return value, definition.statement
         return None
     return None
+
+
+def _returned_by_helper(losses: "LossValues", value: cst.BaseExpression):
+    """(return value, return statement) of a function of this module called by `value`, or None
+    when `value` is not such a call (a model's forward counts as not visible here)."""
+    if not isinstance(value, cst.Call):
+        return None
+    site = losses.ctx.index.call_sites.get(value)
+    callee = losses.flow.callee(site) if site is not None else None
+    if callee is None or callee.function_name == "forward":
+        return None
+    return [
+        (statement.node.value, statement)
+        for statement in callee.statements
+        if isinstance(statement.node, cst.Return) and statement.node.value is not None
+    ]

@@ -235,14 +235,22 @@ class EvalModeMissingCheck(Check):
 
 INSPECTING_ATTRIBUTES = frozenset({"size", "shape", "dtype", "device", "ndim", "dim", "requires_grad"})
 INSPECTING_CALLS = frozenset({"print", "len", "type", "isinstance", "repr", "str", "id"})
+# Output only looked at as images (GAN samples, reconstructions): not predictions or metrics.
+VISUALIZING_CALLS = frozenset({
+    "save_image", "make_grid", "imsave", "imshow", "imwrite", "add_image", "add_images", "add_figure", "show_images",
+    "plot_images", "show",
+})
 
 
 def _discarded(node: cst.Call, statement: Statement) -> bool:
     """The output is not used to predict or measure anything: `model(x)` as a statement of its own
     (run for its side effects, such as refreshing BatchNorm statistics), or assigned to names that
-    are only printed or inspected for their shape (`y = net(x); print(y.size())`)."""
+    are only printed, inspected for their shape (`y = net(x); print(y.size())`) or saved as images
+    (`save_image(netG(z), ...)`: GAN samples)."""
     target = statement.node
     if isinstance(target, cst.Expr) and target.value is node:
+        return True
+    if _only_shown(node, target):
         return True
     if not isinstance(target, cst.Assign) or target.value is not node:
         return False
@@ -256,6 +264,20 @@ def _discarded(node: cst.Call, statement: Statement) -> bool:
             if _used_beyond_inspection(part, names, isinstance(later.node, cst.Assert)):
                 return False
     return True
+
+
+def _only_shown(node: cst.Call, expr: cst.BaseExpression) -> bool:
+    """`save_image(netG(z).detach(), path)`: the call sits only in the arguments of image-saving calls."""
+    pending: List[Tuple[cst.CSTNode, bool]] = [(expr, False)]
+    while pending:
+        current, shown = pending.pop()
+        if current is node:
+            return shown
+        if isinstance(current, cst.Call) and callee_terminal_name(current) in VISUALIZING_CALLS:
+            pending.extend((arg, True) for arg in current.args)
+            continue
+        pending.extend((child, shown) for child in current.children)
+    return False
 
 
 def _own_parts(node: cst.CSTNode) -> List[cst.CSTNode]:
@@ -286,7 +308,9 @@ def _used_beyond_inspection(node: cst.CSTNode, names: Set[str], in_assert: bool)
                 pending.append((current.value, inspected))
             continue
         if isinstance(current, cst.Call):
-            quiet = inspected or (isinstance(current.func, cst.Name) and current.func.value in INSPECTING_CALLS)
+            quiet = inspected or (isinstance(current.func, cst.Name) and current.func.value in INSPECTING_CALLS) or (
+                callee_terminal_name(current) in VISUALIZING_CALLS
+            )
             pending.append((current.func, inspected))
             pending.extend((arg, quiet) for arg in current.args)
             continue
@@ -334,6 +358,41 @@ class TrainModeNotRestoredCheck(Check):
                     self._judge(node, timeline, event, after, modes)
                 break
 
+    def _validates(self, evaluation: Event, after, modes: ModelModes) -> bool:
+        """The eval() is there to evaluate: it sits in a function named like evaluation, or the model's
+        next call runs with gradients off or in such a function."""
+        def evaluating(event: Event) -> bool:
+            scopes = [event.statement.scope] + [site.scope for site in event.via]
+            return any(not s.is_module and EVAL_FUNCTION.search(s.function_name) for s in scopes)
+
+        if evaluating(evaluation):
+            return True
+        first = after.first_forward
+        return first is not None and first is not after.forward and (modes.event_grad_disabled(first) or evaluating(first))
+
+    def _last_pass(self, timeline: Timeline, evaluation: Event) -> bool:
+        """eval() only on the last pass: under `if epoch == epochs - 1:`, or followed by `break` /
+        `return` in its block (early stopping, the final test)."""
+        targets = set()
+        if isinstance(timeline.root, cst.For):
+            targets = set(_target_names(timeline.root.target))
+        for guard in evaluation.conditions:
+            test = guard.test
+            if isinstance(test, cst.Comparison) and any(isinstance(c.operator, cst.Equal) for c in test.comparisons):
+                names = {dotted_name(test.left)} | {dotted_name(c.comparator) for c in test.comparisons}
+                if names & targets or any(isinstance(c.comparator, cst.BinaryOperation) for c in test.comparisons):
+                    return True
+        anchor = evaluation.anchor
+        block = next((b for b in reversed(anchor.blocks) if isinstance(b, cst.If)), None)
+        if block is None or timeline.root not in anchor.blocks or anchor.blocks.index(block) < anchor.blocks.index(timeline.root):
+            return False
+        for later in anchor.scope.statements[anchor.position + 1 :]:
+            if block not in later.blocks:
+                break
+            if isinstance(later.node, (cst.Break, cst.Return)):
+                return True
+        return False
+
     def _rebuilt_in_loop(self, timeline: Timeline, key: str) -> bool:
         """A fresh model each iteration (cross-validation folds, restarts) starts in training mode."""
         root = key.split(".")[0]
@@ -355,7 +414,14 @@ class TrainModeNotRestoredCheck(Check):
 
     def _judge(self, node: cst.Call, timeline: Timeline, evaluation: Event, after, modes: ModelModes) -> None:
         receiver = method_receiver(node)
-        if receiver is None:
+        if receiver is None or after.forward is None or evaluation.target is None:
+            return
+        trained = after.forward.target or ""
+        if evaluation.target.startswith(trained + ".") and not evaluation.target.endswith(".module"):
+            return  # `model.backbone.eval()`: BatchNorm of a part frozen on purpose
+        if not self._validates(evaluation, after, modes):
+            return  # eval() to train in evaluation mode on purpose, not to validate
+        if self._last_pass(timeline, evaluation):
             return
         layers = modes.layers(receiver, evaluation.statement)
         if layers == ():

@@ -513,8 +513,8 @@ class SchedulerBeforeOptimizerCheck(Check):
         names = list(_leaf_names(self.ctx, expr))
         if not names:
             return False
-        if any(STEP_WORDS.search(name) for name, _ in names if not EPOCH_NAME.search(name)):
-            return False
+        if any(STEP_WORDS.search(name) for name, _ in names):
+            return False  # steps_per_epoch, len(loader), total_iters
         if any(call for _, call in names):
             return False
         epochs = [name for name, _ in names if EPOCH_NAME.search(name)]
