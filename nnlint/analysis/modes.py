@@ -392,6 +392,9 @@ class ModelModes:
             )
             if copy is None:
                 return [ModeFound("unknown", chain=chain)]
+            if copy.target is None and chain:
+                # helper(Generator()): a model built right at the call has never been switched
+                return [self._initial_mode(node, statement, chain)]
             found = self._walk_before(timeline, copy, chain)
             if found is not None:
                 return [found]

@@ -386,6 +386,9 @@ def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statem
             return graph_loss(losses, receiver, statement, depth + 1)
         if losses.is_criterion(expr.func, statement):
             return expr, statement
+        for result, where in _returned_by_helper(losses, expr) or ():
+            if graph_loss(losses, result, where, depth + 1) is not None:
+                return expr, statement  # total += train_step(batch), a helper returning the loss tensor
         return None
     if isinstance(expr, cst.Name):
         definition = losses.flow.definition(expr.value, statement)

@@ -42,7 +42,8 @@ TRAIN_MODE_NOT_RESTORED = Rule(
 
 # Functions whose name says they evaluate.
 EVAL_FUNCTION = re.compile(
-    r"(^|_)(val|valid|validate|validation|eval|evaluate|evaluation|test|testing|predict|prediction|inference|infer)(_|$)"
+    r"(^|_)(val|valid|validate|validation|eval|evaluate|evaluation|test|testing|predict|prediction|inference|infer|"
+    r"accuracy|metric|metrics)(_|$)"
 )
 # Hooks the frameworks call with the model already in evaluation mode.
 FRAMEWORK_CLASS = re.compile(r"LightningModule$|LightningDataModule$|Trainer$|Callback$")
@@ -112,7 +113,7 @@ class EvalModeMissingCheck(Check):
     # gradients off, or a function named like evaluation (see EVAL_FUNCTION)
     triggers = (
         "no_grad", "inference_mode", "set_grad_enabled", "def val", "def eval", "def test", "def predict", "def infer",
-        "_val", "_eval", "_test", "_predict", "_infer",
+        "_val", "_eval", "_test", "_predict", "_infer", "accuracy", "metric",
     )
 
     def __init__(self, ctx) -> None:
