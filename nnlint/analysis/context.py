@@ -38,6 +38,17 @@ class ModuleContext:
         self._positions: Optional[Any] = None
 
     @property
+    def is_test_file(self) -> bool:
+        """A unit-test module (test_*.py, *_test.py, conftest.py, or under a tests/ folder): it runs
+        models for their shapes and values, with deliberately simple data."""
+        path = self.path.replace("\\", "/")
+        name = path.rsplit("/", 1)[-1]
+        return (
+            name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+            or "/tests/" in path or path.startswith("tests/")
+        )
+
+    @property
     def imports(self) -> ImportTable:
         return self.index.imports
 

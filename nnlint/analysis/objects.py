@@ -57,7 +57,8 @@ SCHEDULER_CONSTRUCTOR = re.compile(
 # Wrappers whose result is the wrapped model.
 MODEL_WRAPPERS = frozenset(
     {"DistributedDataParallel", "DataParallel", "FullyShardedDataParallel", "DDP", "FSDP", "compile",
-     "convert_sync_batchnorm", "to", "cuda", "cpu", "float", "half", "bfloat16", "train", "channels_last"}
+     "convert_sync_batchnorm", "to", "cuda", "cpu", "float", "half", "bfloat16", "train", "eval", "requires_grad_",
+     "channels_last"}
 )
 # Methods that unpack prepared/set-up objects positionally: model, opt = fabric.setup(model, opt)
 PREPARE_METHODS = frozenset({"prepare", "setup", "setup_module", "setup_optimizers", "prepare_model", "prepare_optimizer"})
@@ -174,6 +175,12 @@ class TrainingObjects:
             value = self._unpacked_source(definition, dotted)
             if value is not None:
                 return self._collect(value, definition.statement, depth + 1, found, seen)
+            returned = self._unpacked_return(definition, dotted)
+            if returned:
+                complete = True
+                for value, where in returned:
+                    complete &= self._collect(value, where, depth + 1, found, seen)
+                return complete
             return False
         if definition.kind == "param" and definition.scope is not None:
             return self._from_callers(definition.scope, dotted, depth, found, seen)
@@ -198,6 +205,31 @@ class TrainingObjects:
                 if len(args) == len(names):
                     return args[index]
         return None
+
+    def _unpacked_return(self, definition: Definition, dotted: str) -> List[Source]:
+        """`train_loader, val_loader = build_loaders(...)`: the element at the target's position in
+        what a function of this module returns (every return must be a tuple of that length)."""
+        node = definition.statement.node if definition.statement else None
+        value = definition.value
+        if not isinstance(node, cst.Assign) or len(node.targets) != 1 or not isinstance(value, cst.Call):
+            return []
+        elements = sequence_elements(node.targets[0].target)
+        names = [dotted_name(element) for element in elements] if elements is not None else []
+        if dotted not in names:
+            return []
+        site = self.ctx.index.call_sites.get(value)
+        callee = self.flow.callee(site) if site is not None else None
+        if callee is None or callee.function_name == "forward":
+            return []
+        index = names.index(dotted)
+        returned: List[Source] = []
+        for statement in callee.statements:
+            if isinstance(statement.node, cst.Return) and statement.node.value is not None:
+                parts = sequence_elements(statement.node.value)
+                if parts is None or len(parts) != len(names):
+                    return []
+                returned.append((parts[index], statement))
+        return returned
 
     def _from_callers(self, scope: Scope, name: str, depth: int, found, seen) -> bool:
         sites = self._sites_calling(scope)
@@ -240,7 +272,9 @@ class TrainingObjects:
             return None
         receiver = method_receiver(call)
         qualified = self.ctx.qualified_name(call.func)
-        if receiver is not None and qualified is None and terminal in ("to", "cuda", "cpu", "float", "half", "bfloat16", "train"):
+        if receiver is not None and qualified is None and terminal in (
+            "to", "cuda", "cpu", "float", "half", "bfloat16", "train", "eval", "requires_grad_"
+        ):
             return receiver
         args = positional_args(call)
         if args and (qualified is not None or isinstance(call.func, cst.Name)):

@@ -380,6 +380,7 @@ class TrainingTimelines:
         self._loops: Dict[int, Timeline] = {}
         self._all: Optional[List[Timeline]] = None
         self._by_node: Optional[Dict[int, List[Tuple[Timeline, Event]]]] = None
+        self._all_by_node: Optional[Dict[int, List[Tuple[Timeline, Event]]]] = None
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -411,6 +412,24 @@ class TrainingTimelines:
             found = Timeline("loop", loop.node, loop.scope, events)
             self._loops[id(loop.node)] = found
         return found
+
+    def module(self) -> Timeline:
+        """The timeline of the module's own statements (helpers and closures included): what a
+        script runs at top level."""
+        scope = self.ctx.index.module_scope
+        assert scope is not None
+        return self.function(scope)
+
+    def holding(self, node: cst.CSTNode) -> List[Tuple[Timeline, Event]]:
+        """Every timeline (functions, loops and the module's) that holds an event at `node`, with
+        its event there (one per way of reaching it)."""
+        if self._all_by_node is None:
+            by_node: Dict[int, List[Tuple[Timeline, Event]]] = {}
+            for timeline in self.all() + [self.module()]:
+                for event in timeline.events:
+                    by_node.setdefault(id(event.node), []).append((timeline, event))
+            self._all_by_node = by_node
+        return self._all_by_node.get(id(node), [])
 
     def all(self) -> List[Timeline]:
         """Every function's and every loop's timeline."""
@@ -845,7 +864,10 @@ class TrainingTimelines:
                 training = None
             if kind is None and mode is not None and training is None:
                 return None
-        return event(MODE, target=objects.key(receiver, statement), target_kind=kind, detail={"training": training})
+        target = objects.key(receiver, statement)
+        if target is None:
+            target = _assigned_through(call, statement)  # model = Net().to(device).eval()
+        return event(MODE, target=target, target_kind=kind, detail={"training": training})
 
     def _forward(self, call: cst.Call, receiver, statement: Statement, event) -> Optional[Event]:
         func = call.func
@@ -978,6 +1000,22 @@ class TrainingTimelines:
             found = self.ctx.index.statement_of.get(block)
             names = {n.value for n in _names_in(block.iter)}
         return found
+
+
+def _assigned_through(call: cst.Call, statement: Statement) -> Optional[str]:
+    """`model` for a call in the method chain assigned by `model = Net().eval().to(device)`."""
+    node = statement.node
+    if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+        return None
+    target = dotted_name(node.targets[0].target)
+    value = node.value
+    while isinstance(value, cst.Call):
+        if value is call:
+            return target
+        if not isinstance(value.func, cst.Attribute):
+            return None
+        value = value.func.value
+    return None
 
 
 def _contexts(statement: Statement) -> Tuple[cst.With, ...]:

@@ -338,3 +338,103 @@ class LossValues:
     ) -> Optional[SinkHit]:
         """Where the loss value `node` drives the update, or None."""
         return self.flow.find_sink(node, statement, LOSS_CARRY, self.update_sinks, also_tainted)
+
+
+# Operations after which a tensor still holds the autograd graph it was computed with.
+GRAPH_KEEPING_METHODS = LOSS_PRESERVING_METHODS | frozenset(
+    {"abs", "sqrt", "exp", "log", "pow", "neg", "square", "clamp", "sigmoid", "tanh", "squeeze_", "unsqueeze_"}
+)
+GRAPH_KEEPING_FUNCTIONS = TORCH_REDUCTIONS | frozenset({"torch.stack", "torch.cat", "torch.add", "torch.mul", "torch.sqrt", "torch.exp"})
+
+
+def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statement, depth: int = 0):
+    """The loss tensor whose autograd graph `expr` still carries, as (expression, statement) where it
+    is computed, or None: `loss`, `loss * x.size(0)`, `outputs.loss`, `criterion(out, y)` carry it;
+    `loss.item()`, `loss.detach()`, `float(loss)`, `loss.data` and `loss.tolist()` do not. A name is
+    followed to the assignment that reaches the statement; parameters and loop variables are not
+    followed (None)."""
+    if depth > LossValues.MAX_DEPTH:
+        return None
+    ctx = losses.ctx
+    if isinstance(expr, cst.BinaryOperation):
+        if isinstance(expr.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)):
+            return graph_loss(losses, expr.left, statement, depth + 1) or graph_loss(losses, expr.right, statement, depth + 1)
+        return None
+    if isinstance(expr, cst.UnaryOperation):
+        return graph_loss(losses, expr.expression, statement, depth + 1)
+    if isinstance(expr, cst.Attribute):
+        if ctx.qualified_name(expr) is None and expr.attr.value == "loss":
+            return expr, statement  # Hugging Face ModelOutput.loss
+        return None
+    if isinstance(expr, cst.Subscript):
+        key = string_value_of_index(expr)
+        if key is not None and looks_like_loss_name(key) and isinstance(expr.value, (cst.Name, cst.Attribute)):
+            return expr, statement
+        return None
+    if isinstance(expr, cst.Call):
+        qualified = ctx.qualified_name(expr.func)
+        if qualified in LOSS_FUNCTIONS:
+            return expr, statement
+        if qualified in GRAPH_KEEPING_FUNCTIONS:
+            for arg in positional_args(expr):
+                found = graph_loss(losses, arg, statement, depth + 1)
+                if found is not None:
+                    return found
+            return None
+        if qualified is not None:
+            return None
+        receiver = method_receiver(expr)
+        if receiver is not None and callee_terminal_name(expr) in GRAPH_KEEPING_METHODS:
+            return graph_loss(losses, receiver, statement, depth + 1)
+        if losses.is_criterion(expr.func, statement):
+            return expr, statement
+        for result, where in _returned_by_helper(losses, expr) or ():
+            if graph_loss(losses, result, where, depth + 1) is not None:
+                return expr, statement  # total += train_step(batch), a helper returning the loss tensor
+        return None
+    if isinstance(expr, cst.Name):
+        definition = losses.flow.definition(expr.value, statement)
+        if definition.statement is None or definition.statement.scope is not statement.scope:
+            return None
+        if definition.kind == "assign" and definition.value is not None:
+            found = graph_loss(losses, definition.value, definition.statement, depth + 1)
+            if found is not None:
+                return found
+            value = definition.value
+            returned = _returned_by_helper(losses, value)
+            if returned is not None:
+                # loss = train_step(batch): what the helper of this module returns
+                for result, where in returned:
+                    found = graph_loss(losses, result, where, depth + 1)
+                    if found is not None:
+                        return value, definition.statement
+                return None
+            # loss = model(x, y): a model (or helper of another module) that returns the loss
+            if looks_like_loss_name(expr.value) and isinstance(value, cst.Call) and ctx.qualified_name(value.func) is None:
+                if callee_terminal_name(value) not in GRAPH_KEEPING_METHODS | {"item", "detach", "tolist", "numpy"}:
+                    return value, definition.statement
+            return None
+        if definition.kind == "augassign" and definition.value is not None:
+            return graph_loss(losses, definition.value, definition.statement, depth + 1)  # loss += aux_loss
+        if definition.kind == "unpacked" and looks_like_loss_name(expr.value) and isinstance(definition.value, cst.Call):
+            value = definition.value  # logits, loss = model(x, y)
+            if ctx.qualified_name(value.func) is None and callee_terminal_name(value) not in ("item", "detach", "tolist"):
+                return value, definition.statement
+        return None
+    return None
+
+
+def _returned_by_helper(losses: "LossValues", value: cst.BaseExpression):
+    """(return value, return statement) of a function of this module called by `value`, or None
+    when `value` is not such a call (a model's forward counts as not visible here)."""
+    if not isinstance(value, cst.Call):
+        return None
+    site = losses.ctx.index.call_sites.get(value)
+    callee = losses.flow.callee(site) if site is not None else None
+    if callee is None or callee.function_name == "forward":
+        return None
+    return [
+        (statement.node.value, statement)
+        for statement in callee.statements
+        if isinstance(statement.node, cst.Return) and statement.node.value is not None
+    ]
