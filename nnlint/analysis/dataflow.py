@@ -24,6 +24,7 @@ from nnlint.analysis.names import (
     callee_terminal_name,
     dotted_name,
     has_star_args,
+    keyword_arg,
     sequence_elements,
     string_value,
 )
@@ -385,6 +386,23 @@ class DataFlow:
                 return False
         return True
 
+    def with_derived_flags(self, scope: Scope, values: Dict[str, str]) -> Dict[str, str]:
+        """`values` plus the flags the function computes from them once, unconditionally:
+        `train = optimizer is not None` with optimizer=None adds train=False."""
+        derived = dict(values)
+        bindings = self._scope_bindings(scope)
+        for statement in scope.statements:
+            node = statement.node
+            if statement.scope is not scope or statement.blocks or not isinstance(node, cst.Assign):
+                continue
+            if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+                continue
+            name = node.targets[0].target.value
+            truth = condition_value(node.value, derived)
+            if truth is not None and len(bindings.positions.get(name, [])) == 1 and scope.parameter(name) is None:
+                derived[name] = str(truth)
+        return derived
+
     @staticmethod
     def branch_verdict(statement: Statement, values: Dict[str, str]) -> Optional[bool]:
         """Whether `statement` runs, as far as `if` tests on known parameter values decide it:
@@ -448,7 +466,7 @@ class DataFlow:
         """Call sites in this module that call the function of `scope`: `helper(...)` for a
         module-level function, `self.helper(...)` inside the same class for a method, and
         `instance(...)` for the `forward` of a module class (`model = Net(); model(x)`). Constructions
-        (`Net(...)` for `__init__`) are left out: only `argument_values` reads them."""
+        (`Net(...)` for `__init__`) are left out: see `callers_and_constructions`."""
         if scope.is_module:
             return []
         name = scope.function_name
@@ -470,46 +488,52 @@ class DataFlow:
             sites.extend(self._instance_calls(scope.class_info))
         return sites
 
-    def _constructions(self, class_info: ClassInfo) -> List[CallSite]:
-        """`Embedder(weights)`: calls that build an instance of a class of this module."""
-        return [
-            site
-            for site in self.call_sites_named(class_info.name)
-            if isinstance(site.node.func, cst.Name)
-            and site.statement is not None
-            and self.ctx.index.class_by_name.get(class_info.name) is class_info
-            and self.definition(class_info.name, site.statement).kind == "class"
-        ]
+    def constructions(self, class_info: ClassInfo) -> List[CallSite]:
+        """`Embedder(weights)`: the calls of this module that build an instance of one of its classes."""
+        sites = []
+        for site in self.call_sites_named(class_info.name):
+            if isinstance(site.node.func, cst.Name) and site.statement is not None:
+                definition = self.definition(class_info.name, site.statement)
+                if definition.kind == "class" and definition.statement is not None and definition.statement.node is class_info.node:
+                    sites.append(site)
+        return sites
 
-    def passed_argument(self, scope: Scope, name: str, site: CallSite) -> Optional[cst.BaseExpression]:
-        """The expression a call passes for parameter `name` of `scope` (its default when the call
-        does not pass it; None when that cannot be told, e.g. with *args)."""
-        if not isinstance(scope.node, cst.FunctionDef) or has_star_args(site.node):
+    def callers_and_constructions(self, scope: Scope) -> List[CallSite]:
+        """`callers`, with the constructions `Cls(...)` of a module-level class for its `__init__`."""
+        sites = [site for site in self.callers(scope) if site.statement is not None]
+        owner = scope.class_info
+        if scope.function_name == "__init__" and owner is not None and owner.defined_in.is_module:
+            sites.extend(self.constructions(owner))
+        return sites
+
+    @staticmethod
+    def argument_for(scope: Scope, name: str, call: cst.Call) -> Optional[cst.BaseExpression]:
+        """The expression `call` passes for parameter `name` of the function of `scope`; None when it
+        passes none or that cannot be told (`*args`)."""
+        if not isinstance(scope.node, cst.FunctionDef):
             return None
-        signature = scope.node.params
-        positional = list(signature.posonly_params) + list(signature.params)
-        if scope.class_info is not None and positional and positional[0].name.value in ("self", "cls"):
-            positional = positional[1:]
-        for arg in site.node.args:
-            if arg.keyword is not None and arg.keyword.value == name:
-                return arg.value
-        args = positional_args(site.node)
-        for index, param in enumerate(positional):
-            if param.name.value == name and index < len(args):
-                return args[index]
-        param = scope.parameter(name)
-        return param.default if param is not None else None
+        value = keyword_arg(call, name)
+        if value is not None:
+            return value
+        params = [p.name.value for p in list(scope.node.params.posonly_params) + list(scope.node.params.params)]
+        if scope.class_info is not None and params and params[0] in ("self", "cls"):
+            params = params[1:]
+        if name not in params or has_star_args(call):
+            return None
+        index = params.index(name)
+        positional = positional_args(call)
+        return positional[index] if index < len(positional) else None
 
     def argument_values(self, scope: Scope, name: str) -> Optional[List[Tuple[cst.BaseExpression, Statement]]]:
-        """What every call of `scope` this module shows passes for `name`; None when some call
-        cannot be read or there is no call."""
-        sites = self.callers(scope)
-        if scope.class_info is not None and scope.function_name == "__init__":
-            sites = sites + self._constructions(scope.class_info)
+        """What every call of `scope` this module shows passes for `name` (the parameter's default
+        where a call passes nothing); None when some call cannot be read or there is no call."""
+        parameter = scope.parameter(name)
         found = []
-        for site in sites:
-            value = self.passed_argument(scope, name, site)
-            if value is None or site.statement is None:
+        for site in self.callers_and_constructions(scope):
+            value = self.argument_for(scope, name, site.node)
+            if value is None and not has_star_args(site.node) and parameter is not None:
+                value = parameter.default
+            if value is None:
                 return None
             found.append((value, site.statement))
         return found or None

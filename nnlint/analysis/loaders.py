@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
-from nnlint.analysis.index import ClassInfo, Scope, Statement
+from nnlint.analysis.index import ClassInfo, Statement
 from nnlint.analysis.names import (
     argument,
     callee_terminal_name,
@@ -224,10 +224,11 @@ class DataLoaders:
                 timeline = timelines.loop(statement)
                 if not timeline.has(BACKWARD):
                     continue
+                evaluation_only = self._given_only_by_evaluation_calls(timeline)
                 if isinstance(node, cst.For):
-                    add(self.constructions(node.iter, statement)[0], "loop", timeline)
+                    add(self._minus(self.constructions(node.iter, statement)[0], evaluation_only), "loop", timeline)
                 for fetched, where in self._fetched_in(statement):
-                    add(self.constructions(fetched, where)[0], "next", timeline)
+                    add(self._minus(self.constructions(fetched, where)[0], evaluation_only), "next", timeline)
         for info in self.ctx.index.classes:
             if not any("Lightning" in (dotted_name(base) or "") for base in info.bases):
                 continue
@@ -237,7 +238,7 @@ class DataLoaders:
             for statement in method.statements:
                 if isinstance(statement.node, cst.Return) and statement.node.value is not None:
                     add(self.constructions(statement.node.value, statement)[0], "lightning")
-        for site in self.flow._call_sites_named("fit"):
+        for site in self.flow.call_sites_named("fit"):
             if site.statement is None or not self._lightning_trainer(site.node, site.statement):
                 continue
             loader = keyword_arg(site.node, "train_dataloaders") or keyword_arg(site.node, "train_dataloader")
@@ -247,6 +248,31 @@ class DataLoaders:
             if loader is not None:
                 add(self.constructions(loader, site.statement)[0], "trainer.fit")
         return uses
+
+    def _given_only_by_evaluation_calls(self, timeline: Timeline) -> Set[int]:
+        """A shared epoch helper, `run_epoch(model, valid_dl, mode="valid")`, whose backward sits under
+        `if mode == "train":`: the DataLoaders passed only by calls whose literal arguments rule out
+        every backward of the loop (ids of their constructions). They are validation loaders."""
+        scope = timeline.scope
+        backwards = timeline.of(BACKWARD)
+        if scope.is_module or any(event.statement.scope is not scope for event in backwards):
+            return set()
+        training, evaluation = set(), set()
+        for site in self.flow.callers(scope):
+            if site.statement is None:
+                continue
+            values = self.flow.with_derived_flags(scope, dict(self.flow.call_constants(site, scope)))
+            rules_out = bool(values) and all(
+                self.flow.branch_verdict(event.statement, values) is False for event in backwards
+            )
+            for arg in site.node.args:
+                loaders, _ = self.constructions(arg.value, site.statement)
+                (evaluation if rules_out else training).update(id(call) for call, _ in loaders)
+        return evaluation - training
+
+    @staticmethod
+    def _minus(found: List[Tuple[cst.Call, Statement]], excluded: Set[int]) -> List[Tuple[cst.Call, Statement]]:
+        return [(call, where) for call, where in found if id(call) not in excluded]
 
     def _fetched_in(self, loop: Statement) -> Iterator[Tuple[cst.BaseExpression, Statement]]:
         """`next(it)` / `next(iter(loader))` in the loop's body (same function)."""

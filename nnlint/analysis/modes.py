@@ -23,16 +23,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
-from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, keyword_arg, method_receiver, number_value
-from nnlint.analysis.objects import MODEL, MODEL_CONSTRUCTOR_PREFIXES, MODULE_BASE, TrainingObjects, related
+from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, method_receiver, number_value
+from nnlint.analysis.objects import MODEL, MODEL_CONSTRUCTOR_PREFIXES, TrainingObjects, related
 from nnlint.analysis.timeline import BACKWARD, CALL, FORWARD, MODE, STEP, Event, Timeline, TrainingTimelines
+
+# How many plain renames (`net = model`) are followed back to the construction of a model.
+MAX_RENAMES = 4
 
 # torch.nn layers whose behaviour depends on the mode; the value names the argument that can switch
 # the dependence off (a dropout probability of 0, InstanceNorm without running statistics).
@@ -85,7 +88,15 @@ NEUTRAL_CALLS = re.compile(
     r"checkpoint\w*|broadcast\w*|barrier|all_reduce\w*|gather\w*|reduce\w*|clip\w*|measure\w*|time\w*|"
     r"gradient\w*|accumulate|autocast|no_sync|join|len|isinstance|hasattr|getattr|str|repr|format)$"
 )
-MODE_WORDS = re.compile(r"train|eval|mode|freeze|fit|test|valid|infer|predict", re.IGNORECASE)
+# Words of a method name that may switch the mode; matched at the start of a word of a snake_case or
+# camelCase name: `train_epoch`, `setEvalMode` and `freeze_bn` may switch it, `save_pretrained`
+# does not.
+MODE_WORDS = ("train", "eval", "mode", "freeze", "fit", "test", "valid", "infer", "predict")
+NAME_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def may_name_a_mode_switch(name: str) -> bool:
+    return any(word.lower().startswith(MODE_WORDS) for word in NAME_WORDS.findall(name))
 
 
 @dataclass(frozen=True)
@@ -427,7 +438,7 @@ class ModelModes:
         if scope.class_info is not None and scope.function_name != "forward":
             seen = {id(site.node) for site in sites}
             name = scope.function_name
-            for site in self.flow._call_sites_named(name):
+            for site in self.flow.call_sites_named(name):
                 func = site.node.func
                 if id(site.node) in seen or not isinstance(func, cst.Attribute):
                     continue
@@ -448,6 +459,8 @@ class ModelModes:
         model = _called_model(node)
         if model is None:
             return ModeFound("unknown", chain=chain)
+        if self._built_in_eval_mode(model, statement):
+            return ModeFound("eval", chain=chain)
         found, complete = self.objects.sources(model, statement)
         if not complete or not found:
             return ModeFound("unknown", chain=chain)
@@ -457,6 +470,25 @@ class ModelModes:
             if callee_terminal_name(value) == "from_pretrained":
                 return ModeFound("eval", chain=chain)
         return ModeFound("default", chain=chain)
+
+    def _built_in_eval_mode(self, model: cst.BaseExpression, statement: Statement) -> bool:
+        """`model = resnet50(weights=...).eval()` (or `.train(False)`, through `.to(device)` and
+        other calls chained after it, and through plain renames)."""
+        for _ in range(MAX_RENAMES):
+            if not isinstance(model, cst.Name):
+                return False
+            definition = self.flow.definition(model.value, statement)
+            if definition.kind != "assign" or definition.value is None or definition.statement is None:
+                return False
+            model, statement = definition.value, definition.statement
+            while isinstance(model, cst.Call) and isinstance(model.func, cst.Attribute):
+                if model.func.attr.value == "eval" and not model.args:
+                    return True
+                if model.func.attr.value == "train" and model.args:
+                    mode = argument(model, 0, "mode")
+                    return isinstance(mode, cst.Name) and mode.value == "False"
+                model = model.func.value
+        return False
 
     def _walk_before(self, timeline: Timeline, copy: Event, chain: Tuple[CallSite, ...]) -> Optional[ModeFound]:
         key = copy.target
@@ -566,7 +598,7 @@ class ModelModes:
         if detail.get("part_of_event"):
             return False
         if receiver is not None and related(receiver, key):
-            return bool(MODE_WORDS.search(name))
+            return may_name_a_mode_switch(name)
         if event.roots and any(self._may_be_model(root, key, event) for root in event.roots):
             return not NEUTRAL_CALLS.match(name)
         return False

@@ -217,13 +217,13 @@ class LanguageModels:
         owner = scope.class_info
         if scope.function_name == "compute_loss" and owner is not None and name == "model":
             # a Trainer subclass: the model is the one the trainer was built with
-            for site in self.windows._constructions(owner):
+            for site in self.flow.constructions(owner):
                 value = argument(site.node, 0, "model")
                 if value is not None and site.statement is not None:
                     kinds.add(self._kind_of_value(value, site.statement, depth + 1))
             return kinds.pop() if len(kinds) == 1 else UNKNOWN_MODEL
-        for site in self.windows.callers(scope):
-            expr = self.windows._argument_for(scope, name, site.node)
+        for site in self.flow.callers_and_constructions(scope):
+            expr = self.flow.argument_for(scope, name, site.node)
             if expr is None:
                 return UNKNOWN_MODEL
             kinds.add(self._kind_of_value(expr, site.statement, depth + 1))
@@ -440,8 +440,8 @@ class LanguageModels:
             if definition.kind == "assign":
                 values = [(definition.value, definition.statement)]
             elif definition.kind == "param" and definition.scope is not None:
-                for site in self.windows.callers(definition.scope):
-                    expr = self.windows._argument_for(definition.scope, dotted, site.node)
+                for site in self.flow.callers_and_constructions(definition.scope):
+                    expr = self.flow.argument_for(definition.scope, dotted, site.node)
                     if expr is not None and site.statement is not None:
                         values.append((expr, site.statement))
         if not values:
@@ -684,6 +684,7 @@ class TokenObjectives:
         self.ctx = ctx
         self.models = ctx.fact(LanguageModels)
         self.windows = ctx.fact(SequenceWindows)
+        self.flow = self.windows.flow
         self._by_call: Dict[int, List[Objective]] = {}
 
     MAX_CALLERS = 4
@@ -705,7 +706,7 @@ class TokenObjectives:
             return [found]
         if site.scope.is_module:
             return [found] if found is not None else []
-        callers = self.windows.callers(site.scope)
+        callers = self.flow.callers_and_constructions(site.scope)
         if not callers or len(callers) > self.MAX_CALLERS:
             return [found] if found is not None else []
         through = [self._build_at(site, (caller,)) for caller in callers]

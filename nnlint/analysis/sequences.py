@@ -419,7 +419,7 @@ class SequenceWindows:
         site = calls[-1]
         if site.statement is None or self._entered(site) is not scope:
             return None
-        expr = self._argument_for(scope, name, site.node)
+        expr = self.flow.argument_for(scope, name, site.node)
         return (expr, site) if expr is not None else None
 
     def _starred_argument(self, scope: Scope, name: str, calls: Tuple[CallSite, ...]):
@@ -437,38 +437,13 @@ class SequenceWindows:
             return None
         return args[0].value, params.index(name), site
 
-    @staticmethod
-    def _argument_for(scope: Scope, name: str, call: cst.Call) -> Optional[cst.BaseExpression]:
-        if not isinstance(scope.node, cst.FunctionDef):
-            return None
-        value = keyword_arg(call, name)
-        if value is not None:
-            return value
-        params = [p.name.value for p in list(scope.node.params.posonly_params) + list(scope.node.params.params)]
-        if scope.class_info is not None and params and params[0] in ("self", "cls"):
-            params = params[1:]
-        if name not in params or any(arg.star for arg in call.args):
-            return None
-        index = params.index(name)
-        positional = positional_args(call)
-        return positional[index] if index < len(positional) else None
-
-    def callers(self, scope: Scope) -> List[CallSite]:
-        """Call sites of a function of this module, constructor calls `Cls(...)` included for
-        `Cls.__init__`."""
-        sites = [site for site in self.flow.callers(scope) if site.statement is not None]
-        owner = scope.class_info
-        if scope.function_name == "__init__" and owner is not None and owner.defined_in.is_module:
-            sites.extend(self._constructions(owner))
-        return sites
-
     def _through_callers(self, scope: Scope, name: str, path: Path, depth: int) -> Optional[Window]:
         """A structured parameter (a loader, a batch) resolved at the module's only caller."""
-        callers = self.callers(scope)
+        callers = self.flow.callers_and_constructions(scope)
         if len(callers) != 1:
             return None
         site = callers[0]
-        expr = self._argument_for(scope, name, site.node)
+        expr = self.flow.argument_for(scope, name, site.node)
         if expr is None:
             return None
         return self._resolve(expr, site.statement, path, {}, (), depth + 1)
@@ -841,7 +816,7 @@ class SequenceWindows:
                 return self._resolve(value, at, (ITER,) + path, {}, (), depth + 1)
             return None
         if step == "compute_loss" and len(params) >= 3 and name == params[2]:
-            for site in self._constructions(owner):
+            for site in self.flow.constructions(owner):
                 dataset = keyword_arg(site.node, "train_dataset")
                 if dataset is not None:
                     collator = keyword_arg(site.node, "data_collator")
@@ -886,17 +861,6 @@ class SequenceWindows:
             definition = self.flow.definition(receiver.value, site.statement)
             return isinstance(definition.value, cst.Call) and callee_terminal_name(definition.value) == "Trainer"
         return False
-
-    def _constructions(self, owner: ClassInfo) -> List[CallSite]:
-        """The `Cls(...)` calls of this module that construct the class."""
-        sites = []
-        for site in self.flow.call_sites_named(owner.name):
-            if isinstance(site.node.func, cst.Name) and site.statement is not None:
-                definition = self.flow.definition(owner.name, site.statement)
-                constructs = definition.kind == "class" and definition.statement is not None
-                if constructs and definition.statement.node is owner.node:
-                    sites.append(site)
-        return sites
 
     def _dataset_through_collator(self, dataset, collate, statement, rest: Path, depth: int) -> Optional[Window]:
         """An element of a batch made from `dataset` by the collate function `collate`."""

@@ -98,9 +98,12 @@ def _where(scope: Scope) -> str:
 
 def _framework_class(info: Optional[ClassInfo]) -> bool:
     """Lightning modules, Hugging Face Trainer subclasses, callbacks, and nn.Module classes
-    themselves (whoever owns the model sets its mode)."""
+    themselves (whoever owns the model sets its mode). A class with a `forward` method is a module
+    even when its base is imported from a framework (`class Encoder(FairseqEncoder)`)."""
     if info is None:
         return False
+    if "forward" in info.methods:
+        return True
     for base in info.bases:
         name = (dotted_name(base) or "").split(".")[-1]
         if FRAMEWORK_CLASS.search(name) or MODULE_BASE.search(name):

@@ -16,12 +16,12 @@ They read the training-step timeline (`analysis.timeline`), the training objects
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Set, Tuple
+from typing import List, Optional, Tuple
 
 import libcst as cst
 
 from nnlint.analysis.dataflow import DataFlow
-from nnlint.analysis.index import Scope, Statement
+from nnlint.analysis.index import Statement
 from nnlint.analysis.loaders import DataLoaders
 from nnlint.analysis.modes import ModelModes
 from nnlint.analysis.names import (
@@ -31,10 +31,9 @@ from nnlint.analysis.names import (
     keyword_arg,
     method_receiver,
     number_value,
-    positional_args,
     string_value,
 )
-from nnlint.analysis.objects import MODEL, MODULE_BASE, OPTIMIZER, SCHEDULER, TrainingObjects, related
+from nnlint.analysis.objects import MODEL, OPTIMIZER, TrainingObjects, related
 from nnlint.analysis.timeline import (
     BACKWARD,
     FORWARD,
