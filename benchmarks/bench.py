@@ -94,6 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=available_cores())
     parser.add_argument("--torchfix", help="path of a torchfix executable (in its own virtualenv)")
+    parser.add_argument("--torchfix-repeat", type=int, default=1, help="runs of TorchFix (it is slow; default 1)")
     args = parser.parse_args(argv)
 
     sources, missing = discover(args.corpus, [])
@@ -119,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             lambda: subprocess.run(
                 [torchfix, "-j", "1", "--select", "ALL", *args.corpus], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             ),
-            args.repeat,
+            args.torchfix_repeat,
         )
     with tempfile.TemporaryDirectory() as folder:
         memory = peak_memory_mb(memory_file(files, Path(folder)))

@@ -27,6 +27,7 @@ from nnlint.checks import Check, Report
 from nnlint.discovery import SourceFile
 from nnlint.finding import Finding
 from nnlint.registry import UNPARSABLE, Rule, check_classes
+from nnlint.traversal import walk
 from nnlint.suppression import file_suppression, finding_suppressed
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ def lint_text(
     ctx = ModuleContext(path, text, module, deadline, statement_lines)
     instances = [check(ctx) for check in checks]
     try:
-        cst.visit_batched(module, instances, before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
+        walk(module, instances, before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
     except RecursionError:
         return _with_unparsable(result, enabled, _unparsable(path, "cannot analyse: the code is nested too deeply"))
     lines = split_lines(text)

@@ -67,7 +67,8 @@ def lint_jobs(jobs: List[Job], workers: int) -> List[FileResult]:
     futures: Dict[int, Future] = {}
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_context()) as pool:
-            for job in jobs:
+            # biggest files first, so that no large file starts last and leaves the other workers idle
+            for job in sorted(jobs, key=lambda job: len(job.data), reverse=True):
                 futures[job.index] = pool.submit(lint_job, job)
             for job in jobs:
                 done[job.index] = futures[job.index].result()

@@ -59,13 +59,13 @@ def test_triggers_never_change_findings(path):
 
 def test_one_traversal_per_file(monkeypatch):
     calls = []
-    real = cst.visit_batched
+    real = engine.walk
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine.cst, "visit_batched", counting)
+    monkeypatch.setattr(engine, "walk", counting)
     codes_and_lines(CAPPED)
     assert len(calls) == 1
 

@@ -51,7 +51,23 @@ class Check(cst.BatchableCSTVisitor):
     def get_visitors(self) -> Mapping[str, Callable[[cst.CSTNode], Any]]:
         # Every visitor method is guarded: a check that raises on some file is switched off for
         # that file and reported as an internal error, and the other checks carry on.
-        return {name: self._guarded(method) for name, method in super().get_visitors().items()}
+        return {name: self._guarded(getattr(self, name)) for name in self._visitor_names()}
+
+    @classmethod
+    def _visitor_names(cls) -> Tuple[str, ...]:
+        # LibCST finds the visitor methods with inspect.getmembers on every instance, which costs
+        # more than some checks themselves; the names depend on the class only.
+        names = cls.__dict__.get("_visitor_names_cache")
+        if names is None:
+            names = tuple(
+                name
+                for name in dir(cls)
+                if name.startswith(("visit_", "leave_"))
+                and callable(getattr(cls, name))
+                and not getattr(getattr(cls, name), "_is_no_op", False)
+            )
+            cls._visitor_names_cache = names
+        return names
 
     def _guarded(self, method: Callable[[cst.CSTNode], Any]) -> Callable[[cst.CSTNode], Any]:
         def guarded(node: cst.CSTNode) -> Any:
