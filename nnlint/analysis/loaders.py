@@ -13,7 +13,8 @@ Get it with ``ctx.fact(DataLoaders)``.
 - `dataset_order(call)`: what the DataLoader's dataset is: "map" (a map-style dataset read in
   order: torchvision datasets, TensorDataset, Dataset subclasses of the module, Hugging Face
   datasets, lists), "iterable" (IterableDataset, streaming), "shuffled" (its samples were shuffled
-  once already: random_split, a permutation or train_test_split before it), "random" (synthetic
+  once already: a permutation, random.shuffle or df.sample(frac=1) before it; a random split is
+  not a shuffle: its output keeps the order of its input), "random" (synthetic
   noise such as `TensorDataset(torch.randn(...))`, where order means nothing), or None when unknown.
 - `batch_loop(loop)`: whether a `for` loop iterates over batches of a loader (not over epochs).
 """
@@ -56,7 +57,10 @@ LOADER_NAME = re.compile(r"loader|^dl$|_dl$|^dl_|dataloader|batches$|batch_iter|
 ITERABLE_BASE = re.compile(r"IterableDataset$|IterDataPipe$|^IterableDataset|WebDataset$")
 MAP_BASE = re.compile(r"Dataset$")
 # Calls that shuffle data once (before a DataLoader reads it in order).
-SHUFFLING_CALLS = frozenset({"shuffle", "permutation", "randperm", "train_test_split", "random_split", "shuffled"})
+SHUFFLING_CALLS = frozenset({"shuffle", "permutation", "randperm", "shuffled"})
+# Calls that split a dataset at random: the order they leave is random but the same every epoch, and
+# nobody calls them to shuffle: a loader over their output without shuffle=True forgot it.
+SPLITTING_CALLS = frozenset({"random_split", "train_test_split"})
 # Hugging Face dataset methods that keep the order of their receiver.
 ORDER_KEEPING_METHODS = frozenset({
     "map", "filter", "with_format", "remove_columns", "rename_column", "rename_columns", "cast", "cast_column",
@@ -362,6 +366,9 @@ class DataLoaders:
         terminal = callee_terminal_name(call) or ""
         if terminal in SHUFFLING_CALLS:
             return "shuffled"
+        if terminal in SPLITTING_CALLS:
+            parts = positional_args(call)
+            return self._order_of(parts[0], statement, depth + 1) if parts and terminal == "random_split" else None
         if qualified.startswith("torchvision.datasets."):
             return "random" if terminal == "FakeData" else "map"
         if qualified in ("torch.utils.data.TensorDataset", "torch.utils.data.dataset.TensorDataset"):
@@ -449,17 +456,12 @@ class DataLoaders:
         return None
 
     def _shuffled_before(self, statement: Statement) -> bool:
-        """A call that shuffles data once (random.shuffle, a permutation, train_test_split) before the
+        """A call that shuffles data once (random.shuffle, a permutation, df.sample(frac=1)) before the
         DataLoader is built, in the same function: the order it reads is already random."""
         for earlier in statement.scope.statements[: statement.position + 1]:
             for site in earlier.calls:
-                terminal = callee_terminal_name(site.node)
-                if terminal not in SHUFFLING_CALLS:
-                    continue
-                shuffle = keyword_arg(site.node, "shuffle")
-                if terminal == "train_test_split" and isinstance(shuffle, cst.Name) and shuffle.value == "False":
-                    continue
-                return True
+                if callee_terminal_name(site.node) in SHUFFLING_CALLS:
+                    return True
             if isinstance(earlier.node, cst.Assign) or isinstance(earlier.node, cst.Expr):
                 for site in earlier.calls:
                     if callee_terminal_name(site.node) == "sample" and keyword_arg(site.node, "frac") is not None:

@@ -551,7 +551,7 @@ class ModelModes:
         (not visible) the model is the only one run forward in the loop."""
         if step.roots is not None:
             models = {root for root in step.roots if not root.startswith("optimizer:")}
-            if any(related(root, key) for root in models):
+            if any(related(root, key) or self._attribute_built_from(key, root, timeline) for root in models):
                 return True
             if models and len(models) == len(step.roots):
                 return False
@@ -559,6 +559,20 @@ class ModelModes:
         if len(forwarded) == 1 and next(iter(forwarded)) is not None and related(next(iter(forwarded)), key):
             return True
         return None
+
+    def _attribute_built_from(self, key: str, root: str, timeline: Timeline) -> bool:
+        """`self.model = model.to(device)` in the class: the trainer's `self.model` is the `model` its
+        optimizer was built from (`AdamW(model.parameters())` in `__init__`)."""
+        owner = self.ctx.index.enclosing_class(timeline.scope)
+        if owner is None or not key.startswith("self.") or "." in root:
+            return False
+        for definition in self.flow.attribute_definitions(owner, key[len("self."):]):
+            value = definition.value
+            while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+                value = value.func.value  # model.to(device).cuda()
+            if definition.kind == "assign" and isinstance(value, cst.Name) and value.value == root:
+                return True
+        return False
 
     def mode_concerns(self, event: Event, key: str, timeline: Timeline) -> Optional[bool]:
         """Whether a train()/eval() event switches the model `key` (names in the timeline's terms):

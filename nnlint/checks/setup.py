@@ -43,6 +43,7 @@ from nnlint.analysis.timeline import (
     Timeline,
     TrainingTimelines,
 )
+from nnlint.analysis.values import FixedValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
 from nnlint.checks import Check
 from nnlint.finding import Severity
@@ -91,6 +92,12 @@ def _target_names(target: cst.BaseExpression) -> List[str]:
         return found
     name = dotted_name(target)
     return [name] if name else []
+
+
+def _target_name_nodes(target: cst.BaseExpression) -> List[cst.Name]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [name for element in target.elements for name in _target_name_nodes(element.value)]
+    return [target] if isinstance(target, cst.Name) else []
 
 
 def _loop_header(ctx, loop: cst.CSTNode) -> str:
@@ -259,6 +266,49 @@ class OptimizerMissesNewLayersCheck(Check):
             return not PARAMETER_FREE.match(terminal) and terminal not in ("Sequential", "ModuleList", "ModuleDict")
         return isinstance(call.func, cst.Name) and call.func.value in self.ctx.index.class_by_name
 
+    @staticmethod
+    def _optimizes(call: cst.Call, where: Statement, path: str, objects: TrainingObjects, caller=None) -> bool:
+        """The optimizer construction takes the parameters of the model `path` (`caller`: the call
+        of the helper it is built in, whose argument for the helper's model parameter is `path`)."""
+        params = argument(call, 0, "params")
+        owners = objects.parameter_owners(params, where) if params is not None else None
+        for kind, owner, owner_statement in owners or ():
+            if kind != MODEL:
+                continue
+            key = objects.key(owner, owner_statement)
+            if caller is not None and key is not None and where.scope.parameter(key) is not None:
+                passed = objects.flow.argument_for(where.scope, key, caller.node)
+                key = objects.key(passed, caller.statement) if passed is not None else None
+            if key is not None and related(key, path):
+                return True
+        return False
+
+    def _optimizer_from_helper(self, site, where: Statement, targets, path: str, objects: TrainingObjects):
+        """`optimizer, scheduler = build_optimizer(model, cfg)`: a module function that builds the
+        optimizer from the model it is given and returns it. (name, construction, statement)."""
+        helper = objects.flow.callee(site)
+        returns = [
+            st for st in helper.statements
+            if st.scope is helper and isinstance(st.node, cst.Return) and st.node.value is not None
+        ]
+        if len(targets) != 1 or len(returns) != 1:
+            return None
+        returned = returns[0].node.value
+        names = _target_name_nodes(targets[0])
+        if isinstance(targets[0], cst.Name):
+            pairs = [(targets[0], returned)]
+        elif isinstance(returned, (cst.Tuple, cst.List)) and len(returned.elements) == len(names):
+            pairs = list(zip(names, (element.value for element in returned.elements)))
+        else:
+            return None
+        for name_node, value in pairs:
+            constructions, complete = objects.constructions(value, returns[0], OPTIMIZER)
+            if complete and len(constructions) == 1:
+                built, built_where = constructions[0]
+                if self._optimizes(built, built_where, path, objects, site):
+                    return name_node.value, built, where
+        return None
+
     def _stale_optimizer(self, path: str, statement: Statement, objects: TrainingObjects):
         """The optimizer built earlier in the same function from the parameters of the model that
         `path` belongs to, still used afterwards and neither rebuilt nor given new parameters."""
@@ -268,27 +318,20 @@ class OptimizerMissesNewLayersCheck(Check):
         found = None
         for earlier in scope.statements[: statement.position]:
             node = earlier.node
-            if not isinstance(node, (cst.Assign, cst.AnnAssign)) or node.value is None:
-                continue
-            call = node.value
-            if not isinstance(call, cst.Call) or objects.constructor_kind(call) != OPTIMIZER:
+            if not isinstance(node, (cst.Assign, cst.AnnAssign)) or not isinstance(node.value, cst.Call):
                 continue
             if any(block not in statement.blocks for block in earlier.blocks):
                 continue  # built in a branch or loop the assignment is not in
-            params = argument(call, 0, "params")
-            owners = objects.parameter_owners(params, earlier) if params is not None else None
-            if not owners:
-                continue
-            keys = {objects.key(owner, where) for kind, owner, where in owners if kind == MODEL}
-            if not any(key is not None and related(key, path) for key in keys):
-                continue
-            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
-            names = [n for t in targets for n in _target_names(t)]
-            if len(names) != 1:
-                continue
             if root != "self" and flow.definition(root, earlier) != flow.definition(root, statement):
                 continue  # the model was rebound in between
-            found = (names[0], call, earlier)
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            site = self.ctx.index.call_sites.get(node.value)
+            if site is not None and flow.callee(site) is not None:
+                found = self._optimizer_from_helper(site, earlier, targets, path, objects) or found
+            elif objects.constructor_kind(node.value) == OPTIMIZER:
+                names = [n for t in targets for n in _target_names(t)]
+                if len(names) == 1 and self._optimizes(node.value, earlier, path, objects):
+                    found = (names[0], node.value, earlier)
         if found is None:
             return None
         optimizer_name = found[0]
@@ -483,7 +526,9 @@ class SchedulerBeforeOptimizerCheck(Check):
             return
         position, keyword = EPOCH_LENGTH[terminal]
         length = argument(call, position, keyword)
-        if length is None or not self._in_epochs(length, where, 0):
+        if length is None:
+            return
+        if not self._in_epochs(length, where, 0) and not self._within_epoch_count(length, loop):
             return
         ctx = self.ctx
         effects = {
@@ -499,6 +544,39 @@ class SchedulerBeforeOptimizerCheck(Check):
             f"per epoch)."
         )
         self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message)
+
+    def _within_epoch_count(self, length: cst.BaseExpression, batch_loop: Statement) -> bool:
+        """A literal length (`StepLR(opt, 30)`, `milestones=[30, 45]`) no larger than the number of epochs
+        of the epoch loop around the batch loop (`for epoch in range(args.epochs)` with a default of 90,
+        around it or around the call of the helper that holds it): an iteration schedule that short
+        would be over within the first epoch, so the numbers count epochs."""
+        elements = [e.value for e in length.elements] if isinstance(length, (cst.List, cst.Tuple)) else [length]
+        numbers = [number_value(e) for e in elements]
+        if not numbers or any(n is None or n <= 0 for n in numbers):
+            return False
+        epochs = self._epoch_count(batch_loop)
+        if epochs is None and not batch_loop.scope.is_module:
+            counts = {self._epoch_count(site.statement) for site in self.ctx.fact(DataFlow).callers(batch_loop.scope) if site.statement is not None}
+            epochs = counts.pop() if len(counts) == 1 else None
+        return epochs is not None and max(numbers) <= epochs
+
+    def _epoch_count(self, statement: Statement) -> Optional[float]:
+        """The literal number of epochs of the innermost `for ... in range(<epochs>)` around the
+        statement, whose bound is named like an epoch count (a constant, or an argparse default)."""
+        loop = next((b for b in reversed(statement.blocks) if isinstance(b, cst.For) and b is not statement.node), None)
+        if loop is None or not isinstance(loop.iter, cst.Call) or self.ctx.qualified_name(loop.iter.func) != "builtins.range":
+            return None
+        bound = loop.iter.args[-1].value if loop.iter.args else None
+        name = dotted_name(bound) if bound is not None else None
+        if name is None or not EPOCH_NAME.search(name.split(".")[-1]):
+            return None
+        if "." in name:  # args.epochs, opt.n_epochs: an argparse default
+            value = self.ctx.fact(FixedValues).argparse_default(name.split(".")[-1])
+            return number_value(value) if value is not None else None
+        definition = self.ctx.fact(DataFlow).definition(name, statement)
+        if definition.kind == "assign" and definition.value is not None:
+            return number_value(definition.value)
+        return None
 
     def _in_epochs(self, expr: cst.BaseExpression, statement: Statement, depth: int) -> bool:
         """Whether a schedule length is provably a number of epochs: it is built from a variable named
