@@ -30,7 +30,7 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
-from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, method_receiver, number_value
+from nnlint.analysis.names import argument, callee_terminal_name, calls_in, dotted_name, method_receiver, number_value
 from nnlint.analysis.objects import MODEL, MODEL_CONSTRUCTOR_PREFIXES, TrainingObjects, related
 from nnlint.analysis.timeline import BACKWARD, CALL, FORWARD, MODE, STEP, Event, Timeline, TrainingTimelines
 
@@ -151,17 +151,7 @@ class ModelModes:
         calls = [value for value, _ in found if isinstance(value, cst.Call)]
         if not calls:
             return None
-        names: List[str] = []
-        unknown = not complete or len(calls) != len(found)
-        for call in calls:
-            layers = self.construction_layers(call)
-            if layers is None:
-                unknown = True
-            else:
-                names.extend(n for n in layers if n not in names)
-        if names:
-            return tuple(names)
-        return None if unknown else ()
+        return _union([self.construction_layers(call) for call in calls], not complete or len(calls) != len(found))
 
     def construction_layers(self, call: cst.Call, depth: int = 0) -> Optional[Tuple[str, ...]]:
         """Mode-dependent layers a construction builds (see `layers`)."""
@@ -205,25 +195,19 @@ class ModelModes:
         return () if number == 0 else (terminal,)
 
     def _layers_of_arguments(self, call: cst.Call, depth: int) -> Optional[Tuple[str, ...]]:
-        names: List[str] = []
-        unknown = False
-        pending = [inner for arg in call.args for inner in _calls_in(arg.value)]
+        found: List[Optional[Tuple[str, ...]]] = []
+        pending = [inner for arg in call.args for inner in calls_in(arg.value, outermost=True)]
         while pending:
             inner = pending.pop()
             layers = self.construction_layers(inner, depth + 1)
-            if layers is None:
-                if self._neutral_call(inner):
-                    # OrderedDict([("fc", nn.Linear(...))]), layers + [nn.Dropout()]
-                    pending.extend(c for arg in inner.args for c in _calls_in(arg.value))
-                    if isinstance(inner.func, cst.Attribute):
-                        pending.extend(_calls_in(inner.func.value))
-                else:
-                    unknown = True
+            if layers is None and self._neutral_call(inner):
+                # OrderedDict([("fc", nn.Linear(...))]), layers + [nn.Dropout()]
+                pending.extend(c for arg in inner.args for c in calls_in(arg.value, outermost=True))
+                if isinstance(inner.func, cst.Attribute):
+                    pending.extend(calls_in(inner.func.value, outermost=True))
             else:
-                names.extend(n for n in layers if n not in names)
-        if names:
-            return tuple(names)
-        return None if unknown else ()
+                found.append(layers)
+        return _union(found, False)
 
     def class_layers(self, info: ClassInfo, depth: int = 0) -> Optional[Tuple[str, ...]]:
         """Mode-dependent layers of a module class of this module (see `layers`)."""
@@ -650,16 +634,14 @@ def called_model(node: cst.CSTNode) -> Optional[cst.BaseExpression]:
     return _called_model(node)
 
 
-def _calls_in(expr: cst.BaseExpression) -> List[cst.Call]:
-    """The outermost calls inside an expression (`[Block() for _ in range(n)]` -> Block(), range(n))."""
-    found: List[cst.Call] = []
-    pending: List[cst.CSTNode] = [expr]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, cst.Call):
-            found.append(node)
-        elif isinstance(node, (cst.Lambda, cst.FunctionDef)):
-            continue
+def _union(found: List[Optional[Tuple[str, ...]]], unknown: bool) -> Optional[Tuple[str, ...]]:
+    """The layer names of several parts together: None when some part is unknown and none has layers."""
+    names: List[str] = []
+    for layers in found:
+        if layers is None:
+            unknown = True
         else:
-            pending.extend(node.children)
-    return found
+            names.extend(n for n in layers if n not in names)
+    if names:
+        return tuple(names)
+    return None if unknown else ()

@@ -154,3 +154,21 @@ def unpacked_index(assignment: cst.CSTNode, name: str) -> Optional[int]:
                 if dotted_name(element) == name:
                     return index
     return None
+
+
+def calls_in(expr: cst.CSTNode, outermost: bool = False) -> List[cst.Call]:
+    """The calls inside an expression, not looking into lambdas and nested functions; with
+    `outermost`, not into the arguments of a call found either (`[Block() for _ in range(n)]`
+    gives Block() and range(n))."""
+    found: List[cst.Call] = []
+    pending: List[cst.CSTNode] = [expr]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.Call):
+            found.append(node)
+            if outermost:
+                continue
+        if isinstance(node, (cst.Lambda, cst.FunctionDef)):
+            continue
+        pending.extend(node.children)
+    return found

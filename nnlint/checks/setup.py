@@ -27,6 +27,7 @@ from nnlint.analysis.modes import ModelModes
 from nnlint.analysis.names import (
     argument,
     callee_terminal_name,
+    calls_in,
     dotted_name,
     keyword_arg,
     method_receiver,
@@ -251,7 +252,7 @@ class OptimizerMissesNewLayersCheck(Check):
             if PARAMETER_FREE.match(terminal) or terminal.endswith("Loss"):
                 return None
             if terminal in ("Sequential", "ModuleList", "ModuleDict"):
-                inner = [c for c in _calls(value) if c is not value]
+                inner = [c for c in calls_in(value) if c is not value]
                 if not any(self._has_parameters(c) for c in inner):
                     return None
             return f"a new {terminal}"
@@ -371,19 +372,6 @@ class OptimizerMissesNewLayersCheck(Check):
             f"`{optimizer_name}.add_param_group(...)`."
         )
         self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message)
-
-
-def _calls(expr: cst.CSTNode) -> List[cst.Call]:
-    found: List[cst.Call] = []
-    pending: List[cst.CSTNode] = [expr]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, cst.Call):
-            found.append(node)
-        if isinstance(node, (cst.Lambda, cst.FunctionDef)):
-            continue
-        pending.extend(node.children)
-    return found
 
 
 # -- NNL603 -----------------------------------------------------------------------------------------
