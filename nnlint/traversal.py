@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Callable, Dict, Iterable, List, Sequence, Tuple, Type
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
 
@@ -51,16 +51,21 @@ _TOKEN_BASES: Tuple[type, ...] = (
     cst.BaseAugOp,
 )
 
-_fields_by_class: Dict[Type[cst.CSTNode], Tuple[str, ...]] = {}
+_fields_by_class: Dict[Type[cst.CSTNode], Optional[Tuple[str, ...]]] = {}
 
 
-def _fields(node_class: Type[cst.CSTNode]) -> Tuple[str, ...]:
-    fields = _fields_by_class.get(node_class)
-    if fields is None:
-        source = inspect.getsource(node_class._visit_and_replace_children)
-        # dict.fromkeys: a field visited in two branches (`names` of ImportFrom) is listed once
-        fields = _fields_by_class[node_class] = tuple(dict.fromkeys(_FIELD_VISIT.findall(source)))
-    return fields
+def _fields(node_class: Type[cst.CSTNode]) -> Optional[Tuple[str, ...]]:
+    """The class's child fields in source order; None when LibCST's source cannot be read (then
+    the slower `node.children` gives the same order)."""
+    if node_class not in _fields_by_class:
+        try:
+            source = inspect.getsource(node_class._visit_and_replace_children)
+        except (OSError, TypeError):
+            _fields_by_class[node_class] = None
+        else:
+            # dict.fromkeys: a field visited in two branches (`names` of ImportFrom) is listed once
+            _fields_by_class[node_class] = tuple(dict.fromkeys(_FIELD_VISIT.findall(source)))
+    return _fields_by_class[node_class]
 
 
 _walked_by_type: Dict[type, bool] = {}
@@ -79,8 +84,11 @@ def _walked(value_type: type) -> bool:
 
 def children(node: cst.CSTNode) -> List[cst.CSTNode]:
     """The node's children that carry code, in source order."""
+    fields = _fields(type(node))
+    if fields is None:
+        return [child for child in node.children if _walked(type(child))]
     found: List[cst.CSTNode] = []
-    for name in _fields(type(node)):
+    for name in fields:
         value = getattr(node, name)
         value_type = type(value)
         if value_type is tuple or value_type is list:

@@ -104,3 +104,15 @@ def _assert_same_order(module, minimum):
     walked = set(hooks_own)
     # every node the walk reaches is one LibCST reaches too, in the same relative order
     assert [node for node in hooks_libcst if node in walked] == hooks_own
+
+
+def test_walk_without_libcst_sources_falls_back_to_children(monkeypatch):
+    # an installation without LibCST's .py sources (compiled or zipped) must walk the same nodes
+    import nnlint.traversal as traversal
+
+    def unreadable(obj):
+        raise OSError("no source")
+
+    monkeypatch.setattr(traversal, "_fields_by_class", {})
+    monkeypatch.setattr(traversal.inspect, "getsource", unreadable)
+    _assert_same_order(cst.parse_module(EVERY_FORM), minimum=40)
