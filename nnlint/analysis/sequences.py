@@ -1094,6 +1094,15 @@ class SequenceWindows:
         axis = _integer(dim) if dim is not None else 0
         if axis is None:
             return None
+        rotated = self._rotation(elements, axis)
+        if rotated is not None:
+            # cat([w[:, k:], w[:, :k]]) is a roll of w by -k, whatever window w is
+            base, k = rotated
+            inner = self._resolve(base, statement, (), env, calls, depth + 1)
+            if inner is None:
+                return None
+            # recorded as a roll of `base`: the probe replays the cat expression itself on it
+            return inner.rolled(axis, -k, ("roll", expr, base, statement, tuple(env)))
         first = self._resolve(elements[0], statement, (), env, calls, depth + 1)
         second = self._resolve(elements[1], statement, (), env, calls, depth + 1)
         if first is None or second is None:
@@ -1116,6 +1125,28 @@ class SequenceWindows:
         if width_first is not None and width_second is None:
             return second.padded(axis, width_first, 0, step=step)
         return self._opaque(expr, ())
+
+    def _rotation(self, elements: List[cst.BaseExpression], axis: int) -> Optional[Tuple[cst.BaseExpression, int]]:
+        """(w, k) for the pieces `w[..., k:]` and `w[..., :k]` of one expression `w`, sliced the same
+        way on every other axis (read from the code, before any resolution)."""
+        if axis < 0 or not all(isinstance(e, cst.Subscript) for e in elements):
+            return None
+        head, tail = elements
+        if self.ctx.code(head.value) != self.ctx.code(tail.value) or len(head.slice) != len(tail.slice):
+            return None
+        if len(head.slice) <= axis:
+            return None
+        for position, (a, b) in enumerate(zip(head.slice, tail.slice)):
+            if position != axis and self.ctx.code(a.slice) != self.ctx.code(b.slice):
+                return None
+        a, b = head.slice[axis].slice, tail.slice[axis].slice
+        if not (isinstance(a, cst.Slice) and isinstance(b, cst.Slice)) or a.step is not None or b.step is not None:
+            return None
+        k = _integer(a.lower) if a.lower is not None else None
+        lower = _integer(b.lower) if b.lower is not None else 0
+        if k is None or k <= 0 or a.upper is not None or lower != 0 or b.upper is None or _integer(b.upper) != k:
+            return None
+        return head.value, k
 
     def _one_hop(self, expr: cst.BaseExpression, statement: Statement) -> cst.BaseExpression:
         """`bos` in `torch.cat([bos, tgt[:, :-1]])`: the expression a plain name was assigned."""
