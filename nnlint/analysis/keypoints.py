@@ -140,11 +140,15 @@ class KeypointPairing:
 
     def mirror_of(self, statement: Statement) -> Optional[Mirror]:
         """`kps[:, 0] = w - kps[:, 0]` (also `- 1`, `1 - ...` for normalised coordinates,
-        `kps[..., 0]`, `joints[:, 0]`), or `kps[:, 0] *= -1` about a centred origin."""
+        `kps[..., 0]`, `joints[:, 0]`), `kps[:, 0] *= -1` about a centred origin, or a list of
+        points rebuilt with x mirrored."""
         node = statement.node
         if isinstance(node, cst.Assign) and len(node.targets) == 1:
             target = node.targets[0].target
             value = node.value
+            mirrored = self._mirrored_points(target, value, statement)
+            if mirrored is not None:
+                return mirrored
         elif isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.MultiplyAssign):
             target, value = node.target, None
             if number_value(node.value) != -1:
@@ -163,6 +167,22 @@ class KeypointPairing:
             return None
         return Mirror(statement, node, keypoints, self.ctx.code(width))
 
+    def _mirrored_points(self, target, value, statement: Statement) -> Optional[Mirror]:
+        """`pts = [(w - 1 - x, y) for x, y in pts]`: a list of points rebuilt with x mirrored."""
+        if not isinstance(value, (cst.ListComp, cst.GeneratorExp)) or not isinstance(value.elt, cst.Tuple):
+            return None
+        loop = value.for_in
+        if loop.inner_for_in is not None or not isinstance(loop.target, cst.Tuple) or len(value.elt.elements) < 2:
+            return None
+        x = loop.target.elements[0].value
+        if not isinstance(x, cst.Name) or self.ctx.code(value.elt.elements[1].value) != self.ctx.code(loop.target.elements[1].value):
+            return None
+        width = _mirror_width(value.elt.elements[0].value, x.value)
+        keypoints = dotted_name(target)
+        if width is None or keypoints is None or not self._is_keypoints(keypoints, statement):
+            return None
+        return Mirror(statement, statement.node, keypoints, self.ctx.code(width))
+
     def _is_keypoints(self, path: str, statement: Statement) -> bool:
         if kind_by_name(path) == "keypoints":
             return True
@@ -178,6 +198,8 @@ class KeypointPairing:
             if isinstance(node, cst.For) and any(_is_pair_name(p) for p in names_in(node.iter)):
                 return True
             for subscript in _subscripts_of(node):
+                if _is_named_permutation(subscript):
+                    return True  # `pts[SWAP]`, `joints[flip_idx]`: whatever array it is, the sides are swapped here
                 base = access_path(subscript.value) or dotted_name(subscript.value)
                 if base is None or (base != keypoints and root_of(base) != root):
                     continue
@@ -219,13 +241,17 @@ def _has_elements(value: cst.BaseExpression) -> bool:
 
 
 def _indexes_x(subscript: cst.Subscript) -> bool:
-    """`a[:, 0]`, `a[..., 0]`, `a[:, :, 0]`, `a[0]` (x of one point), `a[:, 0::2]` / `a[::2]` (x of flat xy lists)."""
+    """`a[:, 0]`, `a[..., 0]`, `a[:, :, 0]`, `a[mask, :, 0]`, `a[0]` (x of one point), `a[:, 0::2]` / `a[::2]`
+    (x of flat xy lists)."""
     elements = list(subscript.slice)
     last = elements[-1].slice
     if isinstance(last, cst.Index) and number_value(last.value) == 0:
+        middle = elements[:-1]
+        if len(middle) >= 2 and isinstance(middle[0].slice, cst.Index) and isinstance(middle[0].slice.value, (cst.Name, cst.Attribute)):
+            middle = middle[1:]  # `kpts[flip, :, 0]`: the samples a batch flip selected
         return all(
             isinstance(e.slice, cst.Slice) or (isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.Ellipsis))
-            for e in elements[:-1]
+            for e in middle
         )
     if isinstance(last, cst.Slice) and last.step is not None and number_value(last.step) in (2, 3):
         return last.lower is None or number_value(last.lower) == 0
@@ -259,9 +285,27 @@ def _is_permutation_index(subscript: cst.Subscript) -> bool:
         if isinstance(value, (cst.List, cst.Tuple)) and len(value.elements) >= 2:
             if isinstance(value, cst.List) and all(number_value(e.value) is not None for e in value.elements):
                 return True
-        if any(_is_pair_name(p) for p in names_in(value)):
+        if any(_is_permutation_name(p) for p in names_in(value)):
             return True
     return False
+
+
+def _is_named_permutation(subscript: cst.Subscript) -> bool:
+    """An index that names a left/right permutation (`SWAP`, `flip_pairs`, `FLIP_IDX`, `self.perm`)."""
+    for element in subscript.slice:
+        part = element.slice
+        if isinstance(part, cst.Index) and isinstance(part.value, (cst.Name, cst.Attribute)):
+            if _is_permutation_name((dotted_name(part.value) or "").split(".")[-1]):
+                return True
+    return False
+
+
+def _is_permutation_name(name: str) -> bool:
+    """A pair-vocabulary name that can index a permutation; `flip` or `mirror` alone usually names the
+    boolean draw of a random flip (`kpts[flip, :, 0]`), not an order."""
+    words = set(name_words(name)) - {"flip", "flipped", "mirror"}
+    joined = "".join(name_words(name))
+    return bool(words & PAIR_WORDS) or "flipidx" in joined or "flipindex" in joined
 
 
 def _subscripts_of(node: cst.CSTNode) -> List[cst.Subscript]:

@@ -455,24 +455,36 @@ class ModelModes:
                 return ModeFound("eval", chain=chain)
         return ModeFound("default", chain=chain)
 
-    def _built_in_eval_mode(self, model: cst.BaseExpression, statement: Statement) -> bool:
-        """`model = resnet50(weights=...).eval()` (or `.train(False)`, through `.to(device)` and
-        other calls chained after it, and through plain renames)."""
-        for _ in range(MAX_RENAMES):
-            if not isinstance(model, cst.Name):
-                return False
-            definition = self.flow.definition(model.value, statement)
+    def _built_in_eval_mode(self, model: cst.BaseExpression, statement: Statement, renames: int = 0) -> bool:
+        """`model = resnet50(weights=...).eval()` or `self.model = ....eval()` in every assignment of the
+        attribute (also `.train(False)`, through `.to(device)` and other calls chained after it, and
+        through plain renames)."""
+        if isinstance(model, cst.Name):
+            definitions = [self.flow.definition(model.value, statement)]
+        elif isinstance(model, cst.Attribute) and isinstance(model.value, cst.Name) and model.value.value == "self":
+            owner = self.ctx.index.enclosing_class(statement.scope)
+            definitions = self.flow.attribute_definitions(owner, model.attr.value) if owner is not None else []
+        else:
+            return False
+        if not definitions or renames > MAX_RENAMES:
+            return False
+        for definition in definitions:
             if definition.kind != "assign" or definition.value is None or definition.statement is None:
                 return False
-            model, statement = definition.value, definition.statement
-            while isinstance(model, cst.Call) and isinstance(model.func, cst.Attribute):
-                if model.func.attr.value == "eval" and not model.args:
-                    return True
-                if model.func.attr.value == "train" and model.args:
-                    mode = argument(model, 0, "mode")
-                    return isinstance(mode, cst.Name) and mode.value == "False"
-                model = model.func.value
-        return False
+            value = definition.value
+            switched = None
+            while switched is None and isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+                if value.func.attr.value == "eval" and not value.args:
+                    switched = True
+                elif value.func.attr.value == "train" and value.args:
+                    mode = argument(value, 0, "mode")
+                    switched = isinstance(mode, cst.Name) and mode.value == "False"
+                value = value.func.value
+            if switched is None:
+                switched = self._built_in_eval_mode(value, definition.statement, renames + 1)
+            if not switched:
+                return False
+        return True
 
     def _walk_before(self, timeline: Timeline, copy: Event, chain: Tuple[CallSite, ...]) -> Optional[ModeFound]:
         key = copy.target

@@ -259,7 +259,10 @@ class KeypointFlipWithoutSwapCheck(Check):
         self.statements = []
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):
+        # `kps[:, 0] = w - kps[:, 0]`, or a rebuilt list `pts = [(w - x, y) for x, y in pts]`
+        if len(node.targets) == 1 and (
+            isinstance(node.targets[0].target, cst.Subscript) or isinstance(node.value, (cst.ListComp, cst.GeneratorExp))
+        ):
             self.statements.append(self.ctx.index.current_statement)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
@@ -354,14 +357,18 @@ class KeypointFlipWithoutSwapCheck(Check):
         }
 
 
-DIGIT_DATASETS = frozenset({"MNIST", "EMNIST", "KMNIST", "QMNIST", "SVHN", "USPS", "Omniglot"})
+# Datasets whose classes depend on orientation: digits and letters, and traffic signs (GTSRB has
+# keep-left/keep-right and turn-left/turn-right classes).
+ORIENTED_DATASETS = frozenset({"MNIST", "EMNIST", "KMNIST", "QMNIST", "SVHN", "USPS", "Omniglot", "GTSRB"})
+DIGIT_EXAMPLES = "a mirrored 2 looks like a 5, a rotated 6 like a 9; a b like a d"
+ORIENTATION_EXAMPLES = {"GTSRB": "a mirrored keep-left sign is a keep-right sign, a turn-left arrow a turn-right one"}
 MAX_SAFE_ROTATION = 30.0
 ROTATION_DEFAULTS = {"Rotate": 90.0, "SafeRotate": 90.0, "ShiftScaleRotate": 45.0, "RandomRotate90": 90.0}
 
 
 class FlipChangesLabelCheck(Check):
     rules = (FLIP_CHANGES_LABEL,)
-    triggers = ("MNIST", "SVHN", "USPS", "Omniglot")
+    triggers = ("MNIST", "SVHN", "USPS", "Omniglot", "GTSRB")
 
     def finish(self) -> None:
         pipelines = self.ctx.fact(TransformPipelines)
@@ -370,7 +377,7 @@ class FlipChangesLabelCheck(Check):
             if feed.qualified is None or feed.transform is None:
                 continue
             dataset = feed.qualified.split(".")[-1]
-            if dataset not in DIGIT_DATASETS or feed.site.statement is None:
+            if dataset not in ORIENTED_DATASETS or feed.site.statement is None:
                 continue
             for pipeline in pipelines.resolve(feed.transform, feed.site.statement):
                 for op in pipeline.ops:
@@ -424,7 +431,7 @@ class FlipChangesLabelCheck(Check):
     def _message(self, op: TransformOp, change: str, dataset: str) -> str:
         return (
             f"`{_short(self.ctx, op.node)}` {change.format(dataset=dataset)} at random, but {dataset}'s classes depend on "
-            f"orientation (a mirrored 2 looks like a 5, a rotated 6 like a 9; a b like a d): the model is trained on "
+            f"orientation ({ORIENTATION_EXAMPLES.get(dataset, DIGIT_EXAMPLES)}): the model is trained on "
             f"images whose true class differs from their label. Drop it, or keep rotations within about 15 degrees."
         )
 
