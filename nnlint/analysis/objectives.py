@@ -738,6 +738,10 @@ class TokenObjectives:
         target_window = self.windows.window(target_expr, site.statement, calls)
         if input_window is None or target_window is None:
             return None
+        own_input = self._own_forward_input(site, model_call, target_window)
+        if own_input is not None:
+            # `F.cross_entropy(logits, idx)` inside the forward that embeds idx: the model is the class
+            model, input_expr, input_path, input_window = own_input
         prediction = input_window
         for axis, start, stop, node, at in slices:
             prediction = prediction.sliced(axis, start, stop, ("logits", node, at, axis))
@@ -749,6 +753,26 @@ class TokenObjectives:
             alignment=alignment, shift=0, reduction_none=self.models.reduction_none(site),
             model_call=model_call, loss_name=terminal, scope=site.scope, input_path=input_path,
         )
+
+    def _own_forward_input(self, site: CallSite, model_call: cst.Call, target: Window):
+        """A loss in a module's `forward` whose target is the forward's own first input (the token ids the
+        logits were computed from), the logits coming from a submodule (`self.lm_head(...)`):
+        (the class as the model, the input, its path, its window), else None."""
+        scope = site.scope
+        owner = scope.class_info
+        if owner is None or scope.function_name != "forward" or not isinstance(scope.node, cst.FunctionDef):
+            return None
+        func = dotted_name(model_call.func) or ""
+        if not func.startswith("self."):
+            return None
+        params = [p for p in list(scope.node.params.posonly_params) + list(scope.node.params.params)][1:]
+        if not params:
+            return None
+        tokens = params[0].name
+        window = self._window(tokens, site.statement, (), ())
+        if window is None or window.root != target.root or window.spans or target.spans:
+            return None
+        return ModelKind("module", owner.name, owner), tokens, (), window
 
     def _model_objective(self, site: CallSite, calls) -> Optional[Objective]:
         call = site.node
