@@ -439,6 +439,14 @@ class DataFlow:
         module_scope = self.ctx.index.module_scope
         return self._scope_bindings(module_scope).all(name) if module_scope else []
 
+    def self_attribute_definitions(self, dotted: str, statement: Statement) -> Optional[List[Definition]]:
+        """`self.<attribute>` read in a method: every assignment of it in the methods of the class;
+        None when `dotted` is not `self.<attribute>` or no class encloses the statement."""
+        if not dotted.startswith("self.") or dotted.count(".") != 1:
+            return None
+        owner = self.ctx.index.enclosing_class(statement.scope)
+        return self.attribute_definitions(owner, dotted[len("self."):]) if owner is not None else None
+
     def attribute_definitions(self, class_info: ClassInfo, attribute: str) -> List[Definition]:
         """Every `self.<attribute> = ...` in the methods of a class."""
         key = (id(class_info), attribute)
@@ -559,10 +567,8 @@ class DataFlow:
         definition = self.definition(dotted, statement)
         if definition.kind == "assign":
             values.append(definition.value)
-        elif dotted.startswith("self.") and dotted.count(".") == 1:
-            owner = self.ctx.index.enclosing_class(statement.scope)
-            if owner is not None:
-                values.extend(d.value for d in self.attribute_definitions(owner, dotted[5:]) if d.kind == "assign")
+        else:
+            values.extend(d.value for d in self.self_attribute_definitions(dotted, statement) or () if d.kind == "assign")
         for value in values:
             # strip `.to(device)`, `.cuda()`, `.train()` and other chained calls
             while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and isinstance(value.func.value, cst.Call):

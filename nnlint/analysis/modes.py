@@ -461,11 +461,8 @@ class ModelModes:
         through plain renames)."""
         if isinstance(model, cst.Name):
             definitions = [self.flow.definition(model.value, statement)]
-        elif isinstance(model, cst.Attribute) and isinstance(model.value, cst.Name) and model.value.value == "self":
-            owner = self.ctx.index.enclosing_class(statement.scope)
-            definitions = self.flow.attribute_definitions(owner, model.attr.value) if owner is not None else []
         else:
-            return False
+            definitions = self.flow.self_attribute_definitions(dotted_name(model) or "", statement) or []
         if not definitions or renames > MAX_RENAMES:
             return False
         for definition in definitions:

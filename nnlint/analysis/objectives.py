@@ -173,11 +173,11 @@ class LanguageModels:
         if dotted is None:
             return UNKNOWN_MODEL
         if dotted.startswith("self.") and dotted.count(".") == 1:
-            owner = self.ctx.index.enclosing_class(statement.scope)
-            if owner is None:
+            definitions = self.flow.self_attribute_definitions(dotted, statement)
+            if definitions is None:
                 return UNKNOWN_MODEL
             kinds = set()
-            for definition in self.flow.attribute_definitions(owner, dotted[5:]):
+            for definition in definitions:
                 if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
                     kinds.add(self._kind_of_value(definition.value, definition.statement, depth + 1))
                 else:
@@ -432,9 +432,7 @@ class LanguageModels:
             return False
         values = []
         if dotted.startswith("self.") and dotted.count(".") == 1:
-            owner = self.ctx.index.enclosing_class(statement.scope)
-            if owner is not None:
-                values = [(d.value, d.statement) for d in self.flow.attribute_definitions(owner, dotted[5:])]
+            values = [(d.value, d.statement) for d in self.flow.self_attribute_definitions(dotted, statement) or ()]
         elif "." not in dotted:
             definition = self.flow.definition(dotted, statement)
             if definition.kind == "assign":

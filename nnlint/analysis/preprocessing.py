@@ -460,13 +460,11 @@ class InputPipelines:
                 return definition.value, definition.statement
             return None
         dotted = dotted_name(expr)
-        if dotted is not None and dotted.startswith("self.") and dotted.count(".") == 1:
-            owner = self.ctx.index.enclosing_class(statement.scope)
-            if owner is None:
-                return None
-            definitions = self.flow.attribute_definitions(owner, dotted[5:])
-            if len(definitions) == 1 and definitions[0].kind == "assign" and definitions[0].value is not None and definitions[0].statement is not None:
-                return definitions[0].value, definitions[0].statement
+        definitions = self.flow.self_attribute_definitions(dotted, statement) if dotted is not None else None
+        if definitions and len(definitions) == 1:
+            only = definitions[0]
+            if only.kind == "assign" and only.value is not None and only.statement is not None:
+                return only.value, only.statement
         return None
 
     # -- normalization that happens outside the pipelines --------------------------------------------

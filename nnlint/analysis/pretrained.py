@@ -466,12 +466,12 @@ class PretrainedModels:
             return None
         dotted = dotted_name(expr)
         if dotted is not None and dotted.startswith("self.") and dotted.count(".") == 1:
-            owner = self.ctx.index.enclosing_class(statement.scope)
-            if owner is None:
+            definitions = self.flow.self_attribute_definitions(dotted, statement)
+            if definitions is None:
                 return None
             verdicts = [
                 self._connected(d.value, d.statement, model, depth + 1, seen)
-                for d in self.flow.attribute_definitions(owner, dotted[5:])
+                for d in definitions
                 if d.kind == "assign" and d.value is not None and d.statement is not None
             ]
             if any(v is True for v in verdicts):

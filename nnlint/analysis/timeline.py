@@ -431,6 +431,11 @@ class TrainingTimelines:
             self._all_by_node = by_node
         return self._all_by_node.get(id(node), [])
 
+    def loops_holding(self, node: cst.CSTNode, kind: str) -> List[Tuple[Timeline, Event]]:
+        """The loop timelines holding an event of `kind` at `node`, innermost event first."""
+        found = [(timeline, event) for timeline, event in self.holding(node) if event.kind == kind and timeline.kind == "loop"]
+        return sorted(found, key=lambda pair: pair[1].depth)
+
     def all(self) -> List[Timeline]:
         """Every function's and every loop's timeline."""
         if self._all is None:

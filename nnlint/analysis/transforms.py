@@ -754,8 +754,7 @@ class TransformPipelines:
             return
         key = string_value(expr.slice[0].slice.value)
         if container.startswith("self.") and container.count(".") == 1:
-            owner = self.ctx.index.enclosing_class(statement.scope)
-            definitions = self.flow.attribute_definitions(owner, container[5:]) if owner else []
+            definitions = self.flow.self_attribute_definitions(container, statement) or []
         elif "." not in container:
             definitions = [self.flow.definition(container, statement)]
         else:

@@ -347,11 +347,9 @@ class TrainModeNotRestoredCheck(Check):
         for node in self.candidates:
             holding = [
                 (timeline, event)
-                for timeline, event in timelines.holding(node)
-                if event.kind == MODE and event.detail.get("training") is False and timeline.kind == "loop"
-                and timeline.is_training_step
+                for timeline, event in timelines.loops_holding(node, MODE)
+                if event.detail.get("training") is False and timeline.is_training_step
             ]
-            holding.sort(key=lambda pair: pair[1].depth)
             for timeline, event in holding:
                 if event.target is None or self._rebuilt_in_loop(timeline, event.target):
                     break

@@ -403,14 +403,9 @@ class SchedulerBeforeOptimizerCheck(Check):
         timelines = self.ctx.fact(TrainingTimelines)
         objects = self.ctx.fact(TrainingObjects)
         for node in self.candidates:
-            holding = [
-                (timeline, event)
-                for timeline, event in timelines.holding(node)
-                if event.kind == SCHEDULER_STEP and timeline.kind == "loop" and timeline.has(STEP)
-            ]
+            holding = [(timeline, event) for timeline, event in timelines.loops_holding(node, SCHEDULER_STEP) if timeline.has(STEP)]
             if not holding:
                 continue
-            holding.sort(key=lambda pair: pair[1].depth)
             timeline, event = holding[0]
             if event.in_nested_loop:
                 continue  # stepped in an inner loop that steps no optimizer (another training run, a list of schedulers)

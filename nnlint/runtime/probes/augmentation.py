@@ -179,8 +179,9 @@ def _apply_with_fallbacks(transform, kind: str, pil_image):
     raise error
 
 
-def _as_array(value):
-    """An image-like value (PIL, ndarray, tensor; CHW or HWC; with a batch axis) as a 2-D float map."""
+def image_array(value):
+    """A pipeline's output image (PIL, ndarray, tensor, an albumentations dict; with batch axes) as a
+    float array of at most three axes, CHW or HWC as it came."""
     import numpy as np
 
     try:
@@ -195,6 +196,12 @@ def _as_array(value):
     array = np.asarray(value, dtype=np.float64)
     while array.ndim > 3:
         array = array[0]
+    return array
+
+
+def _as_array(value):
+    """An image-like value (PIL, ndarray, tensor; CHW or HWC; with a batch axis) as a 2-D float map."""
+    array = image_array(value)
     if array.ndim == 3:
         if array.shape[0] in (1, 3) and array.shape[2] not in (1, 3):
             array = array.mean(axis=0)

@@ -51,6 +51,10 @@ def _evaluate_limit(request: Dict[str, Any]) -> float:
     return float(torch.as_tensor(value).flatten()[0])
 
 
+def _clips_nothing(request: Dict[str, Any], limit: float) -> Tuple[str, str]:
+    return "not-confirmed", f"the threshold {request['limit_text']} evaluates to {limit:g}, which clips nothing"
+
+
 def _setup(seed: int = 0):
     import torch
 
@@ -111,7 +115,7 @@ class ClipMisorderedProbe(Probe):
         limit = _evaluate_limit(request)
         function = request["function"]
         if not math.isfinite(limit) or limit <= 0:
-            return "not-confirmed", f"the threshold {request['limit_text']} evaluates to {limit:g}, which clips nothing"
+            return _clips_nothing(request, limit)
         base, batches = _setup()
         # scale the loss so that the threshold bites: the first gradient is 10x the limit
         probe = copy.deepcopy(base)
@@ -187,7 +191,7 @@ class ClipWhileScaledProbe(Probe):
         limit = _evaluate_limit(request)
         function = request["function"]
         if not math.isfinite(limit) or limit <= 0:
-            return "not-confirmed", f"the threshold {request['limit_text']} evaluates to {limit:g}, which clips nothing"
+            return _clips_nothing(request, limit)
         scale = DEFAULT_SCALE
         if request["scale"]:
             scale = float(eval(request["scale"], {"torch": torch, "math": math, "__builtins__": safe_builtins()}))  # noqa: S307

@@ -19,7 +19,7 @@ import re
 from typing import Any, Dict, Tuple
 
 from nnlint.runtime.probes import Probe
-from nnlint.runtime.probes.augmentation import _apply_with_fallbacks, _build, prepare_pipeline
+from nnlint.runtime.probes.augmentation import _apply_with_fallbacks, _build, image_array, prepare_pipeline
 from nnlint.runtime.vouch import Refused
 
 WEIGHTS_NAME = re.compile(r"^[A-Za-z0-9_]+_Weights\.[A-Za-z0-9_]+$")
@@ -59,20 +59,7 @@ def _synthetic_photo(size: int = 256, seed: int = 0):
 
 def _channels(value) -> "Any":
     """A pipeline output as a float array of shape (3, N) (CHW tensors, HWC arrays, batches)."""
-    import numpy as np
-
-    try:
-        import torch
-
-        if isinstance(value, torch.Tensor):
-            value = value.detach().float().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(value, dict):
-        value = value.get("image")
-    array = np.asarray(value, dtype=np.float64)
-    while array.ndim > 3:
-        array = array[0]
+    array = image_array(value)
     if array.ndim == 3 and array.shape[0] not in (1, 3) and array.shape[-1] in (1, 3):
         array = array.transpose(2, 0, 1)
     if array.ndim == 2:
