@@ -46,7 +46,7 @@ from nnlint.analysis.timeline import (
 )
 from nnlint.analysis.values import FixedValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
-from nnlint.checks import Check
+from nnlint.checks import Check, Elsewhere
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -129,6 +129,31 @@ class TrainLoaderUnshuffledCheck(Check):
             if use.timeline is not None and _carries_state(use.timeline):
                 continue  # truncated backprop through time: batches must come in order
             self._report(use, loaders)
+        project = self.ctx.project
+        for remote in loaders.remote_uses:
+            loader = remote.loader
+            if loader.detail["order"] != "unshuffled" or project.dataset_order(loader.detail["dataset"]) != "map":
+                continue
+            if _carries_state(remote.timeline):
+                continue
+            self._report_remote(remote)
+
+    def _report_remote(self, use) -> None:
+        """The DataLoader is built in another file (where the fix goes); this module trains on it."""
+        ctx = self.ctx
+        project = ctx.project
+        backward = use.timeline.of(BACKWARD)[0]
+        where = f"{project.display(use.loader.path)}:{use.loader.line}"
+        here = f"{project.display(project.path)}:{ctx.position(use.statement.node).start.line}"
+        message = (
+            f"the DataLoader built at {where} feeds the training loop `{_loop_header(ctx, use.timeline.root)}` "
+            f"({here}; its batches reach `{short(ctx, backward.node, 40)}`) but reads the dataset in stored order "
+            f"(no shuffle=True, no sampler): every epoch sees the same sequence, and data stored sorted by class "
+            f"arrives in long runs. Pass shuffle=True (or a sampler such as RandomSampler or DistributedSampler)."
+        )
+        at = Elsewhere(use.loader.path, tuple(use.loader.at))
+        related = ((use.statement.node, "the training loop that iterates it"),)
+        self.report(use.statement.node, TRAIN_LOADER_UNSHUFFLED, message, at=at, related=related)
 
     def _report(self, use, loaders: DataLoaders) -> None:
         ctx = self.ctx
