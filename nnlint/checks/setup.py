@@ -511,12 +511,19 @@ class SchedulerBeforeOptimizerCheck(Check):
             if nested
             else f"before `{short(ctx, step.node, 40)}` in each iteration of `{_loop_header(ctx, timeline.root)}`"
         )
+        remote = step.detail.get("remote")
+        related = ()
+        if remote is not None:
+            # the optimizer's step is in a function of another module that this loop calls
+            place = f"{ctx.project.display(remote['path'])}:{remote['at'][0]}"
+            where += f" (its optimizer.step() is at {place}, in {remote['function']}())"
+            related = ((Elsewhere(remote["path"], tuple(remote["at"])), "the optimizer step"),)
         message = (
             f"`{short(ctx, event.node)}` runs {where}: the first value of the schedule is skipped (PyTorch only "
             f"warns at run time), so every learning rate comes one step early and warmup or decay milestones shift. "
             f"Call it after `{short(ctx, step.node, 40)}`."
         )
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message)
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related)
 
     # (b) an epoch-based scheduler stepped every batch
 
