@@ -36,6 +36,9 @@ COMPOSE = frozenset({
 })
 MAP_DATASETS = frozenset({"torch.utils.data.Dataset", "torch.utils.data.dataset.Dataset", "torch.utils.data.TensorDataset"})
 ITERABLE_DATASETS = frozenset({"torch.utils.data.IterableDataset", "torch.utils.data.dataset.IterableDataset"})
+TORCH_MODULES = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
+MODE_LAYERS = ("BatchNorm", "Dropout", "SyncBatchNorm", "AlphaDropout", "FeatureAlphaDropout")
+LIBRARY_MODELS = ("torchvision.models.", "timm.create_model", "timm.models.")
 # calls that return their receiver (the value keeps its provenance)
 PASSTHROUGH_METHODS = frozenset({"to", "cuda", "cpu", "float", "half", "train", "eval", "requires_grad_", "double"})
 
@@ -146,7 +149,7 @@ class ProjectValues:
         if depth > MAX_DEPTH:
             return None
         if callee.kind == "class":
-            return Remote("instance", callee.path, callee.data.get("at"), {"class": callee.name, "summary": callee.data})
+            return Remote("instance", callee.path, callee.data.get("at"), {"class": callee.name, "class_path": callee.path})
         if callee.kind != "function":
             return None
         summary = callee.data
@@ -212,7 +215,9 @@ class ProjectValues:
         found = self.symbol(path, func["n"], depth + 1)
         if found is None:
             return None
-        if found.kind in ("function", "class"):
+        if found.kind == "class":  # an instance, built here
+            return Remote("instance", path, value["at"], {"class": found.name, "class_path": found.path})
+        if found.kind == "function":
             return self.call_result(found, args, kwargs, depth + 1)
         if found.kind != "external":
             return None
@@ -261,7 +266,7 @@ class ProjectValues:
                 return "map"
             return None
         if dataset.kind == "instance":
-            bases = set(self.class_bases(dataset.path, dataset.detail["class"]))
+            bases = set(self.class_bases(dataset.detail["class_path"], dataset.detail["class"]))
             if bases & MAP_DATASETS and not bases & ITERABLE_DATASETS:
                 return "map"
         return None
@@ -283,6 +288,54 @@ class ProjectValues:
                 bases.extend(self.class_bases(target.path, target.name, depth + 1))
         return bases
 
+    # -- models ------------------------------------------------------------------------------------
+
+    def mode_layers(self, value: Optional[Remote], depth: int = 0) -> Optional[Tuple[str, ...]]:
+        """The layers that behave differently in training and evaluation mode (BatchNorm, Dropout)
+        of a model value: names, () for visibly none, None when unknown."""
+        if value is None or depth > MAX_DEPTH:
+            return None
+        if value.kind == "call":
+            qualified = value.detail["qualified"]
+            if qualified.startswith(LIBRARY_MODELS):
+                return ("BatchNorm/Dropout",)
+            terminal = qualified.rsplit(".", 1)[-1]
+            if qualified.startswith("torch.nn.") and terminal.startswith(MODE_LAYERS):
+                return (terminal,)
+            return None
+        if value.kind != "instance":
+            return None
+        return self.class_layers(value.detail["class_path"], value.detail["class"], depth + 1)
+
+    def class_layers(self, path: str, name: str, depth: int = 0) -> Optional[Tuple[str, ...]]:
+        found = self.symbol(path, name)
+        if found is None or found.kind != "class" or depth > MAX_DEPTH:
+            return None
+        bases = [self.symbol(found.path, base) for base in found.data["bases"]]
+        if not any(b is not None and (b.kind == "class" or b.data in TORCH_MODULES) for b in bases):
+            return None  # not visibly an nn.Module of torch
+        names: List[str] = []
+        for base in bases:
+            if base is not None and base.kind == "class":
+                inherited = self.class_layers(base.path, base.name, depth + 1)
+                if inherited is None:
+                    return None
+                names.extend(inherited)
+        for called in found.data["calls"]:
+            target = self.symbol(found.path, called)
+            if target is None:
+                continue
+            if target.kind == "external":
+                terminal = target.data.rsplit(".", 1)[-1]
+                if target.data.startswith("torch.nn.") and terminal.startswith(MODE_LAYERS):
+                    names.append(terminal)
+                elif target.data.startswith(LIBRARY_MODELS):
+                    names.append("BatchNorm/Dropout")
+            elif target.kind == "class":
+                inner = self.class_layers(target.path, target.name, depth + 1)
+                names.extend(inner or ())
+        return tuple(dict.fromkeys(names))
+
     # -- call sites of a project function, anywhere in the project --------------------------------
 
     def callers(self, path: str, function: str) -> List[Tuple[str, Dict[str, Any]]]:
@@ -297,3 +350,43 @@ class ProjectValues:
                         self.consumed.add(caller_path)
                     found.append((caller_path, record))
         return found
+
+    def scope_effects(self, path: str, scope: str) -> Optional[List[Dict[str, Any]]]:
+        """The effects of a function (`name`, `Class.method`) or of the module (`<module>`)."""
+        record = self._module(path)
+        if record is None:
+            return None
+        summary = record["summary"]
+        if scope == "<module>":
+            return summary["effects"]
+        owner, _, method = scope.partition(".")
+        if method:
+            info = summary["classes"].get(owner)
+            found = info["methods"].get(method) if info is not None else None
+        else:
+            found = summary["functions"].get(owner)
+        return found["effects"] if found is not None else None
+
+    def may_switch_to_eval(self, path: str, scope: str, value: Any, depth: int = 0) -> bool:
+        """Whether the code of `scope` may put the model `value` (a summary value tree of that scope)
+        in evaluation mode: `value.eval()` there, or `value` given to a project function that may."""
+        effects = self.scope_effects(path, scope)
+        if effects is None or depth > 2:
+            return True
+        for effect in effects:
+            if effect["k"] == "mode" and effect["training"] is False and effect["t"] in (value, {"?": 1}):
+                return True
+            if effect["k"] == "call" and value in list(effect["args"]) + list(effect["kw"].values()):
+                callee = effect["call"]
+                target = self.symbol(path, callee["n"]) if "n" in callee else None
+                if target is None or target.kind != "function":
+                    if target is None and "n" in callee and self.qualified(path, callee["n"]) is not None:
+                        continue  # a library call (torch.save(model), print(model)) sets no mode
+                    return True
+                inner = self.scope_effects(target.path, target.name)
+                if inner is None or any(e["k"] == "mode" and e["training"] is False for e in inner):
+                    return True
+                passed_on = [e for e in inner if e["k"] == "call" and any("p" in a for a in list(e["args"]) + list(e["kw"].values()))]
+                if passed_on:
+                    return True  # it hands its arguments to further code: it may switch the mode there
+        return False

@@ -205,7 +205,9 @@ class _Function:
         else:
             value = self.value(call)
             callee = value["call"]
-            if "n" in callee or "attr" in callee:
+            # calls of names (a project function, maybe) and calls that are given a parameter
+            passes = any("p" in arg for arg in list(value["args"]) + list(value["kw"].values()))
+            if "n" in callee or passes:
                 record = dict(value, k="call", loops=loops, cond=conditional, scope=self.name)
                 self.effects.append(record)
                 if "n" in callee:
