@@ -342,22 +342,19 @@ def _findings_where_they_are(results: List[FileResult]) -> List[FileResult]:
     listed once."""
     by_path = {result.path: result for result in results}
     extra: Dict[str, FileResult] = {}
-    seen = set()
+    every = [finding for result in results for finding in result.findings]
     for result in results:
-        kept = []
-        for finding in result.findings:
-            identity = (finding.path, finding.line, finding.column, finding.code, finding.message)
-            if identity in seen:
-                continue
-            seen.add(identity)
-            if finding.path == result.path:
-                kept.append(finding)
-                continue
-            owner = by_path.get(finding.path) or extra.get(finding.path)
-            if owner is None:
-                owner = extra[finding.path] = FileResult(finding.path)
-            owner.findings.append(finding)
-        result.findings = kept
+        result.findings = []
+    seen = set()
+    for finding in every:
+        identity = (finding.path, finding.line, finding.column, finding.code, finding.message)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        owner = by_path.get(finding.path) or extra.get(finding.path)
+        if owner is None:
+            owner = extra[finding.path] = FileResult(finding.path)
+        owner.findings.append(finding)
     for result in list(by_path.values()) + list(extra.values()):
         result.findings.sort(key=Finding.sort_key)
         if result.findings and not result.lines:

@@ -274,7 +274,7 @@ class ProjectIndex:
 
     def reach(self, path: str) -> List[str]:
         """The modules whose summaries a check of `path` may read, sorted."""
-        start = [path] + self.importers.get(path, [])
+        start = [path] + self._importers(path)
         seen = set()
         while start:
             current = start.pop()
@@ -283,6 +283,20 @@ class ProjectIndex:
             seen.add(current)
             start.extend(link[0] for link in self.records[current]["links"].values())
         return sorted(seen)
+
+    def _importers(self, path: str) -> List[str]:
+        """The modules that import `path`, directly or through the `__init__.py` of packages that
+        re-export it (`from classifier import evaluate`)."""
+        found: List[str] = []
+        pending = list(self.importers.get(path, []))
+        while pending:
+            current = pending.pop()
+            if current in found:
+                continue
+            found.append(current)
+            if current.endswith("__init__.py"):
+                pending.extend(self.importers.get(current, []))
+        return found
 
     def input_for(self, path: Path) -> Optional[Tuple[str, Dict[str, Dict], str]]:
         """(the file's key, the records it can reach, a digest of their contents), or None when the

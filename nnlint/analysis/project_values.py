@@ -39,6 +39,7 @@ ITERABLE_DATASETS = frozenset({"torch.utils.data.IterableDataset", "torch.utils.
 TORCH_MODULES = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
 MODE_LAYERS = ("BatchNorm", "Dropout", "SyncBatchNorm", "AlphaDropout", "FeatureAlphaDropout")
 LIBRARY_MODELS = ("torchvision.models.", "timm.create_model", "timm.models.")
+UNKNOWN_VALUE = {"?": 1}
 # calls that return their receiver (the value keeps its provenance)
 PASSTHROUGH_METHODS = frozenset({"to", "cuda", "cpu", "float", "half", "train", "eval", "requires_grad_", "double"})
 
@@ -367,26 +368,40 @@ class ProjectValues:
             found = summary["functions"].get(owner)
         return found["effects"] if found is not None else None
 
-    def may_switch_to_eval(self, path: str, scope: str, value: Any, depth: int = 0) -> bool:
+    def may_switch_to_eval(self, path: str, scope: str, value: Any, skip: Optional[List[int]] = None) -> bool:
         """Whether the code of `scope` may put the model `value` (a summary value tree of that scope)
-        in evaluation mode: `value.eval()` there, or `value` given to a project function that may."""
+        in evaluation mode: `value.eval()` there, or `value` given to a project function that may.
+        `skip`: the call being judged (its place)."""
         effects = self.scope_effects(path, scope)
-        if effects is None or depth > 2:
+        if effects is None:
             return True
         for effect in effects:
-            if effect["k"] == "mode" and effect["training"] is False and effect["t"] in (value, {"?": 1}):
+            if effect["k"] == "mode" and effect["training"] is False and effect["t"] in (value, UNKNOWN_VALUE):
                 return True
-            if effect["k"] == "call" and value in list(effect["args"]) + list(effect["kw"].values()):
+            if effect["k"] != "call" or effect["at"] == skip:
+                continue
+            if value not in list(effect["args"]) + list(effect["kw"].values()):
+                continue
+            callee = effect["call"]
+            if "n" not in callee:
+                return True  # model given to a method of some object: it may switch it
+            target = self.symbol(path, callee["n"])
+            if target is not None and target.kind == "external":
+                continue  # a library call (torch.save(model), print(model)) sets no mode
+            if target is None or target.kind != "function" or self._may_switch_parameters(target):
+                return True
+        return False
+
+    def _may_switch_parameters(self, function: Symbol) -> bool:
+        """A project function that switches a mode to eval, or hands its parameters on to a project
+        function or an unknown one."""
+        effects = self.scope_effects(function.path, function.name) or []
+        for effect in effects:
+            if effect["k"] == "mode" and effect["training"] is False:
+                return True
+            if effect["k"] == "call" and any("p" in a for a in list(effect["args"]) + list(effect["kw"].values())):
                 callee = effect["call"]
-                target = self.symbol(path, callee["n"]) if "n" in callee else None
-                if target is None or target.kind != "function":
-                    if target is None and "n" in callee and self.qualified(path, callee["n"]) is not None:
-                        continue  # a library call (torch.save(model), print(model)) sets no mode
+                target = self.symbol(function.path, callee["n"]) if "n" in callee else None
+                if target is None or target.kind != "external":
                     return True
-                inner = self.scope_effects(target.path, target.name)
-                if inner is None or any(e["k"] == "mode" and e["training"] is False for e in inner):
-                    return True
-                passed_on = [e for e in inner if e["k"] == "call" and any("p" in a for a in list(e["args"]) + list(e["kw"].values()))]
-                if passed_on:
-                    return True  # it hands its arguments to further code: it may switch the mode there
         return False

@@ -195,7 +195,7 @@ class EvalModeMissingCheck(Check):
                 return False
             model = project.evaluate(value, caller_path, {})
             layers = project.mode_layers(model)
-            if not layers or project.may_switch_to_eval(caller_path, record["scope"], value):
+            if not layers or project.may_switch_to_eval(caller_path, record["scope"], value, record["at"]):
                 return False
             models.append((caller_path, record, model, layers))
         ctx = self.ctx

@@ -143,11 +143,10 @@ class TrainLoaderUnshuffledCheck(Check):
         ctx = self.ctx
         project = ctx.project
         backward = use.timeline.of(BACKWARD)[0]
-        where = f"{project.display(use.loader.path)}:{use.loader.line}"
         here = f"{project.display(project.path)}:{ctx.position(use.statement.node).start.line}"
         message = (
-            f"the DataLoader built at {where} feeds the training loop `{_loop_header(ctx, use.timeline.root)}` "
-            f"({here}; its batches reach `{short(ctx, backward.node, 40)}`) but reads the dataset in stored order "
+            f"this DataLoader feeds the training loop `{_loop_header(ctx, use.timeline.root)}` at {here} (its "
+            f"batches reach `{short(ctx, backward.node, 40)}`) but reads the dataset in stored order "
             f"(no shuffle=True, no sampler): every epoch sees the same sequence, and data stored sorted by class "
             f"arrives in long runs. Pass shuffle=True (or a sampler such as RandomSampler or DistributedSampler)."
         )
