@@ -158,7 +158,8 @@ class Project:
         return found
 
     def module_files(self) -> List[Path]:
-        """Every .py file of the project (the folders discovery skips are skipped here too)."""
+        """Every .py file of the project (the folders discovery skips are skipped here too, and
+        folders that are project roots of their own: a nested project is another project)."""
         from nnlint.discovery import SKIPPED_FOLDERS
 
         found: List[Path] = []
@@ -167,6 +168,7 @@ class Project:
             subfolders[:] = sorted(
                 d for d in subfolders
                 if d not in SKIPPED_FOLDERS and not d.endswith(".egg-info") and not (here / d / "pyvenv.cfg").is_file()
+                and not any((here / d / marker).exists() for marker in ROOT_MARKERS)
             )
             found.extend(here / name for name in sorted(filenames) if name.endswith(".py"))
         return found
