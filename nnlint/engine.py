@@ -25,7 +25,7 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.project_values import ProjectValues
 from nnlint.budget import NO_DEADLINE, Deadline, TimeBudgetExceeded
-from nnlint.checks import Check, Elsewhere, Report
+from nnlint.check import Check, Elsewhere, Report
 from nnlint.discovery import SourceFile
 from nnlint.finding import Finding, Related
 from nnlint.registry import UNPARSABLE, Rule, check_classes
