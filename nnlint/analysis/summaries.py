@@ -39,6 +39,8 @@ def _at(node: ast.AST, lines: List[str]) -> List[int]:
 
     def column(line: int, offset: int) -> int:
         text = lines[line - 1] if 0 < line <= len(lines) else ""
+        if text.isascii():
+            return offset + 1
         return len(text.encode("utf-8")[:offset].decode("utf-8", "replace")) + 1
 
     end_line = getattr(node, "end_lineno", None) or node.lineno
@@ -68,6 +70,7 @@ class _Function:
         positional = [a.arg for a in list(getattr(args, "posonlyargs", [])) + list(args.args)]
         self.params = positional + [a.arg for a in args.kwonlyargs]
         self.env: Dict[str, Any] = {}
+        self.call_values: Dict[int, Any] = {}
         self.returns: List[Any] = []
         self.effects: List[Dict[str, Any]] = []
         defaults: Dict[str, Any] = {}
@@ -90,6 +93,15 @@ class _Function:
     def value(self, node: Optional[ast.AST], depth: int = 0) -> Any:
         if node is None or depth > MAX_INLINE:
             return UNKNOWN
+        if isinstance(node, ast.Call):
+            # a call's value is asked for by every call around it: compute it once
+            cached = self.call_values.get(id(node))
+            if cached is None:
+                cached = self.call_values[id(node)] = self._value(node, depth)
+            return cached
+        return self._value(node, depth)
+
+    def _value(self, node: ast.AST, depth: int) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool, type(None))):
             return {"c": node.value}
         if isinstance(node, ast.Name):
@@ -216,15 +228,14 @@ class _Function:
 
 def _class(node: ast.ClassDef, lines: List[str], calls: List[Dict[str, Any]]) -> Dict[str, Any]:
     methods = {}
-    constructed = set()
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
             methods[item.name] = _Function(item, lines, calls, node.name).summary
-    for inner in ast.walk(node):
-        if isinstance(inner, ast.Call):
-            name = dotted(inner.func)
-            if name is not None:
-                constructed.add(name)
+    # the names the class's methods call (the layers it builds among them)
+    constructed = {
+        effect["call"]["n"] for method in methods.values() for effect in method["effects"]
+        if effect["k"] == "call" and "n" in effect["call"]
+    }
     return {
         "line": node.lineno,
         "at": [node.lineno, node.col_offset + 1, node.lineno, node.col_offset + 1],
@@ -248,6 +259,18 @@ def _sys_path_entry(node: ast.stmt) -> Optional[str]:
     return None
 
 
+def _statements(body: List[ast.stmt]):
+    """Every statement, nested blocks and function and class bodies included (not expressions)."""
+    pending = list(reversed(body))
+    while pending:
+        node = pending.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(node, name, None)
+            if isinstance(inner, list):
+                pending.extend(reversed(inner))
+
+
 def summarize(tree: ast.Module, text: str) -> Dict[str, Any]:
     """The summary of one module (plain JSON data)."""
     lines = text.splitlines()
@@ -257,7 +280,7 @@ def summarize(tree: ast.Module, text: str) -> Dict[str, Any]:
     classes: Dict[str, Any] = {}
     calls: List[Dict[str, Any]] = []
     module = _Function(ast.FunctionDef(name="<module>", args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]), body=[], decorator_list=[], lineno=1), lines, calls, None)
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
