@@ -25,8 +25,9 @@ class Report:
 
     node: cst.CSTNode
     rule: Rule
-    message: str
+    message: str  # the full form: what the code does, what it does to training, the fix
     probe_input: Optional[Dict[str, Any]] = None
+    short: str = ""  # the concise form: what is wrong and the fix in a few words (under ~110 characters)
 
 
 class Check(cst.BatchableCSTVisitor):
@@ -45,8 +46,15 @@ class Check(cst.BatchableCSTVisitor):
     def finish(self) -> None:
         """Called once after the traversal; most checks decide here."""
 
-    def report(self, node: cst.CSTNode, rule: Rule, message: str, probe_input: Optional[Dict[str, Any]] = None) -> None:
-        self.reports.append(Report(node, rule, message, probe_input))
+    def report(
+        self,
+        node: cst.CSTNode,
+        rule: Rule,
+        message: str,
+        probe_input: Optional[Dict[str, Any]] = None,
+        short: str = "",
+    ) -> None:
+        self.reports.append(Report(node, rule, message, probe_input, short))
 
     def get_visitors(self) -> Mapping[str, Callable[[cst.CSTNode], Any]]:
         # Every visitor method is guarded: a check that raises on some file is switched off for
