@@ -46,7 +46,7 @@ def _context():
 
 
 def _crashed(job: Job) -> FileResult:
-    crash = internal_error(job.path, "the worker process linting it", "it died")
+    crash = internal_error(job.path, "the worker process linting this file", "no traceback: the process died")
     return FileResult(
         job.path,
         findings=[crash] if INTERNAL_ERROR.code in job.enabled else [],
