@@ -6,9 +6,11 @@ Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error 
 
 from __future__ import annotations
 
+import io
 import sys
+import tokenize
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import click
 
@@ -26,7 +28,8 @@ from nnlint.discovery import STDIN, SourceFile, discover
 from nnlint.cache import ResultCache
 from nnlint.engine import DEFAULT_FILE_TIMEOUT, FileResult, lint_files
 from nnlint.parallel import available_cores
-from nnlint.registry import all_rules, get_rule, rule_doc
+from nnlint.registry import INTERNAL_ERROR, UNPARSABLE, all_rules, get_rule, rule_doc
+from nnlint import suppression
 from nnlint.finding import SEVERITY_ORDER, Severity
 from nnlint.report import DEFAULT_FORMAT, OUTPUT_FORMATS, TEXT_FORMATS, ReportOptions, render
 
@@ -136,6 +139,30 @@ def _exit_code(results: Sequence[FileResult], missing: Sequence[str], fail_on: S
     return EXIT_FINDINGS if has_failing else EXIT_CLEAN
 
 
+def _add_noqa(sources: Sequence[SourceFile], results: Sequence[FileResult]) -> Tuple[int, int, int]:
+    """Append `# noqa: CODE` for every finding, file by file (ruff's --add-noqa). Files that do not
+    parse are left alone; internal errors (NNL001) are bugs to report, not to silence.
+    Returns (directives added, files changed, findings left without a legal line)."""
+    added = changed = skipped = 0
+    for source, result in zip(sources, results):
+        findings = [(f.line, f.end_line, f.code) for f in result.findings if f.code != INTERNAL_ERROR.code]
+        if source.path is None or not findings or any(f.code == UNPARSABLE.code for f in result.findings):
+            continue
+        try:
+            data = source.path.read_bytes()
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+            text, lines, left = suppression.add_noqa(data.decode(encoding), findings)
+            if lines:
+                source.path.write_bytes(text.encode(encoding))
+        except OSError as error:
+            _error(f"{source.display}: cannot add noqa: {error.strerror or error}")
+            continue
+        skipped += left
+        added += lines
+        changed += 1 if lines else 0
+    return added, changed, skipped
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--select", metavar="CODES", help="Comma list of rule codes or prefixes to report, or ALL (default: the rules that are on by default).")
@@ -156,6 +183,7 @@ def _exit_code(results: Sequence[FileResult], missing: Sequence[str], fail_on: S
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings (not on internal errors: those exit 2).")
 @click.option("--config", "config_path", metavar="PATH", help="TOML file with the [tool.nnlint] settings to use (/dev/null: none).")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--add-noqa", is_flag=True, help="Append `# noqa: CODE` to every line with a finding (to adopt nnlint on existing code), then exit.")
 @click.option("--stdin-filename", metavar="NAME", help="Name for the code read from '-' in output and per-file config.")
 @click.option("--confirm", is_flag=True, help="Run a short torch experiment per finding to confirm it (needs nnlint[runtime]).")
 @click.option("--confirm-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS", help="Time limit of one probe.")
@@ -188,6 +216,7 @@ def command(
     exit_zero: bool,
     config_path: Optional[str],
     isolated: bool,
+    add_noqa: bool,
     stdin_filename: Optional[str],
     confirm: bool,
     confirm_timeout: float,
@@ -255,6 +284,12 @@ def command(
         cache=None if no_cache else ResultCache(_cache_directory(cache_dir, settings)),
         timeout=file_timeout or None,
     )
+    if add_noqa:
+        added, changed, skipped = _add_noqa(sources, results)
+        note(f"added {added} noqa directive{'' if added == 1 else 's'} to {changed} file{'' if changed == 1 else 's'}")
+        if skipped:
+            _error(f"{skipped} finding{'s' if skipped > 1 else ''} inside a multi-line string or continued line got no noqa")
+        sys.exit(EXIT_ERROR if missing or any(result.internal_errors for result in results) else EXIT_CLEAN)
     if confirm:
         from nnlint.runtime import confirm_results
 

@@ -253,3 +253,60 @@ def test_full_has_the_long_message_and_the_source(project):
     assert lines[0].startswith("train.py:8:16: NNL101 [error] loss is capped at 5.0 by `loss.clamp(max=5.0)` before backward(): ")
     assert lines[0].endswith("or use a robust loss (Huber/SmoothL1) if outliers are the concern.")
     assert lines[1:] == ["        loss = loss.clamp(max=5.0)", " " * 15 + "^" * 19, ""]
+
+
+# --- --add-noqa -------------------------------------------------------------------------------------------
+
+MULTILINE = '''\
+import torch
+import torch.nn.functional as F
+
+
+def train(model, loader, opt):
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y)
+        loss = torch.clamp(  # the cap keeps spikes out
+            loss,
+            max=5.0,
+        )
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+'''
+
+
+def test_add_noqa_baselines_every_finding_and_is_idempotent(project):
+    write(project / "load.py", PARTIAL_LOAD.replace("strict=False)", "strict=False)  # noqa: E501"))
+    write(project / "multi.py", MULTILINE)
+    result = run_cli(["--add-noqa", "."])
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "nnlint: added 3 noqa directives to 3 files\n"
+    # codes merged into an existing noqa
+    assert (project / "load.py").read_text().splitlines()[-1] == "model.load_state_dict(state, strict=False)  # noqa: E501, NNL304"
+    assert (project / "train.py").read_text().splitlines()[7] == "        loss = loss.clamp(max=5.0)  # noqa: NNL101"
+    # a multi-line finding gets it on its last line; the comment on its first line stays
+    assert (project / "multi.py").read_text() == MULTILINE.replace("        )\n", "        )  # noqa: NNL101\n")
+    assert run_cli(["."]).exit_code == 0
+    snapshot = {path.name: path.read_bytes() for path in project.glob("*.py")}
+    assert run_cli(["--add-noqa", "."]).stderr == "nnlint: added 0 noqa directives to 0 files\n"
+    assert {path.name: path.read_bytes() for path in project.glob("*.py")} == snapshot
+
+
+def test_add_noqa_keeps_encoding_and_line_endings(project):
+    source = "# -*- coding: latin-1 -*-\r\n" + CAPPED.replace("\n", "\r\n").replace("import torch\r\n", "import torch\r\nAUTHOR = '\xe9'\r\n", 1)
+    (project / "train.py").write_bytes(source.encode("latin-1"))
+    assert run_cli(["--add-noqa", "train.py"]).exit_code == 0
+    expected = source.replace("loss.clamp(max=5.0)\r\n", "loss.clamp(max=5.0)  # noqa: NNL101\r\n")
+    assert (project / "train.py").read_bytes() == expected.encode("latin-1")
+
+
+def test_add_noqa_leaves_unparsable_files_alone(project):
+    write(project / "broken.py", "def f(:\n")
+    assert run_cli(["--add-noqa", "broken.py"]).stderr == "nnlint: added 0 noqa directives to 0 files\n"
+    assert (project / "broken.py").read_text() == "def f(:\n"
+
+
+def test_verbose_names_the_config_file(project):
+    write(project / "pyproject.toml", '[tool.nnlint]\nignore = ["NNL2"]\n')
+    assert run_cli(["--verbose", "train.py"]).stderr == f"nnlint: config: {project / 'pyproject.toml'}\n"
+    assert run_cli(["--verbose", "--isolated", "train.py"]).stderr == "nnlint: config: none\n"
