@@ -110,8 +110,8 @@ def command(
 ) -> None:
     """Find silent bugs in PyTorch training code.
 
-    PATHS are files or folders (searched for *.py); '-' reads standard input; no PATH means the
-    current folder.
+    PATHS are files or folders (searched for *.py and *.ipynb); '-' reads standard input; no PATH
+    means the current folder.
     """
     if list_rules:
         _list_rules()
@@ -130,11 +130,13 @@ def command(
         _error(str(error))
         sys.exit(EXIT_ERROR)
 
-    sources, missing = discover(list(paths) or ["."], settings.exclude, stdin_filename)
+    sources, missing = discover(
+        list(paths) or ["."], settings.exclude, stdin_filename, settings.include + settings.extend_include
+    )
     for message in missing:
         _error(message)
     if not sources and not missing:
-        _error(f"no Python files found in {', '.join(paths) or '.'}")
+        _error(f"no Python files or notebooks found in {', '.join(paths) or '.'}")
 
     selection = RuleSelection(settings)
 

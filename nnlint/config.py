@@ -1,7 +1,7 @@
 """Configuration: `[tool.nnlint]` in pyproject.toml, command-line overrides, rule selection.
 
-Keys: select, ignore, extend-select (codes or prefixes such as NNL1), exclude (globs) and
-per-file-ignores (glob -> codes). The file is the nearest pyproject.toml with a [tool.nnlint]
+Keys: select, ignore, extend-select (codes or prefixes such as NNL1), include and extend-include
+(globs of the files searched for in folders), exclude (globs) and per-file-ignores (glob -> codes). The file is the nearest pyproject.toml with a [tool.nnlint]
 table, from the current folder upward, or the file given with --config.
 """
 
@@ -22,7 +22,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
-KNOWN_KEYS = ("select", "ignore", "extend-select", "exclude", "per-file-ignores")
+KNOWN_KEYS = ("select", "ignore", "extend-select", "include", "extend-include", "exclude", "per-file-ignores")
+# the files a folder is searched for, unless `include` says otherwise
+DEFAULT_INCLUDE = ("*.py", "*.ipynb")
 _CODE_SHAPE = re.compile(r"^NNL[0-9]{0,3}$")
 
 
@@ -53,6 +55,8 @@ class Settings:
     select: Optional[List[str]] = None  # None: every rule
     ignore: List[str] = field(default_factory=list)
     extend_select: List[str] = field(default_factory=list)
+    include: List[Pattern] = field(default_factory=lambda: [Pattern(glob, Path.cwd()) for glob in DEFAULT_INCLUDE])
+    extend_include: List[Pattern] = field(default_factory=list)
     exclude: List[Pattern] = field(default_factory=list)
     per_file_ignores: List[Tuple[Pattern, List[str]]] = field(default_factory=list)
     source: Optional[Path] = None  # the config file read, if any
@@ -144,8 +148,10 @@ def load_settings(config_path: Optional[Path] = None, start: Optional[Path] = No
         settings.ignore = split_codes(table["ignore"], f"'ignore' in {where}")
     if "extend-select" in table:
         settings.extend_select = split_codes(table["extend-select"], f"'extend-select' in {where}")
-    if "exclude" in table:
-        settings.exclude = [Pattern(glob, base) for glob in _string_list(table["exclude"], f"'exclude' in {where}")]
+    for key in ("include", "extend-include", "exclude"):
+        if key in table:
+            patterns = [Pattern(glob, base) for glob in _string_list(table[key], f"{key!r} in {where}")]
+            setattr(settings, key.replace("-", "_"), patterns)
     if "per-file-ignores" in table:
         value = table["per-file-ignores"]
         if not isinstance(value, dict):

@@ -35,7 +35,8 @@ class Confirmation:
 @dataclass(frozen=True)
 class Finding:
     """One report. Lines and columns are 1-based, end positions inclusive of the last line and
-    exclusive of the last column, as editors expect."""
+    exclusive of the last column, as editors expect. In a notebook `cell` is the cell's number
+    (1-based, among all cells) and the lines and columns are those inside the cell."""
 
     path: str
     line: int
@@ -47,6 +48,10 @@ class Finding:
     severity: Severity
     message: str
     confirmation: Optional[Confirmation] = None
+    cell: Optional[int] = None
+    # in a notebook: the line of the .ipynb file that stores the finding's cell line (SARIF and
+    # GitHub annotations point there); set from the file's current bytes, never cached
+    file_line: Optional[int] = None
     # Plain data a runtime probe needs (source fragments, resolved definitions). Never shown.
     probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
 
@@ -59,6 +64,7 @@ class Finding:
             "path": self.path, "line": self.line, "column": self.column, "end_line": self.end_line,
             "end_column": self.end_column, "code": self.code, "name": self.name,
             "severity": self.severity.value, "message": self.message, "probe_input": self.probe_input,
+            "cell": self.cell,
         }
 
     @classmethod
@@ -66,4 +72,9 @@ class Finding:
         return cls(**{**record, "severity": Severity(record["severity"])})
 
     def sort_key(self):
-        return (self.path, self.line, self.column, self.code)
+        return (self.path, self.cell or 0, self.line, self.column, self.code)
+
+    @property
+    def location(self) -> str:
+        """`line 7` or, in a notebook, `cell 4, line 7`: how messages name the place."""
+        return f"cell {self.cell}, line {self.line}" if self.cell is not None else f"line {self.line}"

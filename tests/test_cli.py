@@ -109,8 +109,9 @@ def test_json_format(project):
     assert len(records) == 1
     record = records[0]
     assert set(record) == {
-        "path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "confirmation",
+        "path", "cell", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "confirmation",
     }
+    assert record["cell"] is None  # set in notebooks only
     assert (record["path"], record["line"], record["column"]) == ("train.py", 8, 16)
     assert (record["end_line"], record["end_column"]) == (8, 35)
     assert (record["code"], record["name"], record["severity"]) == ("NNL101", "loss-clipped", "error")
@@ -251,7 +252,7 @@ def test_folder_without_python_files(project):
     write(project / "notes.txt", "nothing here")
     result = run_cli(["."])
     assert result.exit_code == 0 and result.stdout == ""
-    assert "no Python files found" in result.stderr
+    assert "no Python files or notebooks found" in result.stderr
 
 
 def test_unreadable_file(project, monkeypatch):

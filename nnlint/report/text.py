@@ -1,4 +1,5 @@
-"""flake8's format: `path:line:col: CODE message`, line and column 1-based."""
+"""flake8's format: `path:line:col: CODE message`, line and column 1-based; in a notebook
+`path:cell N:line:col: CODE message` (ruff's form), line and column inside the cell."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ def render(results: Sequence[FileResult], options) -> str:
     for result in results:
         for finding in result.findings:
             counts[finding.code] += 1
+            cell = f"cell {finding.cell}:" if finding.cell is not None else ""  # ruff's notebook form
             out.append(
-                f"{finding.path}:{finding.line}:{finding.column}: {finding.code} {finding.message}"
+                f"{finding.path}:{cell}{finding.line}:{finding.column}: {finding.code} {finding.message}"
                 f"{confirmation_suffix(finding)}"
             )
-            if options.show_source and 1 <= finding.line <= len(result.lines):
-                line = result.lines[finding.line - 1]
+            line = result.source_line(finding) if options.show_source else None
+            if line is not None:
                 # the caret sits under the column; tabs are kept so it lines up in a terminal
                 indent = "".join(c if c.isspace() else " " for c in line[: finding.column - 1])
                 out.append(line)
