@@ -39,6 +39,7 @@ CONVENTIONAL_NAMES: Dict[str, str] = {
     "transforms": "torchvision.transforms",
     "TF": "torchvision.transforms.functional",
     "models": "torchvision.models",
+    "datasets": "torchvision.datasets",
     "torchvision": "torchvision",
     "DataLoader": "torch.utils.data.DataLoader",
     "Dataset": "torch.utils.data.Dataset",
