@@ -334,3 +334,18 @@ def test_jobs_and_cache_agree_on_notebooks(tmp_path):
     warm = lint_files(sources, lambda s: ENABLED, jobs=2, cache=cache)
     as_tuples = lambda results: [(f.path, f.cell, f.line, f.column, f.code, f.file_line) for r in results for f in r.findings]  # noqa: E731
     assert as_tuples(serial) == as_tuples(pooled) == as_tuples(warm) and as_tuples(serial)
+
+
+# -- runtime confirmation ------------------------------------------------------------------------
+
+
+def test_confirm_builds_probes_from_the_flagged_cells(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(["--no-cache", "--confirm", "--format", "json", str(NOTEBOOKS / "segmentation_tutorial.ipynb")])
+    records = json.loads(result.stdout)
+    assert [(r["cell"], r["line"], r["code"], r["confirmation"]["status"]) for r in records] == [
+        (4, 12, "NNL201", "confirmed"),
+        (7, 5, "NNL101", "confirmed"),
+    ]
+    assert "got exactly zero gradient" in records[1]["confirmation"]["evidence"]
