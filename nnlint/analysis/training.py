@@ -25,6 +25,7 @@ from nnlint.analysis.names import (
     keyword_arg,
     method_receiver,
     positional_args,
+    sequence_elements,
     string_value,
     string_value_of_index,
 )
@@ -369,7 +370,9 @@ def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statem
     if isinstance(expr, cst.Subscript):
         key = string_value_of_index(expr)
         if key is not None and looks_like_loss_name(key) and isinstance(expr.value, (cst.Name, cst.Attribute)):
-            return expr, statement
+            # res["train_loss"] with res = evaluate(...): the helper's dict decides, else the key
+            decided = _dict_entry_from_helper(losses, expr.value, key, statement, depth)
+            return (expr, statement) if decided is _NOT_VISIBLE else decided
         return None
     if isinstance(expr, cst.Call):
         qualified = ctx.qualified_name(expr.func)
@@ -386,11 +389,16 @@ def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statem
         receiver = method_receiver(expr)
         if receiver is not None and callee_terminal_name(expr) in GRAPH_KEEPING_METHODS:
             return graph_loss(losses, receiver, statement, depth + 1)
+        returned = _returned_by_helper(losses, expr)
+        if returned is not None:
+            # a function of this module is judged by what it returns, not by its name
+            # (calc_loss_loader() returning a mean of loss.item() values is a number)
+            for result, where in returned:
+                if graph_loss(losses, result, where, depth + 1) is not None:
+                    return expr, statement  # total += train_step(batch), a helper returning the loss tensor
+            return None
         if losses.is_criterion(expr.func, statement):
             return expr, statement
-        for result, where in _returned_by_helper(losses, expr) or ():
-            if graph_loss(losses, result, where, depth + 1) is not None:
-                return expr, statement  # total += train_step(batch), a helper returning the loss tensor
         return None
     if isinstance(expr, cst.Name):
         definition = losses.flow.definition(expr.value, statement)
@@ -418,10 +426,77 @@ def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statem
             return graph_loss(losses, definition.value, definition.statement, depth + 1)  # loss += aux_loss
         if definition.kind == "unpacked" and looks_like_loss_name(expr.value) and isinstance(definition.value, cst.Call):
             value = definition.value  # logits, loss = model(x, y)
+            decided = _unpacked_from_helper(losses, expr.value, definition, depth)
+            if decided is not _NOT_VISIBLE:
+                return None if decided is None else (value, definition.statement)
             if ctx.qualified_name(value.func) is None and callee_terminal_name(value) not in ("item", "detach", "tolist"):
                 return value, definition.statement
         return None
     return None
+
+
+# A helper's returns could not be paired with the part asked for: the caller decides otherwise.
+_NOT_VISIBLE = object()
+
+
+def _part_of_helper_result(losses: "LossValues", call: cst.BaseExpression, pick, depth: int):
+    """What `pick` selects in each value a function of this module returns (a tuple element, a
+    dict entry; a returned name is followed to the literal assigned to it): the loss it carries,
+    None when no return carries one, or _NOT_VISIBLE when a return cannot be paired."""
+    returned = _returned_by_helper(losses, call)
+    if not returned:
+        return _NOT_VISIBLE
+    for result, where in returned:
+        if isinstance(result, cst.Name):
+            definition = losses.flow.definition(result.value, where)
+            if definition.kind != "assign" or definition.value is None or definition.statement is None:
+                return _NOT_VISIBLE
+            result, where = definition.value, definition.statement
+        part = pick(result)
+        if part is None:
+            return _NOT_VISIBLE
+        found = graph_loss(losses, part, where, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _unpacked_from_helper(losses: "LossValues", name: str, definition, depth: int):
+    """`train_loss, acc = train(...)`: the element a function of this module returns at the
+    position of `name` (see _part_of_helper_result)."""
+    node = definition.statement.node if definition.statement is not None else None
+    if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+        return _NOT_VISIBLE
+    targets = sequence_elements(node.targets[0].target) or []
+    position = next((index for index, target in enumerate(targets) if dotted_name(target) == name), None)
+    if position is None:
+        return _NOT_VISIBLE
+
+    def element(result: cst.BaseExpression) -> Optional[cst.BaseExpression]:
+        elements = sequence_elements(result)
+        return elements[position] if elements is not None and len(elements) == len(targets) else None
+
+    return _part_of_helper_result(losses, definition.value, element, depth)
+
+
+def _dict_entry_from_helper(losses: "LossValues", holder: cst.BaseExpression, key: str, statement: Statement, depth: int):
+    """`res["train_loss"]` with `res = evaluate(...)`: the entry of the dict literal a function of
+    this module returns (see _part_of_helper_result)."""
+    if not isinstance(holder, cst.Name):
+        return _NOT_VISIBLE
+    definition = losses.flow.definition(holder.value, statement)
+    if definition.kind != "assign" or definition.value is None:
+        return _NOT_VISIBLE
+
+    def entry(result: cst.BaseExpression) -> Optional[cst.BaseExpression]:
+        if not isinstance(result, cst.Dict):
+            return None
+        for element in result.elements:
+            if isinstance(element, cst.DictElement) and string_value(element.key) == key:
+                return element.value
+        return None
+
+    return _part_of_helper_result(losses, definition.value, entry, depth)
 
 
 def _returned_by_helper(losses: "LossValues", value: cst.BaseExpression):

@@ -82,10 +82,6 @@ def _triple(values: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
 
 
-def _line(ctx, node: cst.CSTNode) -> int:
-    return ctx.position(node).start.line
-
-
 def _short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
     text = ctx.code(node)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -180,13 +176,13 @@ class PretrainedInputsCheck(Check):
         for model in models:
             if unnormalized:
                 item = unnormalized[0]
-                where = f"`{_pipeline_name(self.ctx, item.pipeline)}` (line {_line(self.ctx, item.pipeline.node)})"
+                where = f"`{_pipeline_name(self.ctx, item.pipeline)}` ({self.ctx.line_of(item.pipeline.node)})"
                 what = f"the pipeline {where}, which converts them to tensors ({_op_names(item.pipeline)}) but never normalizes them"
                 probe = {"pipeline": pipeline_probe_input(self.ctx, [item.pipeline]), "expected": _expected(model), "manual": None}
             else:
                 read, hit = manual[0]
                 scope = read.statement.scope.name
-                what = f"`{scope}` (line {_line(self.ctx, read.node)}), which reads them with `{_short(self.ctx, read.node, 40)}` and never normalizes them"
+                what = f"`{scope}` ({self.ctx.line_of(read.node)}), which reads them with `{_short(self.ctx, read.node, 40)}` and never normalizes them"
                 probe = {"pipeline": None, "expected": _expected(model), "manual": scope}
             message = (
                 f"{model.describe(self.ctx)} is loaded with pretrained weights, but its inputs come from {what}: the "
@@ -298,7 +294,7 @@ class PretrainedInputsCheck(Check):
         which = f" ({known})" if known else ""
         message = (
             f"`{_short(self.ctx, node, 70)}` normalizes with mean {_triple(mean)}, std {_triple(std)}{which}, but "
-            f"{model.describe(self.ctx)} (line {_line(self.ctx, model.node)}) was trained on "
+            f"{model.describe(self.ctx)} ({self.ctx.line_of(model.node)}) was trained on "
             f"{_stats_text(expected)}: every input is shifted and rescaled away from what the pretrained features "
             f"expect, so the model fine-tunes (or predicts) from a degraded start. Use mean={_triple(expected.mean)}, "
             f"std={_triple(expected.std)}."
@@ -371,8 +367,8 @@ class PretrainedInputsCheck(Check):
             }[hit.description]
             message = (
                 f"`{_short(self.ctx, read.node, 50)}` returns the image in BGR channel order, and it reaches {where} "
-                f"(line {_line(self.ctx, hit.node)}) without a BGR->RGB conversion, but {model.describe(self.ctx)} "
-                f"(line {_line(self.ctx, model.node)}) was trained on RGB images: red and blue are swapped in every "
+                f"({self.ctx.line_of(hit.node)}) without a BGR->RGB conversion, but {model.describe(self.ctx)} "
+                f"({self.ctx.line_of(model.node)}) was trained on RGB images: red and blue are swapped in every "
                 f"input, which silently costs accuracy. Convert right after reading: "
                 f"cv2.cvtColor(image, cv2.COLOR_BGR2RGB)."
             )

@@ -525,6 +525,8 @@ class LanguageModels:
                 for axis, start, stop in spec:
                     if axis == -1:
                         return None  # a slice of the vocabulary axis
+                    if stop is None:
+                        return None  # one position taken (`logits[:, -1, :]`): not a prediction per token
                     token_axis = axis + 1 if axis < 0 else axis
                     slices.insert(0, (token_axis, start, stop, current, at))
                 current = current.value
