@@ -35,7 +35,7 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow, Definition
 from nnlint.analysis.gradmode import GradMode
-from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
+from nnlint.analysis.index import ClassInfo, Scope, Statement
 from nnlint.analysis.names import (
     callee_terminal_name,
     dotted_name,
@@ -109,7 +109,7 @@ NOT_A_LOSS_NAME = re.compile(
 )
 CRITERION_NAME = re.compile(r"loss|criterion|^crit$|^crit_|_crit$|objective", re.IGNORECASE)
 
-MAX_DEPTH = 12
+MAX_DEPTH = 20
 
 Path = Tuple[int, ...]
 
@@ -389,8 +389,7 @@ class ValueKinds:
         qualified = self.ctx.qualified_name(call.func)
         if qualified is not None:
             return self._library_call(call, qualified, statement, depth, path)
-        site = self.ctx.index.call_sites.get(call)
-        callee = self._callee(call, site, statement)
+        callee = self.callee(call, statement)
         if callee is not None:
             return self._user_call(call, callee, statement, depth, path)
         receiver = method_receiver(call)
@@ -434,10 +433,11 @@ class ValueKinds:
             return combined(kinds) if kinds else UNKNOWN_KIND
         return UNKNOWN_KIND
 
-    def _callee(self, call: cst.Call, site: Optional[CallSite], statement: Statement) -> Optional[Scope]:
+    def callee(self, call: cst.Call, statement: Statement) -> Optional[Scope]:
         """The function or method of this module the call runs: `helper(...)`, `self.evaluate()`,
         `trainer.evaluate()` on an instance of a class of this module, `generator()` on one that
         defines `__call__`, `model(x)` on a module (its forward)."""
+        site = self.ctx.index.call_sites.get(call)
         if site is not None:
             found = self.flow.callee(site)
             if found is not None:
