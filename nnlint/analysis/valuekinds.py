@@ -35,7 +35,7 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow, Definition
 from nnlint.analysis.gradmode import GradMode
-from nnlint.analysis.index import ClassInfo, Scope, Statement
+from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.names import (
     callee_terminal_name,
     dotted_name,
@@ -45,7 +45,7 @@ from nnlint.analysis.names import (
     string_value_of_index,
     unpacked_index,
 )
-from nnlint.analysis.objects import MODEL, MODULE_BASE, TrainingObjects
+from nnlint.analysis.objects import MODEL, TrainingObjects
 
 GRAPH = "graph"
 DETACHED = "detached"
@@ -455,7 +455,7 @@ class ValueKinds:
     def _user_call(self, call: cst.Call, callee: Scope, statement: Statement, depth: int, path: Path) -> Kind:
         kind = self.returns(callee, path, depth + 1)
         owner = callee.class_info
-        if callee.function_name == "forward" and owner is not None and self._is_module_class(owner):
+        if callee.function_name == "forward" and owner is not None and self.objects.is_module_class(owner):
             if kind.what == UNKNOWN:
                 kind = Kind(GRAPH)  # a module's output, computed from its parameters
             if kind.what == GRAPH:
@@ -500,13 +500,6 @@ class ValueKinds:
         if looks_like_criterion_name(dotted_name(func) or "") and any(k.what == GRAPH for k in args):
             return Kind(GRAPH, loss=True, origin=(call, statement))
         return OPAQUE_KIND
-
-    def _is_module_class(self, owner: ClassInfo) -> bool:
-        for base in owner.bases:
-            qualified = self.ctx.qualified_name(base) or ""
-            if qualified.startswith("torch.nn.") or MODULE_BASE.search((dotted_name(base) or "").split(".")[-1]):
-                return True
-        return False
 
 
 def _is_mutable_container(value: cst.BaseExpression) -> bool:
