@@ -338,7 +338,16 @@ class TrainingObjects:
             return kinds.pop()
         if len(kinds) > 1:
             return None
+        if found and all(self._plain_object(value) for value, _ in found):
+            return None  # built from classes of this module that are none of these: no name overrides that
         return self.kind_by_name(expr, statement)
+
+    def _plain_object(self, value: cst.BaseExpression) -> bool:
+        """An instance of a class of this module that is no torch module (`Tokenizer()`)."""
+        if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Name):
+            return False
+        info = self.ctx.index.class_by_name.get(value.func.value)
+        return info is not None and self.ctx.imports.qualify(value.func.value) is None and not self.is_module_class(info)
 
     def kind_by_name(self, expr: cst.BaseExpression, statement: Statement) -> Optional[str]:
         names = [dotted_name(expr), self.key(expr, statement)]

@@ -41,7 +41,6 @@ from nnlint.analysis.names import (
     dotted_name,
     keyword_arg,
     method_receiver,
-    positional_args,
     string_value_of_index,
     unpacked_index,
 )
@@ -142,10 +141,6 @@ class Kind:
     origin: Optional[Tuple[cst.CSTNode, Statement]] = None
 
     @property
-    def carries_graph(self) -> bool:
-        return self.what == GRAPH
-
-    @property
     def is_plain(self) -> bool:
         """Proven to carry no graph: a Python value or a detached tensor."""
         return self.what in (NUMBER, DETACHED)
@@ -158,8 +153,9 @@ OPAQUE_KIND = Kind(UNKNOWN, opaque=True)
 
 
 def combined(kinds: Iterable[Kind]) -> Kind:
-    """The kind of a value computed from all of these (arithmetic, packing into a tuple): a graph
-    if any operand carries one, a number only if all are numbers."""
+    """The kind of a value computed from all of these (arithmetic, packing into a tuple), or of one
+    that may be any of them (branches, several returns): a graph if any carries one (a loss first),
+    plain only if all are, a number only if all are numbers."""
     kinds = list(kinds)
     for kind in kinds:
         if kind.what == GRAPH and kind.loss:
@@ -172,12 +168,6 @@ def combined(kinds: Iterable[Kind]) -> Kind:
     if any(kind.what == DETACHED for kind in kinds):
         return KNOWN_DETACHED
     return KNOWN_NUMBER
-
-
-def alternatives(kinds: Iterable[Kind]) -> Kind:
-    """The kind of a value that is one of these (branches, several returns): plain only if every
-    alternative is, a graph if some alternative carries one."""
-    return combined(kinds)
 
 
 class ValueKinds:
@@ -212,7 +202,7 @@ class ValueKinds:
                 return UNKNOWN_KIND  # a generator or coroutine
             if isinstance(node, cst.Return):
                 kinds.append(self._of(node.value, statement, path, depth + 1) if node.value is not None else KNOWN_NUMBER)
-        return alternatives(kinds) if kinds else KNOWN_NUMBER  # no return: None
+        return combined(kinds) if kinds else KNOWN_NUMBER  # no return: None
 
     # -- expressions ----------------------------------------------------------------------------------
 
@@ -258,9 +248,9 @@ class ValueKinds:
             kind = combined([self._of(expr.left, statement, (), depth + 1)] + [self._of(c.comparator, statement, (), depth + 1) for c in expr.comparisons])
             return KNOWN_DETACHED if kind.what in (GRAPH, DETACHED) else kind
         if isinstance(expr, cst.BooleanOperation):
-            return alternatives((self._of(expr.left, statement, (), depth + 1), self._of(expr.right, statement, (), depth + 1)))
+            return combined((self._of(expr.left, statement, (), depth + 1), self._of(expr.right, statement, (), depth + 1)))
         if isinstance(expr, cst.IfExp):
-            return alternatives((self._of(expr.body, statement, (), depth + 1), self._of(expr.orelse, statement, (), depth + 1)))
+            return combined((self._of(expr.body, statement, (), depth + 1), self._of(expr.orelse, statement, (), depth + 1)))
         if isinstance(expr, (cst.GeneratorExp, cst.ListComp)):
             return self._of(expr.elt, statement, (), depth + 1)
         if isinstance(expr, cst.Call):
@@ -331,7 +321,7 @@ class ValueKinds:
         values = self.flow.argument_values(scope, name)
         if not values:
             return UNKNOWN_KIND
-        return alternatives(self._of(value, at, path, depth + 1) for value, at in values)
+        return combined(self._of(value, at, path, depth + 1) for value, at in values)
 
     # -- attributes and subscripts --------------------------------------------------------------------
 
@@ -357,7 +347,7 @@ class ValueKinds:
                      for d in definitions if d.value is not None and d.statement is not None]
             if len(kinds) != len(definitions):
                 return UNKNOWN_KIND
-            return self._named(alternatives(kinds), attribute)
+            return self._named(combined(kinds), attribute)
         receiver = self._of(expr.value, statement, (), depth + 1)
         if attribute in ("T", "mT", "real"):
             return receiver
@@ -490,7 +480,7 @@ class ValueKinds:
             else:
                 kinds.append(OPAQUE_KIND)
         if sources and complete and all(k.what == GRAPH for k in kinds):
-            return alternatives(kinds) if not path else Kind(GRAPH, origin=(call, statement))
+            return combined(kinds) if not path else Kind(GRAPH, origin=(call, statement))
         # Not shown by this module: the value may carry a graph or not. What the object is named
         # breaks the tie: a model (by name where no construction says) gives a graph tensor, a
         # criterion given a graph tensor gives a loss.
