@@ -18,6 +18,14 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import CarryPolicy, DataFlow, SinkHit, Sinks
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
+from nnlint.analysis.valuekinds import (
+    LOSS_FUNCTIONS,
+    NOT_A_LOSS_NAME,
+    ValueKinds,
+    is_loss_class,
+    looks_like_criterion_name,
+    looks_like_loss_name,
+)
 from nnlint.analysis.names import (
     argument,
     callee_terminal_name,
@@ -30,18 +38,6 @@ from nnlint.analysis.names import (
     string_value_of_index,
 )
 
-FUNCTIONAL = "torch.nn.functional."
-LOSS_FUNCTIONS = frozenset(
-    FUNCTIONAL + name
-    for name in (
-        "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-        "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "ctc_loss",
-        "poisson_nll_loss", "gaussian_nll_loss", "margin_ranking_loss", "hinge_embedding_loss",
-        "multilabel_margin_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
-        "cosine_embedding_loss", "multi_margin_loss", "triplet_margin_loss",
-        "triplet_margin_with_distance_loss",
-    )
-)
 TORCH_REDUCTIONS = frozenset({"torch.mean", "torch.sum", "torch.nanmean", "torch.nansum", "builtins.sum"})
 
 # Operations after which a value is still "the loss" (same tensor, reduced, moved or cast).
@@ -60,29 +56,8 @@ LOSS_CARRY = CarryPolicy(
     dict_keys=frozenset({"loss"}),
 )
 
-LOSS_NAME = re.compile(r"loss|^nll$|^ce$|^mse$|^bce$|^kld?$", re.IGNORECASE)
-# Names that contain "loss" but hold something else (weights, scales, histories, functions).
-NOT_A_LOSS_NAME = re.compile(
-    r"scale|weight|coef|factor|lambda|ratio|mult|alpha|beta|gamma|fn$|func|meter|avg|ema|hist|"
-    r"list|log|dict|name|key|type|cls|track|record|buffer|queue|count|cap|max|min|clip|thresh|"
-    r"mask|idx|index|ids|function|module|class|config|cfg|ceil|limit|bound|upper|lower|floor|grad|norm",
-    re.IGNORECASE,
-)
-CRITERION_NAME = re.compile(r"loss|criterion|^crit$|^crit_|_crit$|objective", re.IGNORECASE)
 # A module class that computes a loss: FocalLoss, DiceLoss, MyCriterion, or a subclass of one.
 LOSS_CLASS_NAME = re.compile(r"(Loss|Criterion)$")
-
-
-def looks_like_loss_name(name: str) -> bool:
-    last = name.split(".")[-1]
-    if last.isupper():
-        return False  # MAX_LOSS, LOSS_SCALE: constants, not computed losses
-    return bool(LOSS_NAME.search(last)) and not NOT_A_LOSS_NAME.search(last)
-
-
-def is_loss_class(qualified: Optional[str]) -> bool:
-    """`torch.nn.CrossEntropyLoss` and the other torch.nn loss modules."""
-    return qualified is not None and qualified.startswith("torch.nn.") and qualified.endswith("Loss")
 
 
 @dataclass(frozen=True)
@@ -225,11 +200,15 @@ class LossValues:
         self.ctx = ctx
         self.flow = ctx.fact(DataFlow)
         self.update_sinks = UpdateSinks(ctx)
+        self.kinds = ctx.fact(ValueKinds)
 
     def is_loss(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0) -> bool:
         """Whether `expr` is a training loss (or per-sample losses): the result of a loss
         function or criterion, HF `outputs.loss`, arithmetic and reductions of losses, or a
         variable holding one."""
+        if depth == 0 and self.kinds.of(expr, statement).is_plain:
+            return False  # a number or a detached tensor, whatever it is called
+        # a tensor that may carry a graph: which one is the loss, names tell
         if depth > self.MAX_DEPTH:
             return False
         if isinstance(expr, cst.Name):
@@ -298,7 +277,7 @@ class LossValues:
                 for found in self.flow.attribute_definitions(owner, dotted[5:]):
                     if isinstance(found.value, cst.Call) and is_loss_class(self.ctx.qualified_name(found.value.func)):
                         return True
-        return bool(CRITERION_NAME.search(dotted.split(".")[-1]))
+        return looks_like_criterion_name(dotted)
 
     def is_per_sample(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0) -> bool:
         """Whether a loss value holds one loss per sample (reduction="none")."""
@@ -341,175 +320,10 @@ class LossValues:
         return self.flow.find_sink(node, statement, LOSS_CARRY, self.update_sinks, also_tainted)
 
 
-# Operations after which a tensor still holds the autograd graph it was computed with.
-GRAPH_KEEPING_METHODS = LOSS_PRESERVING_METHODS | frozenset(
-    {"abs", "sqrt", "exp", "log", "pow", "neg", "square", "clamp", "sigmoid", "tanh", "squeeze_", "unsqueeze_"}
-)
-GRAPH_KEEPING_FUNCTIONS = TORCH_REDUCTIONS | frozenset({"torch.stack", "torch.cat", "torch.add", "torch.mul", "torch.sqrt", "torch.exp"})
-
-
-def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statement, depth: int = 0):
+def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statement):
     """The loss tensor whose autograd graph `expr` still carries, as (expression, statement) where it
-    is computed, or None: `loss`, `loss * x.size(0)`, `outputs.loss`, `criterion(out, y)` carry it;
-    `loss.item()`, `loss.detach()`, `float(loss)`, `loss.data` and `loss.tolist()` do not. A name is
-    followed to the assignment that reaches the statement; parameters and loop variables are not
-    followed (None)."""
-    if depth > LossValues.MAX_DEPTH:
-        return None
-    ctx = losses.ctx
-    if isinstance(expr, cst.BinaryOperation):
-        if isinstance(expr.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)):
-            return graph_loss(losses, expr.left, statement, depth + 1) or graph_loss(losses, expr.right, statement, depth + 1)
-        return None
-    if isinstance(expr, cst.UnaryOperation):
-        return graph_loss(losses, expr.expression, statement, depth + 1)
-    if isinstance(expr, cst.Attribute):
-        if ctx.qualified_name(expr) is None and expr.attr.value == "loss":
-            return expr, statement  # Hugging Face ModelOutput.loss
-        return None
-    if isinstance(expr, cst.Subscript):
-        key = string_value_of_index(expr)
-        if key is not None and looks_like_loss_name(key) and isinstance(expr.value, (cst.Name, cst.Attribute)):
-            # res["train_loss"] with res = evaluate(...): the helper's dict decides, else the key
-            decided = _dict_entry_from_helper(losses, expr.value, key, statement, depth)
-            return (expr, statement) if decided is _NOT_VISIBLE else decided
-        return None
-    if isinstance(expr, cst.Call):
-        qualified = ctx.qualified_name(expr.func)
-        if qualified in LOSS_FUNCTIONS:
-            return expr, statement
-        if qualified in GRAPH_KEEPING_FUNCTIONS:
-            for arg in positional_args(expr):
-                found = graph_loss(losses, arg, statement, depth + 1)
-                if found is not None:
-                    return found
-            return None
-        if qualified is not None:
-            return None
-        receiver = method_receiver(expr)
-        if receiver is not None and callee_terminal_name(expr) in GRAPH_KEEPING_METHODS:
-            return graph_loss(losses, receiver, statement, depth + 1)
-        returned = _returned_by_helper(losses, expr)
-        if returned is not None:
-            # a function of this module is judged by what it returns, not by its name
-            # (calc_loss_loader() returning a mean of loss.item() values is a number)
-            for result, where in returned:
-                if graph_loss(losses, result, where, depth + 1) is not None:
-                    return expr, statement  # total += train_step(batch), a helper returning the loss tensor
-            return None
-        if losses.is_criterion(expr.func, statement):
-            return expr, statement
-        return None
-    if isinstance(expr, cst.Name):
-        definition = losses.flow.definition(expr.value, statement)
-        if definition.statement is None or definition.statement.scope is not statement.scope:
-            return None
-        if definition.kind == "assign" and definition.value is not None:
-            found = graph_loss(losses, definition.value, definition.statement, depth + 1)
-            if found is not None:
-                return found
-            value = definition.value
-            returned = _returned_by_helper(losses, value)
-            if returned is not None:
-                # loss = train_step(batch): what the helper of this module returns
-                for result, where in returned:
-                    found = graph_loss(losses, result, where, depth + 1)
-                    if found is not None:
-                        return value, definition.statement
-                return None
-            # loss = model(x, y): a model (or helper of another module) that returns the loss
-            if looks_like_loss_name(expr.value) and isinstance(value, cst.Call) and ctx.qualified_name(value.func) is None:
-                if callee_terminal_name(value) not in GRAPH_KEEPING_METHODS | {"item", "detach", "tolist", "numpy"}:
-                    return value, definition.statement
-            return None
-        if definition.kind == "augassign" and definition.value is not None:
-            return graph_loss(losses, definition.value, definition.statement, depth + 1)  # loss += aux_loss
-        if definition.kind == "unpacked" and looks_like_loss_name(expr.value) and isinstance(definition.value, cst.Call):
-            value = definition.value  # logits, loss = model(x, y)
-            decided = _unpacked_from_helper(losses, expr.value, definition, depth)
-            if decided is not _NOT_VISIBLE:
-                return None if decided is None else (value, definition.statement)
-            if ctx.qualified_name(value.func) is None and callee_terminal_name(value) not in ("item", "detach", "tolist"):
-                return value, definition.statement
-        return None
-    return None
-
-
-# A helper's returns could not be paired with the part asked for: the caller decides otherwise.
-_NOT_VISIBLE = object()
-
-
-def _part_of_helper_result(losses: "LossValues", call: cst.BaseExpression, pick, depth: int):
-    """What `pick` selects in each value a function of this module returns (a tuple element, a
-    dict entry; a returned name is followed to the literal assigned to it): the loss it carries,
-    None when no return carries one, or _NOT_VISIBLE when a return cannot be paired."""
-    returned = _returned_by_helper(losses, call)
-    if not returned:
-        return _NOT_VISIBLE
-    for result, where in returned:
-        if isinstance(result, cst.Name):
-            definition = losses.flow.definition(result.value, where)
-            if definition.kind != "assign" or definition.value is None or definition.statement is None:
-                return _NOT_VISIBLE
-            result, where = definition.value, definition.statement
-        part = pick(result)
-        if part is None:
-            return _NOT_VISIBLE
-        found = graph_loss(losses, part, where, depth + 1)
-        if found is not None:
-            return found
-    return None
-
-
-def _unpacked_from_helper(losses: "LossValues", name: str, definition, depth: int):
-    """`train_loss, acc = train(...)`: the element a function of this module returns at the
-    position of `name` (see _part_of_helper_result)."""
-    node = definition.statement.node if definition.statement is not None else None
-    if not isinstance(node, cst.Assign) or len(node.targets) != 1:
-        return _NOT_VISIBLE
-    targets = sequence_elements(node.targets[0].target) or []
-    position = next((index for index, target in enumerate(targets) if dotted_name(target) == name), None)
-    if position is None:
-        return _NOT_VISIBLE
-
-    def element(result: cst.BaseExpression) -> Optional[cst.BaseExpression]:
-        elements = sequence_elements(result)
-        return elements[position] if elements is not None and len(elements) == len(targets) else None
-
-    return _part_of_helper_result(losses, definition.value, element, depth)
-
-
-def _dict_entry_from_helper(losses: "LossValues", holder: cst.BaseExpression, key: str, statement: Statement, depth: int):
-    """`res["train_loss"]` with `res = evaluate(...)`: the entry of the dict literal a function of
-    this module returns (see _part_of_helper_result)."""
-    if not isinstance(holder, cst.Name):
-        return _NOT_VISIBLE
-    definition = losses.flow.definition(holder.value, statement)
-    if definition.kind != "assign" or definition.value is None:
-        return _NOT_VISIBLE
-
-    def entry(result: cst.BaseExpression) -> Optional[cst.BaseExpression]:
-        if not isinstance(result, cst.Dict):
-            return None
-        for element in result.elements:
-            if isinstance(element, cst.DictElement) and string_value(element.key) == key:
-                return element.value
-        return None
-
-    return _part_of_helper_result(losses, definition.value, entry, depth)
-
-
-def _returned_by_helper(losses: "LossValues", value: cst.BaseExpression):
-    """(return value, return statement) of a function of this module called by `value`, or None
-    when `value` is not such a call (a model's forward counts as not visible here)."""
-    if not isinstance(value, cst.Call):
-        return None
-    site = losses.ctx.index.call_sites.get(value)
-    callee = losses.flow.callee(site) if site is not None else None
-    if callee is None or callee.function_name == "forward":
-        return None
-    return [
-        (statement.node.value, statement)
-        for statement in callee.statements
-        if isinstance(statement.node, cst.Return) and statement.node.value is not None
-    ]
+    is computed, or None: `loss`, `loss * x.size(0)`, `outputs.loss`, `criterion(out, y)`, a helper
+    of this module that returns the loss tensor carry it; `loss.item()`, `loss.detach()`,
+    `float(loss)`, `loss.data`, a helper whose every return is a number, and anything computed
+    under torch.no_grad() do not (see ValueKinds)."""
+    return losses.kinds.loss_tensor(expr, statement)
