@@ -18,6 +18,11 @@ from nnlint.analysis.names import dotted_name
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
 
+# Frameworks whose modules mimic torch.nn's API; and packages that mean PyTorch code.
+OTHER_FRAMEWORKS = ("megengine", "paddle", "oneflow", "jittor", "mindspore")
+TORCH_PACKAGES = ("torch", "torchvision", "torchaudio", "timm", "lightning", "pytorch_lightning", "accelerate")
+
+
 def _module_dotted(node: Union[cst.Attribute, cst.Name]) -> str:
     name = dotted_name(node)
     assert name is not None  # import targets are always Names or Attribute chains
@@ -76,3 +81,9 @@ class ImportTable:
     def imports_any(self, *roots: str) -> bool:
         """Whether some import comes from one of these top-level packages."""
         return any(target.split(".")[0] in roots for target in self.aliases.values())
+
+    def another_framework_only(self) -> bool:
+        """Whether the module is written for another deep-learning framework: it imports one
+        (MegEngine, Paddle, OneFlow, Jittor, MindSpore) and nothing of PyTorch's. Their modules share
+        PyTorch's method names (`load_state_dict`, `eval`) but not what those return or do."""
+        return self.imports_any(*OTHER_FRAMEWORKS) and not self.imports_any(*TORCH_PACKAGES)
