@@ -23,7 +23,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.budget import NO_DEADLINE, Deadline, TimeBudgetExceeded
-from nnlint.checks import Check, Report
+from nnlint.check import Check, Report
 from nnlint.discovery import SourceFile
 from nnlint.finding import Finding
 from nnlint.registry import UNPARSABLE, Rule, check_classes
