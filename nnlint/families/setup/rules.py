@@ -46,7 +46,8 @@ from nnlint.analysis.timeline import (
 )
 from nnlint.analysis.values import FixedValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
-from nnlint.check import Check
+from nnlint.analysis.context import brief_text
+from nnlint.check import Check, Elsewhere
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -129,6 +130,30 @@ class TrainLoaderUnshuffledCheck(Check):
             if use.timeline is not None and _carries_state(use.timeline):
                 continue  # truncated backprop through time: batches must come in order
             self._report(use, loaders)
+        project = self.ctx.project
+        for remote in loaders.remote_uses:
+            loader = remote.loader
+            if loader.detail["order"] != "unshuffled" or project.dataset_order(loader.detail["dataset"]) != "map":
+                continue
+            if _carries_state(remote.timeline):
+                continue
+            self._report_remote(remote)
+
+    def _report_remote(self, use) -> None:
+        """The DataLoader is built in another file (where the fix goes); this module trains on it."""
+        ctx = self.ctx
+        project = ctx.project
+        backward = use.timeline.of(BACKWARD)[0]
+        here = f"{project.display(project.path)}:{ctx.position(use.statement.node).start.line}"
+        message = (
+            f"this DataLoader feeds the training loop `{_loop_header(ctx, use.timeline.root)}` at {here} (its "
+            f"batches reach `{short(ctx, backward.node, 40)}`) but reads the dataset in stored order "
+            f"(no shuffle=True, no sampler): every epoch sees the same sequence, and data stored sorted by class "
+            f"arrives in long runs. Pass shuffle=True (or a sampler such as RandomSampler or DistributedSampler)."
+        )
+        at = Elsewhere(use.loader.path, tuple(use.loader.at))
+        related = ((use.statement.node, "the training loop that iterates it"),)
+        self.report(use.statement.node, TRAIN_LOADER_UNSHUFFLED, message, at=at, related=related)
 
     def _report(self, use, loaders: DataLoaders) -> None:
         ctx = self.ctx
@@ -148,7 +173,8 @@ class TrainLoaderUnshuffledCheck(Check):
             f"the updates chase one class at a time. Pass shuffle=True (or a sampler such as RandomSampler or "
             f"DistributedSampler)."
         )
-        self.report(call, TRAIN_LOADER_UNSHUFFLED, message)
+        concise = f"the training DataLoader never shuffles ({how}): pass shuffle=True or a sampler"
+        self.report(call, TRAIN_LOADER_UNSHUFFLED, message, short=concise)
 
 
 def _carries_state(timeline: Timeline) -> bool:
@@ -371,7 +397,11 @@ class OptimizerMissesNewLayersCheck(Check):
             f"the optimizer after changing the model, or add the new parameters with "
             f"`{optimizer_name}.add_param_group(...)`."
         )
-        self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message)
+        concise = (
+            f"{brief_text(new_layer, 30)} added after the optimizer took the parameters: never trained; "
+            "build the optimizer after"
+        )
+        self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message, short=concise)
 
 
 # -- NNL603 -----------------------------------------------------------------------------------------
@@ -486,12 +516,20 @@ class SchedulerBeforeOptimizerCheck(Check):
             if nested
             else f"before `{short(ctx, step.node, 40)}` in each iteration of `{_loop_header(ctx, timeline.root)}`"
         )
+        remote = step.detail.get("remote")
+        related = ()
+        if remote is not None:
+            # the optimizer's step is in a function of another module that this loop calls
+            place = f"{ctx.project.display(remote['path'])}:{remote['at'][0]}"
+            where += f" (its optimizer.step() is at {place}, in {remote['function']}())"
+            related = ((Elsewhere(remote["path"], tuple(remote["at"])), "the optimizer step"),)
         message = (
             f"`{short(ctx, event.node)}` runs {where}: the first value of the schedule is skipped (PyTorch only "
             f"warns at run time), so every learning rate comes one step early and warmup or decay milestones shift. "
             f"Call it after `{short(ctx, step.node, 40)}`."
         )
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message)
+        concise = f"scheduler stepped before {ctx.brief(step.node, 30)}: the schedule runs one step early; step it after"
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related, short=concise)
 
     # (b) an epoch-based scheduler stepped every batch
 
@@ -526,7 +564,8 @@ class SchedulerBeforeOptimizerCheck(Check):
             f"per epoch after the batch loop, or express the schedule in steps (multiply by the number of batches "
             f"per epoch)."
         )
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message)
+        concise = f"epoch-based {terminal} stepped every batch: the schedule runs far too fast; step it once per epoch"
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, short=concise)
 
     def _within_epoch_count(self, length: cst.BaseExpression, batch_loop: Statement) -> bool:
         """A literal length (`StepLR(opt, 30)`, `milestones=[30, 45]`) no larger than the number of epochs
@@ -794,7 +833,13 @@ class LossAccumulatedWithGraphCheck(Check):
             f"graph stays referenced from {accumulator}, so memory grows every step until the total is dropped; "
             f"{fix}."
         )
-        self.report(node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)})
+        concise = (
+            f"loss tensor {leaf_text} kept in {brief_text(accumulator, 24)} with its graph: memory grows; use .item()"
+        )
+        self.report(
+            node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)},
+            short=concise,
+        )
 
 
 def _surface(ctx, value: cst.BaseExpression) -> Optional[cst.BaseExpression]:
