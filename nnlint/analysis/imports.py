@@ -55,6 +55,11 @@ _MATCH_CAPTURES = tuple(getattr(ast, kind) for kind in ("MatchAs", "MatchStar", 
 _CONVENTIONAL_USE = re.compile(r"(?<![\w.])(" + "|".join(CONVENTIONAL_NAMES) + r")\s*[.(]")
 
 
+# Frameworks whose modules mimic torch.nn's API; and packages that mean PyTorch code.
+OTHER_FRAMEWORKS = ("megengine", "paddle", "oneflow", "jittor", "mindspore")
+TORCH_PACKAGES = ("torch", "torchvision", "torchaudio", "timm", "lightning", "pytorch_lightning", "accelerate")
+
+
 def _module_dotted(node: Union[cst.Attribute, cst.Name]) -> str:
     name = dotted_name(node)
     assert name is not None  # import targets are always Names or Attribute chains
@@ -169,3 +174,9 @@ class ImportTable:
             CONVENTIONAL_NAMES[match.group(1)].split(".")[0] in roots and self._conventional(match.group(1)) is not None
             for match in _CONVENTIONAL_USE.finditer(self._source)
         )
+
+    def another_framework_only(self) -> bool:
+        """Whether the module is written for another deep-learning framework: it imports one
+        (MegEngine, Paddle, OneFlow, Jittor, MindSpore) and nothing of PyTorch's. Their modules share
+        PyTorch's method names (`load_state_dict`, `eval`) but not what those return or do."""
+        return self.imports_any(*OTHER_FRAMEWORKS) and not self.imports_any(*TORCH_PACKAGES)

@@ -118,7 +118,8 @@ class ModeFound:
 class AfterEval:
     """What follows a `model.eval()` in a loop: `restored` (a train() comes first), `trains` (a
     forward of the model, a backward and an optimizer step that updates it come first; `forward` is
-    that training forward), `unknown` or `nothing`."""
+    that training forward), `superseded` (another unconditional eval() of the model comes first),
+    `unknown` or `nothing`."""
 
     state: str
     event: Optional[Event] = None
@@ -489,6 +490,10 @@ class ModelModes:
                     return AfterEval("unknown", event)
                 if concerned and event.detail.get("training") is not False:
                     return AfterEval("restored" if event.detail.get("training") else "unknown", event)
+                if concerned and not event.conditional:
+                    # the code that follows sets evaluation mode itself (a linear probe's training
+                    # epoch): that eval() decides the mode of the next steps, and is judged on its own
+                    return AfterEval("superseded", event)
             elif event.kind == CALL and self.may_switch(event, key):
                 return AfterEval("unknown", event)
             elif event.kind == FORWARD and event.target is not None and related(event.target, key):

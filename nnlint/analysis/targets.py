@@ -52,6 +52,12 @@ SPATIAL_WORDS: Dict[str, str] = {
     **dict.fromkeys(["flow", "flows", "optflow"], "flow"),
     **dict.fromkeys(["heatmap", "heatmaps", "heatmaps_gt"], "heatmap"),
 }
+# Calls that make a new array of a given shape: it holds nothing of the image's geometry yet.
+ALLOCATIONS = frozenset(
+    f"{library}.{function}"
+    for library in ("numpy", "torch")
+    for function in ("zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like")
+)
 # Words that make a name something else than a target value (a path, a count, a transform...).
 EXCLUDED_WORDS = frozenset(
     """
@@ -397,10 +403,31 @@ class SpatialTargets:
                     if evidence is None and key is not None and kind_by_name(key) is not None and not self.generated(path, statement):
                         if self.ctx.qualified_name(element) is None:  # type: ignore[arg-type]
                             evidence = Evidence(kind_by_name(key), f"it is returned as {key!r}")  # type: ignore[arg-type]
-                    if evidence is not None and not self._derived_from(path, tainted, scope):
+                    if evidence is not None and not self._derived_from(path, tainted, scope) and not self.made_after(path, start):
                         found.append(Partner(path, evidence, element, statement))
                         break
         return found
+
+    def made_after(self, path: str, start: Statement) -> bool:
+        """`reg_mask = np.zeros(max_objs)` after the flip, then filled from the (flipped) boxes: an
+        array the function allocates only after the transform holds none of the image's old
+        geometry, so the transform cannot have left it behind; what is written into it is judged
+        where it comes from."""
+        scope = start.scope
+        if "." in path or "[" in path or scope.parameter(path) is not None:
+            return False
+        bindings = self.flow.bindings_in(scope, path)
+        allocated = False
+        for binding in bindings:
+            if binding.statement is None or binding.statement.position <= start.position:
+                return False
+            if binding.kind == "assign" and isinstance(binding.value, cst.Call):
+                if self.ctx.qualified_name(binding.value.func) not in ALLOCATIONS:
+                    return False
+                allocated = True
+            elif binding.kind != "augassign":
+                return False
+        return allocated
 
     @staticmethod
     def _other_image(key: Optional[str], element: cst.CSTNode, tainted: Set[str]) -> bool:

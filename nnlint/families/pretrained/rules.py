@@ -469,6 +469,8 @@ class UncheckedPartialLoadCheck(Check):
     def finish(self) -> None:
         from nnlint.analysis.dataflow import DataFlow
 
+        if self.ctx.imports.another_framework_only():
+            return  # e.g. MegEngine's load_state_dict returns nothing to inspect
         flow = self.ctx.fact(DataFlow)
         for call, statement in self.candidates:
             strict = keyword_arg(call, "strict")
