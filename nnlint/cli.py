@@ -5,9 +5,10 @@ Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import click
 
@@ -15,7 +16,8 @@ from nnlint import __version__
 from nnlint.config import ConfigError, RuleSelection, Settings, cli_patterns, load_settings, split_codes
 from nnlint.discovery import STDIN, SourceFile, discover
 from nnlint.cache import ResultCache
-from nnlint.engine import DEFAULT_FILE_TIMEOUT, FileResult, lint_files
+from nnlint.engine import DEFAULT_FILE_TIMEOUT, FileResult, SourceError, decode_source, lint_bytes, lint_files
+from nnlint.fixing import FixOptions, FixRun, encode_like, fix_files, fixable_counts, unified_diff
 from nnlint.parallel import available_cores
 from nnlint.registry import all_rules, get_rule, rule_doc
 from nnlint.report import FORMATS, ReportOptions, render
@@ -78,6 +80,9 @@ def _cache_directory(option: Optional[str], settings: Settings) -> Path:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--config", "config_path", metavar="PATH", help="TOML file with the [tool.nnlint] settings to use.")
 @click.option("--stdin-filename", metavar="NAME", help="Name for the code read from '-' in output and per-file config.")
+@click.option("--fix/--no-fix", "fix", default=None, help="Apply the safe fixes, verified, and write the files (stdin: print the fixed code).")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", "unsafe_fixes", default=None, help="Apply the unsafe fixes too (with --fix or --diff).")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them; exit 1 if there is one.")
 @click.option("--confirm", is_flag=True, help="Run a short torch experiment per finding to confirm it (needs nnlint[runtime]).")
 @click.option("--confirm-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS", help="Time limit of one probe.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True, help="Processes to lint with; 0 means one per available core.")
@@ -99,6 +104,9 @@ def command(
     exit_zero: bool,
     config_path: Optional[str],
     stdin_filename: Optional[str],
+    fix: Optional[bool],
+    unsafe_fixes: Optional[bool],
+    diff: bool,
     confirm: bool,
     confirm_timeout: float,
     jobs: int,
@@ -129,6 +137,10 @@ def command(
     except ConfigError as error:
         _error(str(error))
         sys.exit(EXIT_ERROR)
+    if fix is not None:
+        settings.fix = fix
+    if unsafe_fixes is not None:
+        settings.unsafe_fixes = unsafe_fixes
 
     sources, missing = discover(list(paths) or ["."], settings.exclude, stdin_filename)
     for message in missing:
@@ -142,22 +154,45 @@ def command(
         name = source.path if source.path is not None else (Path(stdin_filename) if stdin_filename else None)
         return selection.enabled_codes(name)
 
+    stdin_data = sys.stdin.buffer.read() if STDIN in paths else None
     results: List[FileResult] = lint_files(
         sources,
         enabled_for,
-        stdin=sys.stdin.buffer if STDIN in paths else None,
+        stdin=io.BytesIO(stdin_data) if stdin_data is not None else None,
         jobs=jobs or available_cores(),
         cache=None if no_cache else ResultCache(_cache_directory(cache_dir, settings)),
         timeout=file_timeout or None,
     )
+    fix_options = FixOptions(unsafe=settings.unsafe_fixes, unfixable=tuple(settings.unfixable))
+    run: Optional[FixRun] = None
+    if settings.fix or diff:
+        lint_one = lambda source, data: lint_bytes(source.display, data, enabled_for(source), timeout=file_timeout or None)  # noqa: E731
+        run, originals = _fix(sources, results, stdin_data, lint_one, fix_options)
+        for note in run.notes:
+            _error(note)
+        if diff:
+            sys.exit(_print_diffs(run))
+        write_errors = _write_fixes(sources, run, originals)
+        results = [run.files[r.path].result if r.path in run.files else r for r in results]
+        if write_errors:
+            for line in write_errors:
+                _error(line)
+            sys.exit(EXIT_ERROR)
     if confirm:
         from nnlint.runtime import confirm_results
 
         results = confirm_results(results, timeout=confirm_timeout)
 
-    output = render(output_format, results, ReportOptions(show_source=show_source, statistics=statistics))
-    if output:
+    output = render(output_format, results, ReportOptions(show_source=show_source, statistics=statistics, unsafe_fixes=settings.unsafe_fixes))
+    if run is not None and stdin_data is not None:
+        # `--fix -`: the fixed code goes to stdout, the report to stderr
+        stdin_file = run.files.get(next(source.display for source in sources if source.path is None))
+        click.echo(stdin_file.text if stdin_file is not None else _decoded(stdin_data), nl=False)
+        if output:
+            click.echo(output, nl=False, err=True)
+    elif output:
         click.echo(output, nl=False)
+    _print_fix_summary(run, results, fix_options, output_format)
     internal_errors = [line for result in results for line in result.internal_errors]
     for line in internal_errors:
         _error(line)
@@ -166,6 +201,69 @@ def command(
         sys.exit(EXIT_ERROR)
     has_findings = any(result.findings for result in results)
     sys.exit(EXIT_FINDINGS if has_findings and not exit_zero else EXIT_CLEAN)
+
+
+def _fix(sources: Sequence[SourceFile], results: Sequence[FileResult], stdin_data: Optional[bytes], lint_one, options: FixOptions) -> Tuple[FixRun, Dict[str, bytes]]:
+    """Fix the files whose findings have fixes that apply; nothing is written here."""
+    texts: Dict[str, str] = {}
+    originals: Dict[str, bytes] = {}
+    by_path = {}
+    for source, result in zip(sources, results):
+        if not any(options.applies(finding) for finding in result.findings):
+            continue
+        try:
+            data = stdin_data if source.path is None else source.path.read_bytes()
+            texts[source.display] = decode_source(data)
+        except (OSError, SourceError):
+            continue  # reported as NNL000 already
+        originals[source.display] = data
+        by_path[source.display] = source
+    lint = lambda path, text: lint_one(by_path[path], encode_like(text, originals[path]))  # noqa: E731
+    return fix_files(texts, {r.path: r for r in results if r.path in texts}, lint, options), originals
+
+
+def _write_fixes(sources: Sequence[SourceFile], run: FixRun, originals: Dict[str, bytes]) -> List[str]:
+    errors = []
+    for source in sources:
+        fixed = run.files.get(source.display)
+        if source.path is None or fixed is None or not fixed.changed:
+            continue
+        try:
+            source.path.write_bytes(encode_like(fixed.text, originals[source.display]))
+        except (OSError, UnicodeEncodeError) as error:
+            errors.append(f"cannot write the fixes to {source.display}: {error}")
+    return errors
+
+
+def _print_diffs(run: FixRun) -> int:
+    changed = [fixed for fixed in run.files.values() if fixed.changed]
+    for fixed in changed:
+        click.echo(unified_diff(fixed), nl=False)
+    count = run.fixed_count
+    click.echo(f"Would fix {count} error{'s' if count != 1 else ''}." if count else "No fixes available.", err=True)
+    return EXIT_FINDINGS if changed else EXIT_CLEAN
+
+
+def _decoded(data: bytes) -> str:
+    try:
+        return decode_source(data)
+    except SourceError:
+        return data.decode("utf-8", errors="replace")
+
+
+def _print_fix_summary(run: Optional[FixRun], results, options: FixOptions, output_format: str) -> None:
+    """Like ruff: how many were fixed, and how many more --fix (or --unsafe-fixes) would fix.
+    On stderr, so that stdout stays flake8's format or pure JSON/SARIF."""
+    if run is not None and run.fixed_count:
+        count = run.fixed_count
+        click.echo(f"Fixed {count} error{'s' if count != 1 else ''}.", err=True)
+    if output_format != "text":
+        return
+    applies, hidden = fixable_counts(results, options)
+    if applies and run is None:
+        click.echo(f"[*] {applies} fixable with the `--fix` option.", err=True)
+    if hidden:
+        click.echo(f"({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)", err=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -1,7 +1,7 @@
 """Configuration: `[tool.nnlint]` in pyproject.toml, command-line overrides, rule selection.
 
-Keys: select, ignore, extend-select (codes or prefixes such as NNL1), exclude (globs) and
-per-file-ignores (glob -> codes). The file is the nearest pyproject.toml with a [tool.nnlint]
+Keys: select, ignore, extend-select (codes or prefixes such as NNL1), exclude (globs),
+per-file-ignores (glob -> codes), fix and unsafe-fixes (booleans) and unfixable (codes). The file is the nearest pyproject.toml with a [tool.nnlint]
 table, from the current folder upward, or the file given with --config.
 """
 
@@ -22,7 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
-KNOWN_KEYS = ("select", "ignore", "extend-select", "exclude", "per-file-ignores")
+KNOWN_KEYS = ("select", "ignore", "extend-select", "exclude", "per-file-ignores", "fix", "unsafe-fixes", "unfixable")
 _CODE_SHAPE = re.compile(r"^NNL[0-9]{0,3}$")
 
 
@@ -55,6 +55,9 @@ class Settings:
     extend_select: List[str] = field(default_factory=list)
     exclude: List[Pattern] = field(default_factory=list)
     per_file_ignores: List[Tuple[Pattern, List[str]]] = field(default_factory=list)
+    fix: bool = False  # apply safe fixes (--fix)
+    unsafe_fixes: bool = False  # apply unsafe fixes too (--unsafe-fixes)
+    unfixable: List[str] = field(default_factory=list)  # codes or prefixes never fixed
     source: Optional[Path] = None  # the config file read, if any
 
 
@@ -146,6 +149,13 @@ def load_settings(config_path: Optional[Path] = None, start: Optional[Path] = No
         settings.extend_select = split_codes(table["extend-select"], f"'extend-select' in {where}")
     if "exclude" in table:
         settings.exclude = [Pattern(glob, base) for glob in _string_list(table["exclude"], f"'exclude' in {where}")]
+    for key in ("fix", "unsafe-fixes"):
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ConfigError(f"'{key}' in {where} must be true or false, not {table[key]!r}")
+            setattr(settings, key.replace("-", "_"), table[key])
+    if "unfixable" in table:
+        settings.unfixable = split_codes(table["unfixable"], f"'unfixable' in {where}")
     if "per-file-ignores" in table:
         value = table["per-file-ignores"]
         if not isinstance(value, dict):

@@ -214,6 +214,7 @@ def _finding(ctx: ModuleContext, report: Report) -> Finding:
         severity=rule.severity,
         message=report.message,
         probe_input=report.probe_input,
+        fix=report.fix,
     )
 
 

@@ -16,6 +16,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.budget import TimeBudgetExceeded
+from nnlint.finding import Fix
 from nnlint.registry import Rule
 
 
@@ -27,6 +28,7 @@ class Report:
     rule: Rule
     message: str
     probe_input: Optional[Dict[str, Any]] = None
+    fix: Optional[Fix] = None  # built by the rule's family fixes.py
 
 
 class Check(cst.BatchableCSTVisitor):
@@ -45,8 +47,15 @@ class Check(cst.BatchableCSTVisitor):
     def finish(self) -> None:
         """Called once after the traversal; most checks decide here."""
 
-    def report(self, node: cst.CSTNode, rule: Rule, message: str, probe_input: Optional[Dict[str, Any]] = None) -> None:
-        self.reports.append(Report(node, rule, message, probe_input))
+    def report(
+        self,
+        node: cst.CSTNode,
+        rule: Rule,
+        message: str,
+        probe_input: Optional[Dict[str, Any]] = None,
+        fix: Optional[Fix] = None,
+    ) -> None:
+        self.reports.append(Report(node, rule, message, probe_input, fix))
 
     def get_visitors(self) -> Mapping[str, Callable[[cst.CSTNode], Any]]:
         # Every visitor method is guarded: a check that raises on some file is switched off for

@@ -31,6 +31,7 @@ from nnlint.analysis.registration import PlainContainer, Registration
 from nnlint.analysis.shapes import ShapeNames
 from nnlint.analysis.values import FixedValues
 from nnlint.checks import Check
+from nnlint.families.layers import fixes
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -120,7 +121,10 @@ class FunctionalDropoutCheck(Check):
             module = models.run_by_forward(statement.scope)
             if module is None or self._decides_mode_itself(statement) or self._says_on_purpose(call):
                 continue
-            self.report(call, FUNCTIONAL_DROPOUT, self._message(call, qualified, statement, module), self._probe_input(call, qualified, statement))
+            self.report(
+                call, FUNCTIONAL_DROPOUT, self._message(call, qualified, statement, module),
+                self._probe_input(call, qualified, statement), fixes.pass_training_flag(self.ctx, call, statement),
+            )
 
     def _says_on_purpose(self, call: cst.Call) -> bool:
         """A comment on the line says dropout stays on deliberately (Tacotron's prenet, MC dropout)."""
@@ -202,7 +206,8 @@ class UnregisteredSubmodulesCheck(Check):
             if not module.certain:
                 continue  # a class with a forward and a base from elsewhere may not register at all
             for container in registration.plain_containers(module):
-                self.report(container.target, UNREGISTERED_SUBMODULES, self._message(module, container), self._probe_input(container))
+                fix = fixes.register_container(self.ctx, container.value, container.kind, container.parameters, container.attribute)
+                self.report(container.target, UNREGISTERED_SUBMODULES, self._message(module, container), self._probe_input(container), fix)
 
     # -- reporting -----------------------------------------------------------------------------------
 
@@ -672,7 +677,7 @@ class BiasBeforeBatchNormCheck(Check):
             "layer": self.ctx.fragment(layer),
             "norm": self.ctx.fragment(norm),
             "names": names,
-        })
+        }, fixes.drop_bias(self.ctx, layer, bias_position))
 
     def _single(self, expr, statement: Statement, models: ModelFacts) -> Optional[cst.Call]:
         if isinstance(expr, cst.Call):

@@ -21,6 +21,7 @@ def render(results: Sequence[FileResult], options) -> str:
             "severity": f.severity.value,
             "message": f.message,
             "confirmation": f.confirmation.to_dict() if f.confirmation else None,
+            "fix": f.fix.to_dict() if f.fix else None,
         }
         for result in results
         for f in result.findings

@@ -8,7 +8,7 @@ from typing import Dict, List, Sequence
 
 from nnlint import __version__
 from nnlint.engine import FileResult
-from nnlint.finding import Severity
+from nnlint.finding import Fix, Severity
 from nnlint.registry import all_rules, rule_doc
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -34,6 +34,26 @@ def _rule_descriptor(code: str) -> Dict:
         "helpUri": rule.help_uri,
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": {"tags": ["pytorch", "training", "correctness"]},
+    }
+
+
+def _fix(fix: Fix) -> Dict:
+    """A fix as SARIF writes one: replacements per file (an insertion deletes an empty region)."""
+    changes: Dict[str, List[Dict]] = {}
+    for edit in fix.edits:
+        changes.setdefault(edit.path, []).append({
+            "deletedRegion": {
+                "startLine": edit.line, "startColumn": edit.column,
+                "endLine": edit.end_line, "endColumn": edit.end_column,
+            },
+            "insertedContent": {"text": edit.content},
+        })
+    return {
+        "description": {"text": f"{fix.message} ({fix.applicability.value} fix)"},
+        "artifactChanges": [
+            {"artifactLocation": {"uri": _uri(path)}, "replacements": replacements}
+            for path, replacements in changes.items()
+        ],
     }
 
 
@@ -64,6 +84,8 @@ def render(results: Sequence[FileResult], options) -> str:
             }
             if f.confirmation is not None:
                 entry["properties"] = {"confirmation": f.confirmation.to_dict()}
+            if f.fix is not None:
+                entry["fixes"] = [_fix(f.fix)]
             sarif_results.append(entry)
     document = {
         "$schema": SCHEMA,

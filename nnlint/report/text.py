@@ -6,7 +6,7 @@ from collections import Counter
 from typing import List, Sequence
 
 from nnlint.engine import FileResult
-from nnlint.finding import Finding
+from nnlint.finding import Applicability, Finding
 from nnlint.registry import get_rule
 
 
@@ -16,6 +16,14 @@ def confirmation_suffix(finding: Finding) -> str:
     return f" [{finding.confirmation.status.value}: {finding.confirmation.evidence}]"
 
 
+def fix_mark(finding: Finding, unsafe_fixes: bool) -> str:
+    """ruff's `[*]`: `--fix` (with `--unsafe-fixes` for an unsafe fix) would rewrite this away."""
+    fix = finding.fix
+    if fix is None or (fix.applicability is Applicability.UNSAFE and not unsafe_fixes):
+        return ""
+    return "[*] "
+
+
 def render(results: Sequence[FileResult], options) -> str:
     out: List[str] = []
     counts: Counter = Counter()
@@ -23,7 +31,8 @@ def render(results: Sequence[FileResult], options) -> str:
         for finding in result.findings:
             counts[finding.code] += 1
             out.append(
-                f"{finding.path}:{finding.line}:{finding.column}: {finding.code} {finding.message}"
+                f"{finding.path}:{finding.line}:{finding.column}: {finding.code} "
+                f"{fix_mark(finding, options.unsafe_fixes)}{finding.message}"
                 f"{confirmation_suffix(finding)}"
             )
             if options.show_source and 1 <= finding.line <= len(result.lines):

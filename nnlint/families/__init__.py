@@ -1,0 +1,1 @@
+"""Rule families: one folder per family (rules, family facts, fixes, runtime probes)."""
