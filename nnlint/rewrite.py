@@ -83,6 +83,9 @@ class Rewrite:
 
     # -- expressions -------------------------------------------------------------------------------
 
+    def code(self, node: cst.CSTNode) -> str:
+        return self.ctx.module.code_for_node(node)
+
     def replace(self, node: cst.CSTNode, new: Union[cst.CSTNode, str]) -> "Rewrite":
         """Replace a node (an expression, an argument value) with a new node or code."""
         placed = self._placed(node)
@@ -180,11 +183,30 @@ class Rewrite:
             self._add(where.owned_first, 1, where.last + 1, 1, "")
         return self
 
-    def move_before(self, statement: cst.CSTNode, target: cst.CSTNode) -> "Rewrite":
-        return self._move(statement, target, above=True)
+    def move_before(self, statement: cst.CSTNode, target: cst.CSTNode, prefix: str = "") -> "Rewrite":
+        """Move a statement (with its comment lines) above `target`, at its indentation; `prefix`:
+        statements to put right before it."""
+        if self.copy_before(statement, target, prefix):
+            self.delete(statement)
+        return self
 
     def move_after(self, statement: cst.CSTNode, target: cst.CSTNode, indent: Optional[str] = None) -> "Rewrite":
-        return self._move(statement, target, above=False, indent=indent)
+        """Move a statement below `target` (below its whole body for a compound statement), at
+        the target's indentation or the one given."""
+        moved, to = self._where(statement), self._where(target)
+        if moved is None or to is None or self._inside_itself(moved, to):
+            return self
+        self._insert_below(to.last, self._text_at(moved, to.indent if indent is None else indent))
+        return self.delete(statement)
+
+    def copy_before(self, statement: cst.CSTNode, target: cst.CSTNode, prefix: str = "") -> bool:
+        """Put a copy of a statement above `target`, at the target's indentation."""
+        moved, to = self._where(statement), self._where(target)
+        if moved is None or to is None or self._inside_itself(moved, to):
+            return False
+        text = (self._indented(prefix, to.indent) if prefix else "") + self._text_at(moved, to.indent)
+        self.insert_text(to.owned_first, 1, text)
+        return True
 
     def indent_of(self, statement: cst.CSTNode) -> Optional[str]:
         where = self._where(statement)
@@ -217,24 +239,18 @@ class Rewrite:
             self.failed = True
         return where
 
-    def _move(self, statement: cst.CSTNode, target: cst.CSTNode, above: bool, indent: Optional[str] = None) -> "Rewrite":
-        moved, to = self._where(statement), self._where(target)
-        if moved is None or to is None:
-            return self
-        if to.owned_first <= moved.last and moved.owned_first <= to.last:
-            self.failed = True  # a statement cannot move into itself
-            return self
-        text = "".join(self._lines[moved.owned_first - 1 : moved.last])
+    def _inside_itself(self, moved: StatementLines, to: StatementLines) -> bool:
+        if moved.owned_first <= to.owned_first and to.last <= moved.last:
+            self.failed = True  # a statement cannot go next to a part of itself
+            return True
+        return False
+
+    def _text_at(self, where: StatementLines, indent: str) -> str:
+        """A statement's lines (with its comment lines), re-indented."""
+        text = "".join(self._lines[where.owned_first - 1 : where.last])
         if not text.endswith(("\n", "\r")):
             text += self.newline
-        new_indent = to.indent if indent is None else indent
-        text = _reindent(text, moved.indent, new_indent)
-        self._add(moved.owned_first, 1, moved.last + 1, 1, "")
-        if above:
-            self.insert_text(to.owned_first, 1, text)
-        else:
-            self._insert_below(to.last, text)
-        return self
+        return _reindent(text, where.indent, indent)
 
     def _insert_below(self, last: int, text: str) -> None:
         if last < len(self._lines) or self._lines[last - 1].endswith(("\n", "\r")):
@@ -267,6 +283,9 @@ def _reindent(text: str, old: str, new: str) -> str:
     return "".join(out)
 
 
+_TIGHT_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+
+
 def with_keyword(call: cst.Call, keyword: str, value: Union[cst.BaseExpression, str]) -> cst.Call:
     """The call with `keyword=value`: the existing keyword argument's value replaced, or a new one
     appended after the last argument (a trailing comma and one-argument-per-line layout kept)."""
@@ -277,19 +296,26 @@ def with_keyword(call: cst.Call, keyword: str, value: Union[cst.BaseExpression, 
         if arg.keyword is not None and arg.keyword.value == keyword:
             args[index] = arg.with_changes(value=value)
             return call.with_changes(args=args)
-    new = cst.Arg(
-        value=value,
-        keyword=cst.Name(keyword),
-        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
-    )
-    if not args:
-        return call.with_changes(args=[new])
-    last = args[-1]
-    if isinstance(last.comma, cst.Comma):  # a trailing comma: the new argument takes it over
-        between = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-        args[-1] = last.with_changes(comma=between)
-        args.append(new.with_changes(comma=last.comma))
-    else:
-        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-        args.append(new)
-    return call.with_changes(args=args)
+    new = cst.Arg(value=value, keyword=cst.Name(keyword), equal=_TIGHT_EQUAL)
+    return call.with_changes(args=appended(args, new))
+
+
+def with_parameter(function: cst.FunctionDef, name: str, default: str) -> cst.Parameters:
+    """The function's parameters with `name=default` added last (keyword-only after `*args`)."""
+    params = function.params
+    new = cst.Param(name=cst.Name(name), default=cst.parse_expression(default), equal=_TIGHT_EQUAL)
+    if isinstance(params.star_arg, cst.Param) or params.kwonly_params:
+        return params.with_changes(kwonly_params=appended(list(params.kwonly_params), new))
+    return params.with_changes(params=appended(list(params.params), new))
+
+
+def appended(items: list, new):
+    """Arguments or parameters with one more at the end: a trailing comma moves to the new last
+    one, and the separator between the others is reused (one per line stays one per line)."""
+    if not items:
+        return [new]
+    last = items[-1]
+    if isinstance(last.comma, cst.Comma):
+        between = items[-2].comma if len(items) > 1 and isinstance(items[-2].comma, cst.Comma) else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        return [*items[:-1], last.with_changes(comma=between), new.with_changes(comma=last.comma)]
+    return [*items[:-1], last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), new]

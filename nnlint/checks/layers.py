@@ -303,7 +303,10 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             squashed = probabilities.squashed(logits, statement)
             if squashed is None or squashed.kind != expected:
                 continue
-            self.report(call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text), self._probe_input(squashed))
+            self.report(
+                call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text),
+                self._probe_input(squashed), fixes.drop_squashing(self.ctx, squashed, call, statement),
+            )
 
     def _loss(self, call: cst.Call, statement: Statement, loss_classes: bool) -> Optional[Tuple[str, str]]:
         qualified = self.ctx.qualified_name(call.func)

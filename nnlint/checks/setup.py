@@ -47,6 +47,7 @@ from nnlint.analysis.timeline import (
 from nnlint.analysis.values import FixedValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
 from nnlint.checks import Check
+from nnlint.families.setup import fixes
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -148,7 +149,7 @@ class TrainLoaderUnshuffledCheck(Check):
             f"the updates chase one class at a time. Pass shuffle=True (or a sampler such as RandomSampler or "
             f"DistributedSampler)."
         )
-        self.report(call, TRAIN_LOADER_UNSHUFFLED, message)
+        self.report(call, TRAIN_LOADER_UNSHUFFLED, message, fix=fixes.shuffle_loader(ctx, call))
 
 
 def _carries_state(timeline: Timeline) -> bool:
@@ -491,7 +492,8 @@ class SchedulerBeforeOptimizerCheck(Check):
             f"warns at run time), so every learning rate comes one step early and warmup or decay milestones shift. "
             f"Call it after `{short(ctx, step.node, 40)}`."
         )
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message)
+        fix = fixes.step_scheduler_after(ctx, event, step, short(ctx, step.node, 40))
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, fix=fix)
 
     # (b) an epoch-based scheduler stepped every batch
 
@@ -526,7 +528,8 @@ class SchedulerBeforeOptimizerCheck(Check):
             f"per epoch after the batch loop, or express the schedule in steps (multiply by the number of batches "
             f"per epoch)."
         )
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message)
+        fix = fixes.step_scheduler_per_epoch(ctx, event.statement, timeline.root)
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, fix=fix)
 
     def _within_epoch_count(self, length: cst.BaseExpression, batch_loop: Statement) -> bool:
         """A literal length (`StepLR(opt, 30)`, `milestones=[30, 45]`) no larger than the number of epochs
@@ -794,7 +797,8 @@ class LossAccumulatedWithGraphCheck(Check):
             f"graph stays referenced from {accumulator}, so memory grows every step until the total is dropped; "
             f"{fix}."
         )
-        self.report(node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)})
+        fix = fixes.detach_accumulated_loss(ctx, value, accumulator)
+        self.report(node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)}, fix)
 
 
 def _surface(ctx, value: cst.BaseExpression) -> Optional[cst.BaseExpression]:
