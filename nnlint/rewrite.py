@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import bisect
 import functools
 import itertools
-from typing import Callable, List, Optional, Tuple, TypeVar, Union
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
 from nnlint.analysis.context import ModuleContext
+from nnlint.analysis.names import dotted_name
 from nnlint.budget import TimeBudgetExceeded
 from nnlint.finding import Applicability, Edit, Fix
 
@@ -80,6 +81,7 @@ class Rewrite:
         self._lines = physical_lines(ctx.source)
         self._starts = list(itertools.accumulate([0] + [len(line) for line in self._lines]))[:-1] or [0]
         self.newline = newline_of(ctx.source)
+        self.imported: Dict[str, str] = {}  # names this rewrite adds to an import (local_or_imported)
 
     # -- expressions -------------------------------------------------------------------------------
 
@@ -319,3 +321,43 @@ def appended(items: list, new):
         between = items[-2].comma if len(items) > 1 and isinstance(items[-2].comma, cst.Comma) else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
         return [*items[:-1], last.with_changes(comma=between), new.with_changes(comma=last.comma)]
     return [*items[:-1], last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), new]
+
+
+def inserted(items: list, index: int, new, before: bool = False) -> list:
+    """List elements or arguments with `new` put after (or before) the one at `index`, separated
+    as the neighbours are."""
+    if not before and index == len(items) - 1:
+        return appended(items, new)
+    if before:
+        neighbour = items[index - 1] if index > 0 else items[index]
+    else:
+        neighbour = items[index]
+    comma = neighbour.comma if isinstance(neighbour.comma, cst.Comma) else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    position = index if before else index + 1
+    return [*items[:position], new.with_changes(comma=comma), *items[position:]]
+
+
+def local_or_imported(ctx: ModuleContext, rewrite: Rewrite, qualified: str) -> Optional[str]:
+    """How the code can name `qualified`: through its imports, or by adding the name to an
+    existing `from <module> import ...` (one edit per rewrite, however often asked)."""
+    spelled = ctx.imports.local_name(qualified)
+    if spelled is not None:
+        return spelled
+    if qualified in rewrite.imported:
+        return rewrite.imported[qualified]
+    module, _, name = qualified.rpartition(".")
+    if name in ctx.imports.aliases or name in ctx.imports.local_definitions:
+        return None  # the bare name means something else here
+    for line in ctx.module.body:
+        if not isinstance(line, cst.SimpleStatementLine):
+            continue
+        for statement in line.body:
+            if (
+                isinstance(statement, cst.ImportFrom) and not statement.relative and statement.module is not None
+                and dotted_name(statement.module) == module and not isinstance(statement.names, cst.ImportStar)
+            ):
+                names = appended(list(statement.names), cst.ImportAlias(cst.Name(name)))
+                rewrite.replace(statement, statement.with_changes(names=names))
+                rewrite.imported[qualified] = name
+                return name
+    return None

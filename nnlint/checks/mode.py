@@ -24,6 +24,7 @@ from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, m
 from nnlint.analysis.objects import MODULE_BASE, related
 from nnlint.analysis.timeline import BACKWARD, FORWARD, MODE, Event, Timeline, TrainingTimelines
 from nnlint.checks import Check
+from nnlint.families.mode import fixes
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -443,7 +444,7 @@ class TrainModeNotRestoredCheck(Check):
             f"training phase."
         )
         probe_input = {"rule": "NNL502", "layers": list(layers or ()), "model": model}
-        self.report(node, TRAIN_MODE_NOT_RESTORED, message, probe_input)
+        self.report(node, TRAIN_MODE_NOT_RESTORED, message, probe_input, fixes.train_after_evaluation(ctx, evaluation, receiver))
 
 
 def _loop_text(ctx, timeline: Timeline) -> str:

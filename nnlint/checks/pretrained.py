@@ -27,6 +27,7 @@ from nnlint.analysis.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
 from nnlint.analysis.transforms import Pipeline
 from nnlint.checks import Check
+from nnlint.families.pretrained import fixes
 from nnlint.checks.augmentation import pipeline_probe_input as _augmentation_probe_input
 from nnlint.finding import Severity
 from nnlint.registry import Rule
@@ -192,7 +193,8 @@ class PretrainedInputsCheck(Check):
                 f"network sees raw [0, 1] (or 0-255) pixels where its weights expect inputs standardized with "
                 f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
             )
-            self.report(model.report, PRETRAINED_WITHOUT_NORMALIZE, message, probe)
+            fix = fixes.add_normalize(self.ctx, [item.pipeline for item in unnormalized], model.statistics) if unnormalized else None
+            self.report(model.report, PRETRAINED_WITHOUT_NORMALIZE, message, probe, fix)
 
     def _unknown_helper(self, call: cst.Call, statement: Optional[Statement]) -> bool:
         """A call named like a normalizer whose code this module does not show (nor a pipeline it knows)."""
@@ -249,7 +251,8 @@ class PretrainedInputsCheck(Check):
             if self._matches(mean, std, expected):
                 continue
             pipeline = pipelines_of.get(id(call.node))
-            self._report_mismatch(call.node, mean, std, model, pipeline)
+            fix = fixes.weights_statistics(self.ctx, call.node, call.mean, call.scale, expected) if not call.functional else None
+            self._report_mismatch(call.node, mean, std, model, pipeline, fix)
         for node, statement in self.evidence.manual:
             self._manual_mismatch(node, statement, model)
 
@@ -289,7 +292,7 @@ class PretrainedInputsCheck(Check):
                     return True
         return False
 
-    def _report_mismatch(self, node: cst.CSTNode, mean, std, model: PretrainedModel, pipeline: Optional[Pipeline]) -> None:
+    def _report_mismatch(self, node: cst.CSTNode, mean, std, model: PretrainedModel, pipeline: Optional[Pipeline], fix) -> None:
         expected = model.statistics
         assert expected is not None
         known = _known_family(mean, std)
@@ -310,7 +313,7 @@ class PretrainedInputsCheck(Check):
             "std": list(std),
             "expected": _expected(model),
         }
-        self.report(node, NORMALIZE_STATS_MISMATCH, message, probe)
+        self.report(node, NORMALIZE_STATS_MISMATCH, message, probe, fix)
 
     def _names(self, node: cst.CSTNode):
         from nnlint.analysis.values import FixedValues
@@ -335,7 +338,8 @@ class PretrainedInputsCheck(Check):
         found = _unit_scale(mean, std)
         if found is None or self._matches(found[0], found[1], model.statistics):
             return
-        self._report_mismatch(node, found[0], found[1], model, None)
+        fix = fixes.manual_weights_statistics(self.ctx, node, statement, mean, model.statistics)
+        self._report_mismatch(node, found[0], found[1], model, None, fix)
 
     # NNL303 -----------------------------------------------------------------------------------------
 
@@ -379,7 +383,7 @@ class PretrainedInputsCheck(Check):
                     pipeline = pipeline_probe_input(self.ctx, application.pipelines[:1])
             probe = {"read": self.ctx.code(read.node), "destination": hit.description, "pipeline": pipeline,
                      "expected": _expected(model)}
-            self.report(read.node, BGR_INTO_RGB_MODEL, message, probe)
+            self.report(read.node, BGR_INTO_RGB_MODEL, message, probe, fixes.convert_to_rgb(self.ctx, read.node, read.statement))
 
 
 def _pipeline_name(ctx, pipeline: Pipeline) -> str:
