@@ -23,6 +23,11 @@ def fixture_files() -> List[Path]:
     return sorted(FIXTURES.rglob("*.py"))
 
 
+def is_fix_output(path: Path) -> bool:
+    """`<name>.fixed.py` / `<name>.unsafe.fixed.py`: what --fix makes of `<name>.py` (tests/test_fixes.py)."""
+    return path.name.endswith(".fixed.py")
+
+
 def expected_findings(path: Path) -> Set[Tuple[int, str]]:
     """(line, code) for every `# expect: CODE[, CODE]` marker in a fixture."""
     expected = set()
