@@ -165,19 +165,19 @@ def command(
     )
     fix_options = FixOptions(unsafe=settings.unsafe_fixes, unfixable=tuple(settings.unfixable))
     run: Optional[FixRun] = None
+    write_errors: List[str] = []
     if settings.fix or diff:
         lint_one = lambda source, data: lint_bytes(source.display, data, enabled_for(source), timeout=file_timeout or None)  # noqa: E731
         run, originals = _fix(sources, results, stdin_data, lint_one, fix_options)
         for note in run.notes:
             _error(note)
         if diff:
-            sys.exit(_print_diffs(run))
-        write_errors = _write_fixes(sources, run, originals)
-        results = [run.files[r.path].result if r.path in run.files else r for r in results]
-        if write_errors:
-            for line in write_errors:
-                _error(line)
-            sys.exit(EXIT_ERROR)
+            changed = _print_diffs(run)
+            sys.exit(EXIT_FINDINGS if changed and not exit_zero else EXIT_CLEAN)
+        unwritten = _write_fixes(sources, run, originals)
+        write_errors = list(unwritten.values())
+        # a file that could not be written keeps its findings
+        results = [run.files[r.path].result if r.path in run.files and r.path not in unwritten else r for r in results]
     if confirm:
         from nnlint.runtime import confirm_results
 
@@ -194,10 +194,10 @@ def command(
         click.echo(output, nl=False)
     _print_fix_summary(run, results, fix_options, output_format)
     internal_errors = [line for result in results for line in result.internal_errors]
-    for line in internal_errors:
+    for line in internal_errors + write_errors:
         _error(line)
 
-    if missing or internal_errors:
+    if missing or internal_errors or write_errors:
         sys.exit(EXIT_ERROR)
     has_findings = any(result.findings for result in results)
     sys.exit(EXIT_FINDINGS if has_findings and not exit_zero else EXIT_CLEAN)
@@ -222,8 +222,9 @@ def _fix(sources: Sequence[SourceFile], results: Sequence[FileResult], stdin_dat
     return fix_files(texts, {r.path: r for r in results if r.path in texts}, lint, options), originals
 
 
-def _write_fixes(sources: Sequence[SourceFile], run: FixRun, originals: Dict[str, bytes]) -> List[str]:
-    errors = []
+def _write_fixes(sources: Sequence[SourceFile], run: FixRun, originals: Dict[str, bytes]) -> Dict[str, str]:
+    """Write the fixed files; the ones that could not be written, with the error."""
+    errors = {}
     for source in sources:
         fixed = run.files.get(source.display)
         if source.path is None or fixed is None or not fixed.changed:
@@ -231,17 +232,18 @@ def _write_fixes(sources: Sequence[SourceFile], run: FixRun, originals: Dict[str
         try:
             source.path.write_bytes(encode_like(fixed.text, originals[source.display]))
         except (OSError, UnicodeEncodeError) as error:
-            errors.append(f"cannot write the fixes to {source.display}: {error}")
+            errors[source.display] = f"cannot write the fixes to {source.display}: {error}"
     return errors
 
 
-def _print_diffs(run: FixRun) -> int:
+def _print_diffs(run: FixRun) -> bool:
+    """Print what --fix would change; whether it would change anything."""
     changed = [fixed for fixed in run.files.values() if fixed.changed]
     for fixed in changed:
         click.echo(unified_diff(fixed), nl=False)
     count = run.fixed_count
     click.echo(f"Would fix {count} error{'s' if count != 1 else ''}." if count else "No fixes available.", err=True)
-    return EXIT_FINDINGS if changed else EXIT_CLEAN
+    return bool(changed)
 
 
 def _decoded(data: bytes) -> str:

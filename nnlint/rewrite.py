@@ -10,11 +10,11 @@ was. A rewrite that cannot place an edit (two statements on one line, say) gives
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 import bisect
 import functools
 import itertools
+import re
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 import libcst as cst
@@ -65,8 +65,7 @@ class StatementLines:
     """The whole lines one statement occupies (1-based, inclusive), from the comment lines directly
     above it that describe it, and its indentation."""
 
-    first: int  # the first of its own lines (its comments start at `owned_first`)
-    owned_first: int
+    owned_first: int  # its first line, or the first comment line above it that belongs to it
     last: int
     indent: str
 
@@ -160,7 +159,7 @@ class Rewrite:
             if not above.strip().startswith("#") or _INDENT.match(above).group(0) != before:
                 break
             owned -= 1
-        return StatementLines(first, owned, last, before)
+        return StatementLines(owned, last, before)
 
     def insert_before(self, target: cst.CSTNode, statement_code: str) -> "Rewrite":
         """New statement(s) on the lines above `target` (and above the comments that describe it),
@@ -215,12 +214,8 @@ class Rewrite:
         return where.indent if where is not None else None
 
     def indent_unit(self) -> str:
-        """One level of indentation as this file writes it (four spaces when it cannot tell)."""
-        for line in self._lines:
-            indent = _INDENT.match(line).group(0)
-            if indent and line.strip() and not line.strip().startswith("#"):
-                return indent if indent.strip(" ") == "" and len(indent) <= 8 or indent == "\t" else "    "
-        return "    "
+        """One level of indentation as this file writes it."""
+        return self.ctx.module.default_indent
 
     # -- the fix -----------------------------------------------------------------------------------
 

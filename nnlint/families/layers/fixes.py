@@ -68,7 +68,9 @@ def _receiver(method: Scope) -> Optional[str]:
 
 # --- NNL504 -----------------------------------------------------------------------------------
 
-# a ModuleDict/ParameterDict has no .get(): code that calls it on the attribute would break
+# methods of list and dict that nn.ModuleList / nn.ModuleDict do not have: code that calls them
+# on the attribute would break
+_LIST_ONLY_METHODS = ("remove", "index", "count", "copy", "reverse", "sort", "clear")
 _DICT_ONLY_METHODS = ("get", "setdefault", "copy", "fromkeys", "popitem")
 
 
@@ -80,14 +82,31 @@ def register_container(ctx: ModuleContext, value: cst.BaseExpression, kind: str,
     spelled = ctx.imports.local_name(f"torch.nn.{wrapper}")
     if spelled is None:
         return None
+    if _nested(value) or re.search(rf"\bself\.{re.escape(attribute)}\.(append|insert)\(\s*[\[(]", ctx.source):
+        return None  # lists of lists: the wrapper would hold lists, not modules
     empty = isinstance(value, (cst.List, cst.Tuple, cst.Dict)) and not value.elements
     new = cst.Call(func=cst.parse_expression(spelled), args=[] if empty else [cst.Arg(value)])
     applicability = Applicability.SAFE
     if kind == "dict" and not parameters and not _string_keys(value):
         applicability = Applicability.UNSAFE  # nn.ModuleDict takes string keys only
-    if kind == "dict" and re.search(rf"\bself\.{re.escape(attribute)}\.({'|'.join(_DICT_ONLY_METHODS)})\(", ctx.source):
+    missing = _DICT_ONLY_METHODS if kind == "dict" else _LIST_ONLY_METHODS
+    if re.search(rf"\bself\.{re.escape(attribute)}\.({'|'.join(missing)})\(", ctx.source):
         applicability = Applicability.UNSAFE
     return Rewrite(ctx).replace(value, new).fix(f"Register the {kind} with nn.{wrapper}", applicability)
+
+
+def _nested(value: cst.BaseExpression) -> bool:
+    """A container whose elements are containers themselves."""
+    containers = (cst.List, cst.Tuple, cst.Dict, cst.ListComp, cst.DictComp, cst.SetComp, cst.GeneratorExp)
+    if isinstance(value, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
+        return isinstance(value.elt, containers)
+    if isinstance(value, cst.DictComp):
+        return isinstance(value.value, containers)
+    if isinstance(value, (cst.List, cst.Tuple)):
+        return any(isinstance(getattr(e, "value", None), containers) for e in value.elements)
+    if isinstance(value, cst.Dict):
+        return any(isinstance(getattr(e, "value", None), containers) for e in value.elements)
+    return False
 
 
 def _string_keys(value: cst.BaseExpression) -> bool:
