@@ -16,9 +16,10 @@ from nnlint import __version__
 from nnlint.config import ConfigError, RuleSelection, Settings, cli_patterns, load_settings, split_codes
 from nnlint.discovery import STDIN, SourceFile, discover
 from nnlint.cache import ResultCache
-from nnlint.engine import DEFAULT_FILE_TIMEOUT, FileResult, SourceError, decode_source, lint_bytes, lint_files
-from nnlint.fixing import FixOptions, FixRun, encode_like, fix_files, fixable_counts, unified_diff
+from nnlint.engine import DEFAULT_FILE_TIMEOUT, FileResult, SourceError, decode_source, lint_files
+from nnlint.fixing import FixOptions, FixRun, encode_like, fix_files, fixable_counts, relinter, unified_diff
 from nnlint.parallel import available_cores
+from nnlint.project import Projects
 from nnlint.registry import all_rules, get_rule, rule_doc
 from nnlint.report import FORMATS, ReportOptions, render
 
@@ -87,6 +88,7 @@ def _cache_directory(option: Optional[str], settings: Settings) -> Path:
 @click.option("--confirm-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS", help="Time limit of one probe.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True, help="Processes to lint with; 0 means one per available core.")
 @click.option("--file-timeout", type=click.FloatRange(min=0), default=DEFAULT_FILE_TIMEOUT, show_default=True, metavar="SECONDS", help="Give up on a file that takes longer (reported as NNL000); 0 means no limit.")
+@click.option("--no-project", is_flag=True, help="Lint file by file: no facts from the project's other modules (config: project = false).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
 @click.option("--cache-dir", metavar="PATH", envvar="NNLINT_CACHE_DIR", help="Result cache folder (default: .nnlint_cache next to the config file, else in the current folder; env NNLINT_CACHE_DIR).")
 @click.option("--list-rules", is_flag=True, help="List every rule and exit.")
@@ -111,6 +113,7 @@ def command(
     confirm_timeout: float,
     jobs: int,
     file_timeout: float,
+    no_project: bool,
     no_cache: bool,
     cache_dir: Optional[str],
     list_rules: bool,
@@ -155,19 +158,24 @@ def command(
         return selection.enabled_codes(name)
 
     stdin_data = sys.stdin.buffer.read() if STDIN in paths else None
+    cache = None if no_cache else ResultCache(_cache_directory(cache_dir, settings))
+    projects = None if no_project or not settings.project else Projects(
+        settings.src, settings.source.parent if settings.source is not None else None
+    )
     results: List[FileResult] = lint_files(
         sources,
         enabled_for,
         stdin=io.BytesIO(stdin_data) if stdin_data is not None else None,
         jobs=jobs or available_cores(),
-        cache=None if no_cache else ResultCache(_cache_directory(cache_dir, settings)),
+        cache=cache,
         timeout=file_timeout or None,
+        projects=projects,
     )
     fix_options = FixOptions(unsafe=settings.unsafe_fixes, unfixable=tuple(settings.unfixable))
     run: Optional[FixRun] = None
     write_errors: List[str] = []
     if settings.fix or diff:
-        lint_one = lambda source, data: lint_bytes(source.display, data, enabled_for(source), timeout=file_timeout or None)  # noqa: E731
+        lint_one = relinter(sources, enabled_for, file_timeout or None, projects, cache)
         run, originals = _fix(sources, results, stdin_data, lint_one, fix_options)
         for note in run.notes:
             _error(note)

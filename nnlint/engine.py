@@ -17,21 +17,24 @@ import re
 import tokenize
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence, Tuple, Type
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
+from nnlint.analysis.project_values import ProjectValues
 from nnlint.budget import NO_DEADLINE, Deadline, TimeBudgetExceeded
-from nnlint.checks import Check, Report
+from nnlint.check import Check, Elsewhere, Report
 from nnlint.discovery import SourceFile
-from nnlint.finding import Finding
+from nnlint.finding import Finding, Related
 from nnlint.registry import UNPARSABLE, Rule, check_classes
 from nnlint.traversal import walk
 from nnlint.suppression import file_suppression, finding_suppressed
 
 if TYPE_CHECKING:
     from nnlint.cache import ResultCache
+    from nnlint.project import Projects
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -115,13 +118,19 @@ def _libcst_rejects(path: str, error: Exception) -> Finding:
     return _unparsable(path, f"cannot parse with LibCST: {first_line}", line, column)
 
 
-def active_checks(text: str, enabled: FrozenSet[str], use_triggers: bool = True) -> List[Type[Check]]:
-    """Checks with an enabled rule whose trigger substrings occur in the text."""
+def active_checks(
+    text: str, enabled: FrozenSet[str], use_triggers: bool = True, elsewhere: FrozenSet[str] = frozenset()
+) -> List[Type[Check]]:
+    """Checks with an enabled rule whose trigger substrings occur in the text (or, in project
+    analysis, in a module of the project the file reaches: `elsewhere`)."""
     picked = []
     for check in check_classes():
         if not any(rule.code in enabled for rule in check.rules):
             continue
-        if use_triggers and check.triggers and not any(trigger in text for trigger in check.triggers):
+        if (
+            use_triggers and check.triggers
+            and not any(trigger in text or trigger in elsewhere for trigger in check.triggers)
+        ):
             continue
         picked.append(check)
     return picked
@@ -134,13 +143,14 @@ def lint_text(
     use_triggers: bool = True,
     apply_noqa: bool = True,
     deadline: Deadline = NO_DEADLINE,
+    project: Optional[ProjectValues] = None,
 ) -> FileResult:
     result = FileResult(path)
     suppressed_file = file_suppression(text)
     if suppressed_file.everything:
         return result
     enabled = frozenset(code for code in enabled if not suppressed_file.suppresses(code))
-    checks = active_checks(text, enabled, use_triggers)
+    checks = active_checks(text, enabled, use_triggers, project.triggers if project is not None else frozenset())
     if not checks:
         return result
     tree, rejected = _python_parse(path, text)
@@ -158,6 +168,7 @@ def lint_text(
 
     deadline.check()
     ctx = ModuleContext(path, text, module, deadline, statement_lines)
+    ctx.project = project
     instances = [check(ctx) for check in checks]
     try:
         walk(module, instances, before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
@@ -185,7 +196,8 @@ def lint_text(
             finding = _finding(ctx, report)
             if finding.code not in enabled:
                 continue
-            if apply_noqa and finding_suppressed(lines, finding.code, finding.line, finding.end_line):
+            where = lines if report.at is None or project is None else project.lines(report.at.path)
+            if apply_noqa and finding_suppressed(where, finding.code, finding.line, finding.end_line):
                 continue
             result.findings.append(finding)
     result.findings.sort(key=Finding.sort_key)
@@ -201,21 +213,37 @@ def _with_unparsable(result: FileResult, enabled: FrozenSet[str], finding: Findi
 
 
 def _finding(ctx: ModuleContext, report: Report) -> Finding:
-    position = ctx.position(report.node)
     rule: Rule = report.rule
+    related = tuple(_related(ctx, place, message) for place, message in report.related)
+    if report.at is not None and ctx.project is not None:
+        line, column, end_line, end_column = report.at.at
+        path = ctx.project.display(report.at.path)
+    else:
+        position = ctx.position(report.node)
+        path, line, column = ctx.path, position.start.line, position.start.column + 1
+        end_line, end_column = position.end.line, position.end.column + 1
     return Finding(
-        path=ctx.path,
-        line=position.start.line,
-        column=position.start.column + 1,
-        end_line=position.end.line,
-        end_column=position.end.column + 1,
+        path=path,
+        line=line,
+        column=column,
+        end_line=end_line,
+        end_column=end_column,
         code=rule.code,
         name=rule.name,
         severity=rule.severity,
         message=report.message,
         probe_input=report.probe_input,
+        related=related,
         fix=report.fix,
     )
+
+
+def _related(ctx: ModuleContext, place, message: str) -> Related:
+    if isinstance(place, Elsewhere):
+        assert ctx.project is not None  # only project analysis reports places elsewhere
+        return Related(ctx.project.display(place.path), place.at[0], place.at[1], message)
+    position = ctx.position(place)
+    return Related(ctx.path, position.start.line, position.start.column + 1, message)
 
 
 DEFAULT_FILE_TIMEOUT = 60.0
@@ -228,6 +256,7 @@ def lint_bytes(
     use_triggers: bool = True,
     apply_noqa: bool = True,
     timeout: Optional[float] = DEFAULT_FILE_TIMEOUT,
+    project: Optional[ProjectValues] = None,
 ) -> FileResult:
     """Lint one file's bytes within a time budget; a file over budget gets one NNL000."""
     try:
@@ -235,7 +264,7 @@ def lint_bytes(
     except SourceError as error:
         return _with_unparsable(FileResult(path), enabled, _unparsable(path, str(error)))
     try:
-        return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout))
+        return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout), project)
     except TimeBudgetExceeded:
         message = f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)"
         return _with_unparsable(FileResult(path), enabled, _unparsable(path, message))
@@ -258,32 +287,80 @@ def lint_files(
     jobs: int = 1,
     cache: Optional["ResultCache"] = None,
     timeout: Optional[float] = DEFAULT_FILE_TIMEOUT,
+    projects: Optional["Projects"] = None,
 ) -> List[FileResult]:
     """Lint every file; results in the order of `sources`. One file that cannot be read never
-    stops the others. Cached results are reused; the rest run in `jobs` processes."""
+    stops the others. Cached results are reused; the rest run in `jobs` processes.
+
+    With `projects` (project analysis), every module of the linted files' projects is first
+    summarised (pass 1), and each file is checked with the summaries of the modules it reaches
+    (pass 2); its cached result is keyed on their contents too. A finding whose fix goes into
+    another file is listed under that file."""
     from nnlint.parallel import Job, lint_jobs
+    from nnlint.project import ProjectIndex
+
+    index = None
+    displays: Dict[str, str] = {}
+    if projects is not None:
+        index = ProjectIndex(projects, cache)
+        for source in sources:
+            if source.path is not None:
+                index.add(source.path)
+                displays[str(source.path.resolve())] = source.display
 
     results: List[Optional[FileResult]] = [None] * len(sources)
     for start in range(0, len(sources), BATCH):
         pending: List[Job] = []
-        for index in range(start, min(start + BATCH, len(sources))):
-            source = sources[index]
+        for position in range(start, min(start + BATCH, len(sources))):
+            source = sources[position]
             enabled = enabled_for(source)
             try:
                 data = read_source(source, stdin)
             except OSError as error:
                 reason = error.strerror or str(error)
                 unreadable = _unparsable(source.display, f"cannot read: {reason}")
-                results[index] = _with_unparsable(FileResult(source.display), enabled, unreadable)
+                results[position] = _with_unparsable(FileResult(source.display), enabled, unreadable)
                 continue
-            key = cache.key(data, enabled) if cache is not None else None
+            project = index.input_for(source.path) if index is not None and source.path is not None else None
+            key = cache.key(data, enabled, project[2] if project else "") if cache is not None else None
             cached = cache.load(key, source.display, data) if cache is not None and key else None
             if cached is not None:
-                results[index] = cached
+                results[position] = cached
             else:
-                pending.append(Job(index, source.display, data, enabled, key, timeout))
+                given = (project[0], project[1], displays) if project is not None else None
+                pending.append(Job(position, source.display, data, enabled, key, timeout, given))
         for job, result in zip(pending, lint_jobs(pending, jobs)):
             results[job.index] = result
             if cache is not None and job.cache_key:
                 cache.store(job.cache_key, result)
-    return [result for result in results if result is not None]
+    done = [result for result in results if result is not None]
+    return _findings_where_they_are(done) if index is not None else done
+
+
+def _findings_where_they_are(results: List[FileResult]) -> List[FileResult]:
+    """Move findings reported in another file of the project to that file's result (a new one,
+    after the others, when that file was not linted); the same finding found from two files is
+    listed once."""
+    by_path = {result.path: result for result in results}
+    extra: Dict[str, FileResult] = {}
+    every = [finding for result in results for finding in result.findings]
+    for result in results:
+        result.findings = []
+    seen = set()
+    for finding in every:
+        identity = (finding.path, finding.line, finding.column, finding.code, finding.message)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        owner = by_path.get(finding.path) or extra.get(finding.path)
+        if owner is None:
+            owner = extra[finding.path] = FileResult(finding.path)
+        owner.findings.append(finding)
+    for result in list(by_path.values()) + list(extra.values()):
+        result.findings.sort(key=Finding.sort_key)
+        if result.findings and not result.lines:
+            try:
+                result.lines = split_lines(decode_source(Path(result.path).read_bytes()))
+            except (OSError, SourceError):
+                pass
+    return results + [extra[path] for path in sorted(extra)]

@@ -23,12 +23,16 @@ import tokenize
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from nnlint.engine import FileResult
+from nnlint.analysis.project_values import ProjectValues
+from nnlint.cache import ResultCache
+from nnlint.discovery import SourceFile
+from nnlint.engine import FileResult, lint_bytes
 from nnlint.finding import Applicability, Edit, Finding, Fix
+from nnlint.project import ProjectIndex, Projects
 from nnlint.rewrite import physical_lines
 
 MAX_ROUNDS = 10
@@ -220,8 +224,11 @@ class _Fixer:
                 return f"its edits do not fit the file ({error})"
             if not parses(new_texts[path]):
                 return "the fixed code does not parse"
-            new_results[path] = self.lint(path, new_texts[path])
-            if new_results[path].internal_errors:
+            relinted = self.lint(path, new_texts[path])
+            # findings that project analysis reports in another file are that file's business
+            relinted.findings = [f for f in relinted.findings if f.path == path]
+            new_results[path] = relinted
+            if relinted.internal_errors:
                 return "the fixed code cannot be re-linted"
             fixed_here = [f for g in groups for f in g.findings if f.path == path]
             problem = _compare(self.results[path].findings, new_results[path].findings, fixed_here)
@@ -276,6 +283,33 @@ def encode_like(text: str, original: bytes) -> bytes:
     except SyntaxError:
         encoding = "utf-8"
     return text.encode(encoding)
+
+
+def relinter(
+    sources: Sequence[SourceFile],
+    enabled_for: Callable[[SourceFile], FrozenSet[str]],
+    timeout: Optional[float],
+    projects: Optional[Projects] = None,
+    cache: Optional[ResultCache] = None,
+) -> Callable[[SourceFile, bytes], FileResult]:
+    """Lint one file's new bytes as the first run linted it: with the same rules and, under
+    project analysis, the facts of the same project (its other modules as they are on disk)."""
+    index = ProjectIndex(projects, cache) if projects is not None else None
+    displays: Dict[str, str] = {}
+    if index is not None:
+        for source in sources:
+            if source.path is not None:
+                index.add(source.path)
+                displays[str(source.path.resolve())] = source.display
+
+    def lint(source: SourceFile, data: bytes) -> FileResult:
+        project = None
+        given = index.input_for(source.path) if index is not None and source.path is not None else None
+        if given is not None:
+            project = ProjectValues(given[0], given[1], displays)
+        return lint_bytes(source.display, data, enabled_for(source), timeout=timeout, project=project)
+
+    return lint
 
 
 def unified_diff(fixed: FixedFile) -> str:

@@ -13,7 +13,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 from nnlint.engine import FileResult, lint_bytes
 
@@ -26,6 +26,8 @@ class Job:
     enabled: FrozenSet[str]
     cache_key: Optional[str] = None
     timeout: Optional[float] = None
+    # project analysis: (the file's key, the module records it can reach, display names)
+    project: Optional[Tuple[str, Dict[str, Any], Dict[str, str]]] = None
 
 
 def available_cores() -> int:
@@ -35,7 +37,12 @@ def available_cores() -> int:
 
 
 def lint_job(job: Job) -> FileResult:
-    return lint_bytes(job.path, job.data, job.enabled, timeout=job.timeout)
+    project = None
+    if job.project is not None:
+        from nnlint.analysis.project_values import ProjectValues
+
+        project = ProjectValues(*job.project)
+    return lint_bytes(job.path, job.data, job.enabled, timeout=job.timeout, project=project)
 
 
 def _context():

@@ -6,7 +6,7 @@ import libcst as cst
 import pytest
 
 import nnlint.engine as engine
-from nnlint.checks import Check
+from nnlint.check import Check
 from nnlint.finding import Severity
 from nnlint.registry import Rule, all_rules, check_classes
 from tests.helpers import FIXTURES, codes_and_lines, fixture_files, run_cli

@@ -110,7 +110,7 @@ def test_static_rules_are_inconclusive(runner, name, code):
 
 
 def test_nnl604_probe_refuses_an_unknown_form():
-    from nnlint.runtime.probes import probes_by_code
+    from nnlint.runtime.probe import probes_by_code
     from nnlint.runtime.vouch import Refused
 
     with pytest.raises(Refused):

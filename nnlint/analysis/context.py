@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import tokenize
-from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type, TypeVar
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
@@ -12,6 +12,9 @@ from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionPr
 from nnlint.analysis.imports import ImportTable
 from nnlint.analysis.index import ModuleIndex
 from nnlint.budget import NO_DEADLINE, Deadline
+
+if TYPE_CHECKING:
+    from nnlint.analysis.project_values import ProjectValues
 
 FactT = TypeVar("FactT")
 
@@ -36,6 +39,8 @@ class ModuleContext:
         self._top_level_lines: Optional[List[int]] = None
         self._top_level_positions: Dict[int, Tuple[Any, Dict[int, cst.CSTNode], int]] = {}
         self._positions: Optional[Any] = None
+        # project analysis: what the other modules of the project give (None: file by file)
+        self.project: Optional["ProjectValues"] = None
 
     @property
     def is_test_file(self) -> bool:

@@ -21,6 +21,7 @@ def render(results: Sequence[FileResult], options) -> str:
             "severity": f.severity.value,
             "message": f.message,
             "confirmation": f.confirmation.to_dict() if f.confirmation else None,
+            "related": [item.to_dict() for item in f.related],
             "fix": f.fix.to_dict() if f.fix else None,
         }
         for result in results

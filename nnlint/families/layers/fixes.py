@@ -17,7 +17,7 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.names import callee_terminal_name, keyword_arg, positional_args, string_value
-from nnlint.analysis.probabilities import Squashed
+from nnlint.families.layers.probabilities import Squashed
 from nnlint.finding import Applicability, Fix
 from nnlint.rewrite import Rewrite, fix_builder, with_keyword, with_parameter
 

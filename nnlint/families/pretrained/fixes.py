@@ -17,7 +17,7 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import argument, assigned_names, dotted_name
-from nnlint.analysis.pretrained import Statistics
+from nnlint.families.pretrained.statistics import Statistics
 from nnlint.analysis.transforms import Pipeline
 from nnlint.finding import Fix
 from nnlint.rewrite import Rewrite, fix_builder, inserted, local_or_imported
