@@ -21,7 +21,9 @@ import libcst as cst
 from libcst._nodes.internal import CodegenState
 
 from nnlint.analysis.context import ModuleContext
+from nnlint.analysis.index import Statement
 from nnlint.analysis.names import dotted_name
+from nnlint.analysis.timeline import Event
 from nnlint.budget import TimeBudgetExceeded
 from nnlint.finding import Applicability, Edit, Fix
 
@@ -355,4 +357,31 @@ def local_or_imported(ctx: ModuleContext, rewrite: Rewrite, qualified: str) -> O
                 rewrite.replace(statement, statement.with_changes(names=names))
                 rewrite.imported[qualified] = name
                 return name
+    return None
+
+
+# -- where a moved statement goes --------------------------------------------------------------
+
+
+def holder_at_level(statement: Statement, other: Statement) -> Optional[cst.CSTNode]:
+    """The statement in `statement`'s block that is `other` or contains it (the `if` or loop that
+    holds it); None when `other` is not in that block."""
+    if statement.scope is not other.scope:
+        return None
+    depth = len(statement.blocks)
+    if other.blocks[:depth] != statement.blocks:
+        return None
+    if any(statement.in_else_of(block) != other.in_else_of(block) for block in statement.blocks):
+        return None  # the two sit in different branches of one `if`
+    return other.node if len(other.blocks) == depth else other.blocks[depth]
+
+
+def beside(event: Event, other: Event) -> Optional[cst.CSTNode]:
+    """The statement in the block of `event` that runs `other`, so that a statement moved next to
+    it keeps its frequency: both in the training step's own scope (`other` maybe through the call
+    of a helper), or both in one helper."""
+    if event.statement is event.anchor:
+        return holder_at_level(event.statement, other.anchor)
+    if event.statement.scope is other.statement.scope:
+        return holder_at_level(event.statement, other.statement)
     return None

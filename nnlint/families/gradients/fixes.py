@@ -21,7 +21,7 @@ from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.names import argument, method_receiver
 from nnlint.analysis.timeline import BACKWARD, UNSCALE, Event, Guard, Timeline
 from nnlint.finding import Fix
-from nnlint.rewrite import Rewrite, fix_builder
+from nnlint.rewrite import Rewrite, beside, fix_builder
 
 # --- where statements go ------------------------------------------------------------------------
 
@@ -43,18 +43,6 @@ def _only_statement(block: cst.If, node: cst.CSTNode) -> bool:
         return False
     line = body.body[0]
     return line is node or isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1 and line.body[0] is node
-
-
-def holder_at_level(statement: Statement, other: Statement) -> Optional[cst.CSTNode]:
-    """The statement in `statement`'s block that is `other` or contains it."""
-    if statement.scope is not other.scope:
-        return None
-    depth = len(statement.blocks)
-    if other.blocks[:depth] != statement.blocks:
-        return None
-    if any(statement.in_else_of(block) != other.in_else_of(block) for block in statement.blocks):
-        return None  # the two sit in different branches of one `if`
-    return other.node if len(other.blocks) == depth else other.blocks[depth]
 
 
 def valid_in(text: str, written_in: Scope, used_in: Scope) -> bool:
@@ -108,16 +96,6 @@ def unscale_code(ctx: ModuleContext, backward: Event, step: Event, at: Statement
     if condition:
         code = f"if {condition}:\n{Rewrite(ctx).indent_unit()}{code}"
     return code
-
-
-def _beside(event: Event, step: Event) -> Optional[cst.CSTNode]:
-    """The statement in the block of `event` that runs `step`: both in the training loop's scope
-    (the step maybe through a helper call), or both in one helper."""
-    if event.statement is event.anchor:
-        return holder_at_level(event.statement, step.anchor)
-    if event.statement.scope is step.statement.scope:
-        return holder_at_level(event.statement, step.statement)
-    return None
 
 
 def _running(event: Event, step: Event) -> Optional[cst.CSTNode]:
@@ -212,7 +190,7 @@ def unscale_before_clip(ctx: ModuleContext, timeline: Timeline, clip: Event, bac
 def clear_after_step(ctx: ModuleContext, zero: Event, step: Event) -> Optional[Fix]:
     """Move the zero_grad from between backward and step to just after the step (in the same
     block as before, so it clears as often as it did)."""
-    anchor = _beside(zero, step)
+    anchor = beside(zero, step)
     if anchor is None:
         return None
     return Rewrite(ctx).move_after(unit(zero.statement), anchor).fix("Move the zero_grad() after the optimizer step")

@@ -8,7 +8,7 @@ NNL604: `.item()` (or `.detach()` where the total is used as a tensor later) on 
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional
+from typing import Optional
 
 import libcst as cst
 
@@ -17,7 +17,7 @@ from nnlint.analysis.index import Statement
 from nnlint.analysis.names import positional_args
 from nnlint.analysis.timeline import Event
 from nnlint.finding import Applicability, Fix
-from nnlint.rewrite import Rewrite, fix_builder, with_keyword
+from nnlint.rewrite import Rewrite, beside, fix_builder, with_keyword
 
 # --- NNL601 -----------------------------------------------------------------------------------
 
@@ -48,9 +48,7 @@ def step_scheduler_after(ctx: ModuleContext, scheduler: Event, step: Event, step
     the same block, else below the statement of the scheduler's block that holds the step (the
     `if` of gradient accumulation, the batch loop, the call of the helper that steps), so the
     scheduler keeps its frequency."""
-    if scheduler.statement is not scheduler.anchor:
-        return None  # stepped inside a helper: moving it there would change what the helper does
-    anchor = _holder_at_level(scheduler.statement, step.anchor)
+    anchor = beside(scheduler, step)
     if anchor is None:
         return None
     rewrite = Rewrite(ctx).move_after(scheduler.statement.node, anchor)
@@ -62,23 +60,8 @@ def step_scheduler_per_epoch(ctx: ModuleContext, scheduler: Statement, batch_loo
     """Move `scheduler.step()` from the body of the batch loop to just after the loop."""
     if batch_loop not in scheduler.blocks or scheduler.blocks[-1] is not batch_loop:
         return None  # stepped in a block inside the loop body: not a plain per-batch step
-    rewrite = Rewrite(ctx)
-    indent = rewrite.indent_of(batch_loop)
-    if indent is None:
-        return None
-    return rewrite.move_after(scheduler.node, batch_loop, indent=indent).fix("Step the scheduler once per epoch, after the batch loop")
-
-
-def _holder_at_level(statement: Statement, other: Statement) -> Optional[cst.CSTNode]:
-    """The statement in `statement`'s block that is `other` or contains it."""
-    if statement.scope is not other.scope:
-        return None
-    depth = len(statement.blocks)
-    if other.blocks[:depth] != statement.blocks:
-        return None
-    if any(statement.in_else_of(block) != other.in_else_of(block) for block in statement.blocks):
-        return None  # the two sit in different branches of one `if`
-    return other.node if len(other.blocks) == depth else other.blocks[depth]
+    rewrite = Rewrite(ctx).move_after(scheduler.node, batch_loop)
+    return rewrite.fix("Step the scheduler once per epoch, after the batch loop")
 
 
 # --- NNL604 -----------------------------------------------------------------------------------
@@ -88,13 +71,13 @@ _TENSOR_USE = r"\s*\.\s*(?:item|cpu|cuda|detach|numpy|tolist|to|clone|backward|f
 
 
 @fix_builder
-def detach_accumulated_loss(ctx: ModuleContext, added: cst.BaseExpression, accumulator: str, extra_names: Iterable[str] = ()) -> Optional[Fix]:
+def detach_accumulated_loss(ctx: ModuleContext, added: cst.BaseExpression, accumulator: str) -> Optional[Fix]:
     """`total += loss` -> `total += loss.item()`; the operand that carries the loss in `loss *
     x.size(0)` gets the call. `.detach()` instead of `.item()` when the total (or an element of a
-    list of losses, or the meter's argument) is used as a tensor later (`total.item()`,
+    list of losses) is used as a tensor later (`total.item()`,
     `torch.stack(history)`), so that code keeps working."""
     operand = _loss_operand(added)
-    method = "detach" if _used_as_tensor(ctx.source, [accumulator, *extra_names]) else "item"
+    method = "detach" if _used_as_tensor(ctx.source, accumulator) else "item"
     bare = not isinstance(operand, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) and not operand.lpar
     target = operand.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) if bare else operand
     new = cst.Call(func=cst.Attribute(value=target, attr=cst.Name(method)))
@@ -122,11 +105,10 @@ def _counts(expr: cst.BaseExpression) -> bool:
     return bool(re.search(r"\.size\(|\.shape\[|^len\(|size$|count$|^n$|numel", text))
 
 
-def _used_as_tensor(source: str, names: Iterable[str]) -> bool:
-    every = set(names)
-    for name in list(every):
-        # `for value in self.history` / `[v.item() for v in history]`: the elements count too
-        every.update(re.findall(rf"\bfor\s+(\w+)\s+in\s+{re.escape(name)}\b", source))
+def _used_as_tensor(source: str, accumulator: str) -> bool:
+    every = {accumulator}
+    # `for value in self.history` / `[v.item() for v in history]`: the elements count too
+    every.update(re.findall(rf"\bfor\s+(\w+)\s+in\s+{re.escape(accumulator)}\b", source))
     for name in every:
         escaped = re.escape(name)
         if re.search(rf"(?<![\w.]){escaped}(?:\[[^\]]*\])?{_TENSOR_USE}", source):
