@@ -17,7 +17,8 @@ from nnlint.config import ConfigError, RuleSelection, Settings, cli_patterns, lo
 from nnlint.discovery import STDIN, SourceFile, discover
 from nnlint.cache import ResultCache
 from nnlint.engine import DEFAULT_FILE_TIMEOUT, FileResult, SourceError, decode_source, lint_files
-from nnlint.fixing import FixOptions, FixRun, encode_like, fix_files, fixable_counts, relinter, unified_diff
+from nnlint.finding import Finding
+from nnlint.fixing import FixedFile, FixOptions, FixRun, encode_like, fix_files, fixable_counts, relinter, unified_diff
 from nnlint.parallel import available_cores
 from nnlint.project import Projects
 from nnlint.registry import all_rules, get_rule, rule_doc
@@ -175,8 +176,8 @@ def command(
     run: Optional[FixRun] = None
     write_errors: List[str] = []
     if settings.fix or diff:
-        lint_one = relinter(sources, enabled_for, file_timeout or None, projects, cache)
-        run, originals = _fix(sources, results, stdin_data, lint_one, fix_options)
+        lint_one = relinter(sources, file_timeout or None, projects, cache)
+        run, originals = _fix(sources, results, stdin_data, lint_one, enabled_for, fix_options)
         for note in run.notes:
             _error(note)
         if diff:
@@ -185,7 +186,7 @@ def command(
         unwritten = _write_fixes(sources, run, originals)
         write_errors = list(unwritten.values())
         # a file that could not be written keeps its findings
-        results = [run.files[r.path].result if r.path in run.files and r.path not in unwritten else r for r in results]
+        results = [_after_fixes(r, run.files[r.path]) if r.path in run.files and r.path not in unwritten else r for r in results]
     if confirm:
         from nnlint.runtime import confirm_results
 
@@ -211,11 +212,11 @@ def command(
     sys.exit(EXIT_FINDINGS if has_findings and not exit_zero else EXIT_CLEAN)
 
 
-def _fix(sources: Sequence[SourceFile], results: Sequence[FileResult], stdin_data: Optional[bytes], lint_one, options: FixOptions) -> Tuple[FixRun, Dict[str, bytes]]:
+def _fix(sources, results, stdin_data: Optional[bytes], lint_one, enabled_for, options: FixOptions) -> Tuple[FixRun, Dict[str, bytes]]:
     """Fix the files whose findings have fixes that apply; nothing is written here."""
     texts: Dict[str, str] = {}
     originals: Dict[str, bytes] = {}
-    by_path = {}
+    by_path: Dict[str, SourceFile] = {}
     for source, result in zip(sources, results):
         if not any(options.applies(finding) for finding in result.findings):
             continue
@@ -227,7 +228,17 @@ def _fix(sources: Sequence[SourceFile], results: Sequence[FileResult], stdin_dat
         originals[source.display] = data
         by_path[source.display] = source
     lint = lambda path, text: lint_one(by_path[path], encode_like(text, originals[path]))  # noqa: E731
-    return fix_files(texts, {r.path: r for r in results if r.path in texts}, lint, options), originals
+    return fix_files(texts, lint, options, lambda path: enabled_for(by_path[path])), originals
+
+
+def _after_fixes(first: FileResult, fixed: FixedFile) -> FileResult:
+    """The file's findings after --fix: what re-linting it finds now, and the findings that project
+    analysis of the other files put here (re-linting this file alone does not find those)."""
+    own = {(f.code, f.line, f.column, f.message) for f in fixed.before}
+    elsewhere = [f for f in first.findings if (f.code, f.line, f.column, f.message) not in own]
+    result = fixed.result
+    result.findings = sorted(result.findings + elsewhere, key=Finding.sort_key)
+    return result
 
 
 def _write_fixes(sources: Sequence[SourceFile], run: FixRun, originals: Dict[str, bytes]) -> Dict[str, str]:

@@ -33,6 +33,7 @@ from nnlint.discovery import SourceFile
 from nnlint.engine import FileResult, lint_bytes
 from nnlint.finding import Applicability, Edit, Finding, Fix
 from nnlint.project import ProjectIndex, Projects
+from nnlint.registry import all_rules
 from nnlint.rewrite import physical_lines
 
 MAX_ROUNDS = 10
@@ -61,6 +62,7 @@ class FixedFile:
     text: str
     result: FileResult  # the findings that remain in `text`
     fixed: List[Finding] = field(default_factory=list)  # as they were reported before the fix
+    before: List[Finding] = field(default_factory=list)  # the file's own findings before any fix
 
     @property
     def changed(self) -> bool:
@@ -149,11 +151,13 @@ class _Group:
 
 
 class _Fixer:
-    def __init__(self, texts: Dict[str, str], results: Dict[str, FileResult], lint: Lint, options: FixOptions) -> None:
+    def __init__(self, texts: Dict[str, str], lint: Lint, options: FixOptions, reported: Callable[[str], FrozenSet[str]]) -> None:
         self.texts = dict(texts)
-        self.results = dict(results)
         self.lint = lint
         self.options = options
+        self.reported = reported
+        # the findings the fixes are verified against (the same lint before and after)
+        self.results = {path: self._lint(path, text) for path, text in texts.items()}
         self.fixed: Dict[str, List[Finding]] = {path: [] for path in texts}
         self.rejected: set = set()
         self.notes: List[str] = []
@@ -186,6 +190,8 @@ class _Fixer:
             for finding in self.results[path].findings:
                 if not self.options.applies(finding) or _key(finding) in self.rejected:
                     continue
+                if finding.code not in self.reported(path):
+                    continue  # not selected: verified against, never fixed
                 same = next((g for g in groups if g.fix.edits == finding.fix.edits), None)
                 if same is not None:
                     same.findings.append(finding)
@@ -224,9 +230,7 @@ class _Fixer:
                 return f"its edits do not fit the file ({error})"
             if not parses(new_texts[path]):
                 return "the fixed code does not parse"
-            relinted = self.lint(path, new_texts[path])
-            # findings that project analysis reports in another file are that file's business
-            relinted.findings = [f for f in relinted.findings if f.path == path]
+            relinted = self._lint(path, new_texts[path])
             new_results[path] = relinted
             if relinted.internal_errors:
                 return "the fixed code cannot be re-linted"
@@ -240,6 +244,12 @@ class _Fixer:
             for finding in group.findings:
                 self.fixed[finding.path].append(finding)
         return None
+
+    def _lint(self, path: str, text: str) -> FileResult:
+        result = self.lint(path, text)
+        # findings that project analysis reports in another file are that file's business
+        result.findings = [f for f in result.findings if f.path == path]
+        return result
 
     def _reject(self, group: _Group, why: str) -> None:
         for finding in group.findings:
@@ -265,14 +275,23 @@ def _compare(before: Sequence[Finding], after: Sequence[Finding], fixed: Sequenc
     return None
 
 
-def fix_files(texts: Dict[str, str], results: Dict[str, FileResult], lint: Lint, options: FixOptions) -> FixRun:
-    """Fix the files (path -> text) whose findings (path -> result) have fixes that apply."""
-    fixer = _Fixer(texts, results, lint, options)
+def fix_files(
+    texts: Dict[str, str],
+    lint: Lint,
+    options: FixOptions,
+    reported: Optional[Callable[[str], FrozenSet[str]]] = None,
+) -> FixRun:
+    """Fix the files (path -> text). `lint` gives the findings a fix is verified against (every
+    rule, so that a fix never brings in a finding of a rule left out of the selection);
+    `reported` the codes whose findings are fixed and reported (default: all)."""
+    fixer = _Fixer(texts, lint, options, reported or (lambda path: frozenset(all_rules())))
+    before = {path: [f for f in result.findings if f.code in fixer.reported(path)] for path, result in fixer.results.items()}
     fixer.run()
-    files = {
-        path: FixedFile(path, texts[path], fixer.texts[path], fixer.results[path], fixer.fixed[path])
-        for path in texts
-    }
+    files = {}
+    for path in texts:
+        result = fixer.results[path]
+        result.findings = [f for f in result.findings if f.code in fixer.reported(path)]
+        files[path] = FixedFile(path, texts[path], fixer.texts[path], result, fixer.fixed[path], before[path])
     return FixRun(files, fixer.notes)
 
 
@@ -287,13 +306,14 @@ def encode_like(text: str, original: bytes) -> bytes:
 
 def relinter(
     sources: Sequence[SourceFile],
-    enabled_for: Callable[[SourceFile], FrozenSet[str]],
     timeout: Optional[float],
     projects: Optional[Projects] = None,
     cache: Optional[ResultCache] = None,
 ) -> Callable[[SourceFile, bytes], FileResult]:
-    """Lint one file's new bytes as the first run linted it: with the same rules and, under
-    project analysis, the facts of the same project (its other modules as they are on disk)."""
+    """Lint a file's bytes for verification: with every rule (a fix must not bring in a finding of
+    a rule left out of the selection) and, under project analysis, the facts of the same project
+    as the first run (its other modules as they are on disk)."""
+    every_rule = frozenset(all_rules())
     index = ProjectIndex(projects, cache) if projects is not None else None
     displays: Dict[str, str] = {}
     if index is not None:
@@ -307,7 +327,7 @@ def relinter(
         given = index.input_for(source.path) if index is not None and source.path is not None else None
         if given is not None:
             project = ProjectValues(given[0], given[1], displays)
-        return lint_bytes(source.display, data, enabled_for(source), timeout=timeout, project=project)
+        return lint_bytes(source.display, data, every_rule, timeout=timeout, project=project)
 
     return lint
 

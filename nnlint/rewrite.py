@@ -62,6 +62,16 @@ def newline_of(source: str) -> str:
     return found.group(0) if found else "\n"
 
 
+class SourceLines:
+    """The module's physical lines and where each starts, computed once per module (get it with
+    ``ctx.fact(SourceLines)``): every fix of the file reads them."""
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.lines = physical_lines(ctx.source)
+        self.starts = list(itertools.accumulate([0] + [len(line) for line in self.lines]))[:-1] or [0]
+        self.newline = newline_of(ctx.source)
+
+
 @dataclass(frozen=True)
 class StatementLines:
     """The whole lines one statement occupies (1-based, inclusive), from the comment lines directly
@@ -79,9 +89,10 @@ class Rewrite:
         self.ctx = ctx
         self.edits: List[Edit] = []
         self.failed = False
-        self._lines = physical_lines(ctx.source)
-        self._starts = list(itertools.accumulate([0] + [len(line) for line in self._lines]))[:-1] or [0]
-        self.newline = newline_of(ctx.source)
+        source = ctx.fact(SourceLines)
+        self._lines = source.lines
+        self._starts = source.starts
+        self.newline = source.newline
         self.imported: Dict[str, str] = {}  # names this rewrite adds to an import (local_or_imported)
 
     # -- expressions -------------------------------------------------------------------------------

@@ -60,9 +60,7 @@ def test_fix_section_says_what_fix_does_and_the_example_agrees(code):
         assert offered and all(fix is None for fix in offered)
         return
     everything = frozenset(all_rules())
-    result = lint_bytes("example.py", example.encode(), everything)
-    run = fix_files({"example.py": example}, {"example.py": result},
-                    lambda path, text: lint_bytes(path, text.encode(), everything), FixOptions(unsafe=True))
+    run = fix_files({"example.py": example}, lambda path, text: lint_bytes(path, text.encode(), everything), FixOptions(unsafe=True))
     assert code not in {f.code for f in run.files["example.py"].result.findings}, run.notes
 
 
