@@ -38,10 +38,11 @@ class Report:
 
     node: cst.CSTNode
     rule: Rule
-    message: str
+    message: str  # the full form: what the code does, what it does to training, the fix
     probe_input: Optional[Dict[str, Any]] = None
     at: Optional[Elsewhere] = None
     related: Tuple[Tuple[Any, str], ...] = ()
+    short: str = ""  # the concise form: what is wrong and the fix in a few words (under ~110 characters)
     fix: Optional[Fix] = None  # built by the rule's family fixes.py
 
 
@@ -69,11 +70,13 @@ class Check(cst.BatchableCSTVisitor):
         probe_input: Optional[Dict[str, Any]] = None,
         at: Optional[Elsewhere] = None,
         related: Tuple[Tuple[Any, str], ...] = (),
+        short: str = "",
         fix: Optional[Fix] = None,
     ) -> None:
-        """`related`: (a node of this module or an `Elsewhere`, what happens there) pairs; `fix`:
-        what the rule's fixes.py builds to rewrite the finding away."""
-        self.reports.append(Report(node, rule, message, probe_input, at, related, fix))
+        """`related`: (a node of this module or an `Elsewhere`, what happens there) pairs; `short`: the
+        concise form of the message; `fix`: what the rule's fixes.py builds to rewrite the finding
+        away."""
+        self.reports.append(Report(node, rule, message, probe_input, at, related, short, fix))
 
     def get_visitors(self) -> Mapping[str, Callable[[cst.CSTNode], Any]]:
         # Every visitor method is guarded: a check that raises on some file is switched off for

@@ -15,6 +15,9 @@ class Severity(str, enum.Enum):
     INFO = "info"  # waste
 
 
+SEVERITY_ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)  # most severe first
+
+
 class ConfirmationStatus(str, enum.Enum):
     CONFIRMED = "confirmed"
     NOT_CONFIRMED = "not-confirmed"
@@ -103,7 +106,9 @@ class Finding:
     code: str
     name: str
     severity: Severity
-    message: str
+    message: str  # the full form: what the code does, what it does to training, the fix
+    # the concise form: what is wrong and the fix in a few words (the full message when empty)
+    short_message: str = ""
     confirmation: Optional[Confirmation] = None
     # Plain data a runtime probe needs (source fragments, resolved definitions). Never shown.
     probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
@@ -119,8 +124,8 @@ class Finding:
         return {
             "path": self.path, "line": self.line, "column": self.column, "end_line": self.end_line,
             "end_column": self.end_column, "code": self.code, "name": self.name,
-            "severity": self.severity.value, "message": self.message, "probe_input": self.probe_input,
-            "related": [item.to_dict() for item in self.related],
+            "severity": self.severity.value, "message": self.message, "short_message": self.short_message,
+            "probe_input": self.probe_input, "related": [item.to_dict() for item in self.related],
             "fix": self._fix_record(),
         }
 
@@ -143,6 +148,10 @@ class Finding:
             edits = [{**edit, "path": edit["path"] or record["path"]} for edit in fix["edits"]]
             fix = Fix.from_dict({**fix, "edits": edits})
         return cls(**{**record, "severity": Severity(record["severity"]), "related": related, "fix": fix})
+
+    @property
+    def concise(self) -> str:
+        return self.short_message or self.message
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.code)

@@ -15,7 +15,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
-from nnlint.engine import FileResult, lint_bytes
+from nnlint.engine import FileResult, internal_error, lint_bytes
+from nnlint.registry import INTERNAL_ERROR
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,11 @@ def _context():
 
 
 def _crashed(job: Job) -> FileResult:
+    crash = internal_error(job.path, "the worker process linting this file", "no traceback: the process died")
     return FileResult(
         job.path,
-        internal_errors=[f"internal error on {job.path}: the worker process linting it died; please report"],
+        findings=[crash] if INTERNAL_ERROR.code in job.enabled else [],
+        internal_errors=[f"{job.path}: the worker process linting it died (no traceback: the process is gone)"],
     )
 
 

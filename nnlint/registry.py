@@ -35,6 +35,11 @@ class Rule:
     def help_uri(self) -> str:
         return f"{HELP_URI_BASE}{self.code}.md"
 
+    @property
+    def on_by_default(self) -> bool:
+        """Info rules (waste, training unaffected) run only when selected."""
+        return self.severity is not Severity.INFO
+
 
 # Reported by the engine itself when a file cannot be read or parsed.
 UNPARSABLE = Rule(
@@ -42,6 +47,14 @@ UNPARSABLE = Rule(
     name="cannot-analyse",
     severity=Severity.ERROR,
     summary="The file could not be read, decoded or parsed, so no rule could check it.",
+)
+
+# Reported by the engine when a check raised on a file: the other checks' findings still stand.
+INTERNAL_ERROR = Rule(
+    code="NNL001",
+    name="internal-error",
+    severity=Severity.ERROR,
+    summary="A check crashed on this file (a bug in nnlint, please report it); the other checks still ran.",
 )
 
 
@@ -62,8 +75,8 @@ def check_classes() -> Tuple[Type["Check"], ...]:
 
 @lru_cache(maxsize=None)
 def all_rules() -> Dict[str, Rule]:
-    """Code -> rule, sorted by code, NNL000 included."""
-    rules = {UNPARSABLE.code: UNPARSABLE}
+    """Code -> rule, sorted by code, NNL000 and NNL001 included."""
+    rules = {UNPARSABLE.code: UNPARSABLE, INTERNAL_ERROR.code: INTERNAL_ERROR}
     for check in check_classes():
         for rule in check.rules:
             if rule.code in rules:

@@ -47,7 +47,7 @@ def findings(path: Path):
 def test_fix_writes_exactly_the_expected_file(path, unsafe, tmp_path):
     copy = tmp_path / path.name
     shutil.copyfile(path, copy)
-    args = ["--fix", "--no-cache", str(copy)] + (["--unsafe-fixes"] if unsafe else [])
+    args = ["--fix", "--no-cache", "--select", "ALL", str(copy)] + (["--unsafe-fixes"] if unsafe else [])
     result = run_cli(args)
     assert "not fixed" not in result.stderr
     assert copy.read_bytes() == expected_output(path, unsafe).read_bytes()
@@ -93,9 +93,9 @@ def fixed_tree(tmp_path_factory):
         target = root / path.relative_to(FIXTURES)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
-    first = run_cli(["--fix", "--unsafe-fixes", "--no-cache", "--exit-zero", str(root)])
+    first = run_cli(["--fix", "--unsafe-fixes", "--select", "ALL", "--no-cache", "--exit-zero", str(root)])
     after_first = {path: (root / path.relative_to(FIXTURES)).read_bytes() for path in BUGGY}
-    second = run_cli(["--fix", "--unsafe-fixes", "--no-cache", "--exit-zero", str(root)])
+    second = run_cli(["--fix", "--unsafe-fixes", "--select", "ALL", "--no-cache", "--exit-zero", str(root)])
     after_second = {path: (root / path.relative_to(FIXTURES)).read_bytes() for path in BUGGY}
     return first, after_first, second, after_second
 

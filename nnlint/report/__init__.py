@@ -7,13 +7,16 @@ from typing import Callable, Dict, List, Sequence
 
 from nnlint.engine import FileResult
 
-FORMATS = ("text", "json", "sarif", "github")
+OUTPUT_FORMATS = ("concise", "full", "json", "sarif", "github")
+TEXT_FORMATS = ("concise", "full")  # the forms --show-source, --statistics and --count apply to
+DEFAULT_FORMAT = "concise"
 
 
 @dataclass(frozen=True)
 class ReportOptions:
     show_source: bool = False
     statistics: bool = False
+    count: bool = False
     unsafe_fixes: bool = False  # an unsafe fix counts as available (the `[*]` mark)
 
 
@@ -21,7 +24,8 @@ def render(format_name: str, results: Sequence[FileResult], options: ReportOptio
     from nnlint.report import github, json_format, sarif, text
 
     renderers: Dict[str, Callable[[Sequence[FileResult], ReportOptions], str]] = {
-        "text": text.render,
+        "concise": text.render_concise,
+        "full": text.render_full,
         "json": json_format.render,
         "sarif": sarif.render,
         "github": github.render,

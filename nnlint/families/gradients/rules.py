@@ -33,6 +33,7 @@ from nnlint.analysis.timeline import (
     Timeline,
     TrainingTimelines,
 )
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
 from nnlint.families.gradients import fixes
@@ -260,6 +261,7 @@ class ClipMisorderedCheck(_StepCheck):
                 if in_closure
                 else f"between `{short(ctx, backward.node)}` and `{step_text}`"
             )
+            concise = f"gradient clipping runs before {ctx.brief(backward.node, 30)}: it never takes effect; move it after backward"
             message = (
                 f"`{clip_text}` runs before `{short(ctx, backward.node)}` in the same training step: it clips the "
                 f"previous step's gradients (already applied or zeroed), and `{step_text}` then applies the new "
@@ -269,12 +271,13 @@ class ClipMisorderedCheck(_StepCheck):
             step = anchor
             backward = self.backward_before(timeline, step)
             backward_text = short(ctx, backward.node) if backward is not None else "backward()"
+            concise = f"gradient clipping runs after {ctx.brief(step.node, 30)}: it never takes effect; move it before the step"
             message = (
                 f"`{clip_text}` runs after `{short(ctx, step.node)}`: the update has already used the unclipped "
                 f"gradients, and the clipped ones are only zeroed or added to the next step's, so clipping never "
                 f"takes effect. Move it between `{backward_text}` and `{short(ctx, step.node)}`."
             )
-        self.report(clip.node, CLIP_MISORDERED, message, _clip_probe_input(ctx, clip, fixed, {"order": order}), fix=fix)
+        self.report(clip.node, CLIP_MISORDERED, message, _clip_probe_input(ctx, clip, fixed, {"order": order}), short=concise, fix=fix)
 
 
 def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
@@ -397,7 +400,8 @@ class ClipWhileScaledCheck(_StepCheck):
             "init_scale": ctx.code(init_scale) if init_scale is not None else None,
             "scale_names": fixed.resolve_for_probe([init_scale], backward.statement) if init_scale is not None else {},
         }
-        self.report(clip.node, CLIP_WHILE_SCALED, message, _clip_probe_input(ctx, clip, fixed, extra), fix=fix)
+        concise = f"gradients clipped while still scaled by the GradScaler: call {brief_text(scaler, 20)}.unscale_(optimizer) first"
+        self.report(clip.node, CLIP_WHILE_SCALED, message, _clip_probe_input(ctx, clip, fixed, extra), short=concise, fix=fix)
 
 
 # -- NNL104 ---------------------------------------------------------------------------------------
@@ -476,7 +480,8 @@ class ZeroGradMisplacedCheck(_StepCheck):
             f"model does not learn. Clear them before the forward pass or after `{short(ctx, step.node)}`."
         )
         probe_input = {"form": "cleared_before_step", "zero_grad": ctx.code(zero.node), "step": ctx.code(step.node)}
-        self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input, fix=fixes.clear_after_step(ctx, zero, step))
+        concise = f"{ctx.brief(zero.node, 30)} clears the gradients before {ctx.brief(step.node, 30)} uses them: move it"
+        self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise, fix=fixes.clear_after_step(ctx, zero, step))
 
     # (b) never cleared
 
@@ -527,4 +532,5 @@ class ZeroGradMisplacedCheck(_StepCheck):
             f"each update uses the sum of all past gradients. Call `{optimizer_text}.zero_grad()` once per step, "
             f"before backward() or after `{short(ctx, step.node)}`."
         )
-        self.report(step.node, ZERO_GRAD_MISPLACED, message, {"form": "never_cleared", "step": ctx.code(step.node)}, fix=fixes.clear_every_step(ctx, step))
+        concise = f"gradients are never cleared, so they accumulate: call {brief_text(optimizer_text, 24)}.zero_grad() every step"
+        self.report(step.node, ZERO_GRAD_MISPLACED, message, {"form": "never_cleared", "step": ctx.code(step.node)}, short=concise, fix=fixes.clear_every_step(ctx, step))

@@ -30,6 +30,7 @@ from nnlint.families.layers.probabilities import Probabilities, Squashed
 from nnlint.families.layers.registration import PlainContainer, Registration
 from nnlint.families.layers.shapes import ShapeNames
 from nnlint.analysis.values import FixedValues
+from nnlint.analysis.context import brief_text
 from nnlint.check import Check
 from nnlint.families.layers import fixes
 from nnlint.finding import Severity
@@ -123,7 +124,7 @@ class FunctionalDropoutCheck(Check):
                 continue
             self.report(
                 call, FUNCTIONAL_DROPOUT, self._message(call, qualified, statement, module),
-                self._probe_input(call, qualified, statement), fix=fixes.pass_training_flag(self.ctx, call, statement),
+                self._probe_input(call, qualified, statement), short=self._concise(qualified), fix=fixes.pass_training_flag(self.ctx, call, statement),
             )
 
     def _says_on_purpose(self, call: cst.Call) -> bool:
@@ -152,6 +153,13 @@ class FunctionalDropoutCheck(Check):
             if isinstance(earlier.node, cst.If) and MODE_WORDS.search(self.ctx.code(earlier.node.test)):
                 return True
         return any(MODE_WORDS.fullmatch(name) for name in parameters)
+
+    @staticmethod
+    def _concise(qualified: str) -> str:
+        name = qualified.rsplit(".", 1)[-1]
+        if qualified in DROPOUT_OFF_BY_DEFAULT:
+            return f"{name}() without training=: this dropout never runs; pass training=self.training"
+        return f"{name}() without training=: stays on after model.eval(); pass training=self.training"
 
     def _message(self, call: cst.Call, qualified: str, statement: Statement, module: ModuleClass) -> str:
         name = qualified.rsplit(".", 1)[-1]
@@ -207,9 +215,23 @@ class UnregisteredSubmodulesCheck(Check):
                 continue  # a class with a forward and a base from elsewhere may not register at all
             for container in registration.plain_containers(module):
                 fix = fixes.register_container(self.ctx, container.value, container.kind, container.parameters, container.attribute)
-                self.report(container.target, UNREGISTERED_SUBMODULES, self._message(module, container), self._probe_input(container), fix=fix)
+                self.report(
+                    container.target, UNREGISTERED_SUBMODULES, self._message(module, container),
+                    self._probe_input(container), short=self._concise(container), fix=fix,
+                )
 
     # -- reporting -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _concise(container: PlainContainer) -> str:
+        kind = container.kind
+        if container.parameters:
+            wrapper = "nn.ParameterDict" if kind == "dict" else "nn.ParameterList"
+            what = "parameters"
+        else:
+            wrapper = "nn.ModuleDict" if kind == "dict" else "nn.ModuleList"
+            what = "modules"
+        return f"self.{brief_text(container.attribute, 24)} holds {what} in a plain {kind}: not registered; use {wrapper}"
 
     def _message(self, module: ModuleClass, container: PlainContainer) -> str:
         attribute, kind, stateful, parameters = container.attribute, container.kind, container.layers, container.parameters
@@ -303,9 +325,12 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             squashed = probabilities.squashed(logits, statement)
             if squashed is None or squashed.kind != expected:
                 continue
+            concise = (
+                f"{self.ctx.brief(logits, 24)} is {squashed.kind} output but the loss expects logits: pass the raw logits"
+            )
             self.report(
                 call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text),
-                self._probe_input(squashed), fix=fixes.drop_squashing(self.ctx, squashed, call, statement),
+                self._probe_input(squashed), short=concise, fix=fixes.drop_squashing(self.ctx, squashed, call, statement),
             )
 
     def _loss(self, call: cst.Call, statement: Statement, loss_classes: bool) -> Optional[Tuple[str, str]]:
@@ -407,7 +432,7 @@ class ViewAsPermuteCheck(Check):
                 "ndim": ndim,
                 "assumed_ndim": assumed,
                 "fragment": self.ctx.code(call),
-            })
+            }, short=self._concise(call, tensor, groups, ndim))
 
     def _receiver_and_shape(self, call: cst.Call):
         if has_star_args(call) or any(arg.keyword is not None for arg in call.args):
@@ -500,6 +525,11 @@ class ViewAsPermuteCheck(Check):
             if len(missing) == 1:
                 return [missing if g is None else g for g in groups], arguments, True
         return groups, None, False
+
+    def _concise(self, call: cst.Call, tensor: str, groups, ndim) -> str:
+        order = self._permute_order(groups, ndim)
+        fix = f"{brief_text(tensor, 20)}.permute({', '.join(str(i) for i in order)})" if order is not None else "permute()"
+        return f"{callee_terminal_name(call)}() reorders {brief_text(tensor, 20)}'s dimensions and scrambles the data: use {fix}"
 
     def _message(self, call: cst.Call, tensor: str, shape, groups, ndim) -> str:
         method = callee_terminal_name(call)
@@ -680,7 +710,7 @@ class BiasBeforeBatchNormCheck(Check):
             "layer": self.ctx.fragment(layer),
             "norm": self.ctx.fragment(norm),
             "names": names,
-        }, fix=fixes.drop_bias(self.ctx, layer, bias_position))
+        }, short=f"bias of {layer_class.rsplit('.', 1)[-1]} is cancelled by the BatchNorm after it: pass bias=False", fix=fixes.drop_bias(self.ctx, layer, bias_position))
 
     def _single(self, expr, statement: Statement, models: ModelFacts) -> Optional[cst.Call]:
         if isinstance(expr, cst.Call):

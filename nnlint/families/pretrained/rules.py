@@ -26,6 +26,7 @@ from nnlint.families.pretrained.pretrained_models import PretrainedModel, Pretra
 from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
 from nnlint.analysis.transforms import Pipeline
+from nnlint.analysis.context import brief_text
 from nnlint.check import Check
 from nnlint.families.augmentation.rules import pipeline_probe_input as _augmentation_probe_input
 from nnlint.families.pretrained import fixes
@@ -194,7 +195,8 @@ class PretrainedInputsCheck(Check):
                 f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
             )
             fix = fixes.add_normalize(self.ctx, [item.pipeline for item in unnormalized], model.statistics) if unnormalized else None
-            self.report(model.report, PRETRAINED_WITHOUT_NORMALIZE, message, probe, fix=fix)
+            concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} are never normalized: normalize with its mean/std"
+            self.report(model.report, PRETRAINED_WITHOUT_NORMALIZE, message, probe, short=concise, fix=fix)
 
     def _unknown_helper(self, call: cst.Call, statement: Optional[Statement]) -> bool:
         """A call named like a normalizer whose code this module does not show (nor a pipeline it knows)."""
@@ -313,7 +315,11 @@ class PretrainedInputsCheck(Check):
             "std": list(std),
             "expected": _expected(model),
         }
-        self.report(node, NORMALIZE_STATS_MISMATCH, message, probe, fix=fix)
+        concise = (
+            f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s: "
+            f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
+        )
+        self.report(node, NORMALIZE_STATS_MISMATCH, message, probe, short=concise, fix=fix)
 
     def _names(self, node: cst.CSTNode):
         from nnlint.analysis.values import FixedValues
@@ -383,7 +389,11 @@ class PretrainedInputsCheck(Check):
                     pipeline = pipeline_probe_input(self.ctx, application.pipelines[:1])
             probe = {"read": self.ctx.code(read.node), "destination": hit.description, "pipeline": pipeline,
                      "expected": _expected(model)}
-            self.report(read.node, BGR_INTO_RGB_MODEL, message, probe, fix=fixes.convert_to_rgb(self.ctx, read.node, read.statement))
+            concise = (
+                f"BGR image from {self.ctx.brief(read.node, 24)} reaches RGB-trained {brief_text(model.name or 'model', 20)}: "
+                "cv2.cvtColor(img, cv2.COLOR_BGR2RGB) first"
+            )
+            self.report(read.node, BGR_INTO_RGB_MODEL, message, probe, short=concise, fix=fixes.convert_to_rgb(self.ctx, read.node, read.statement))
 
 
 def _pipeline_name(ctx, pipeline: Pipeline) -> str:
@@ -476,7 +486,8 @@ class UncheckedPartialLoadCheck(Check):
                 f"the result: `missing, unexpected = {receiver}.load_state_dict(..., strict=False)` and assert or log "
                 f"that only the keys you meant to skip are missing."
             )
-            self.report(call, UNCHECKED_PARTIAL_LOAD, message, {"call": self.ctx.code(call), "receiver": receiver})
+            concise = "load_state_dict(strict=False) result discarded: a failed load goes unnoticed; check the missing keys"
+            self.report(call, UNCHECKED_PARTIAL_LOAD, message, {"call": self.ctx.code(call), "receiver": receiver}, short=concise)
 
     def _is_false(self, expr: Optional[cst.BaseExpression], statement: Statement, flow, depth: int = 0) -> bool:
         if expr is None:

@@ -46,6 +46,7 @@ from nnlint.analysis.timeline import (
 )
 from nnlint.analysis.values import FixedValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
+from nnlint.analysis.context import brief_text
 from nnlint.check import Check, Elsewhere
 from nnlint.families.setup import fixes
 from nnlint.finding import Severity
@@ -173,7 +174,8 @@ class TrainLoaderUnshuffledCheck(Check):
             f"the updates chase one class at a time. Pass shuffle=True (or a sampler such as RandomSampler or "
             f"DistributedSampler)."
         )
-        self.report(call, TRAIN_LOADER_UNSHUFFLED, message, fix=fixes.shuffle_loader(ctx, call))
+        concise = f"the training DataLoader never shuffles ({how}): pass shuffle=True or a sampler"
+        self.report(call, TRAIN_LOADER_UNSHUFFLED, message, short=concise, fix=fixes.shuffle_loader(ctx, call))
 
 
 def _carries_state(timeline: Timeline) -> bool:
@@ -396,7 +398,11 @@ class OptimizerMissesNewLayersCheck(Check):
             f"the optimizer after changing the model, or add the new parameters with "
             f"`{optimizer_name}.add_param_group(...)`."
         )
-        self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message)
+        concise = (
+            f"{brief_text(new_layer, 30)} added after the optimizer took the parameters: never trained; "
+            "build the optimizer after"
+        )
+        self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message, short=concise)
 
 
 # -- NNL603 -----------------------------------------------------------------------------------------
@@ -524,7 +530,8 @@ class SchedulerBeforeOptimizerCheck(Check):
             f"Call it after `{short(ctx, step.node, 40)}`."
         )
         fix = fixes.step_scheduler_after(ctx, event, step, short(ctx, step.node, 40))
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related, fix=fix)
+        concise = f"scheduler stepped before {ctx.brief(step.node, 30)}: the schedule runs one step early; step it after"
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related, short=concise, fix=fix)
 
     # (b) an epoch-based scheduler stepped every batch
 
@@ -560,7 +567,8 @@ class SchedulerBeforeOptimizerCheck(Check):
             f"per epoch)."
         )
         fix = fixes.step_scheduler_per_epoch(ctx, event.statement, timeline.root)
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, fix=fix)
+        concise = f"epoch-based {terminal} stepped every batch: the schedule runs far too fast; step it once per epoch"
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, short=concise, fix=fix)
 
     def _within_epoch_count(self, length: cst.BaseExpression, batch_loop: Statement) -> bool:
         """A literal length (`StepLR(opt, 30)`, `milestones=[30, 45]`) no larger than the number of epochs
@@ -829,7 +837,13 @@ class LossAccumulatedWithGraphCheck(Check):
             f"{fix}."
         )
         fix = fixes.detach_accumulated_loss(ctx, value, accumulator)
-        self.report(node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)}, fix=fix)
+        concise = (
+            f"loss tensor {leaf_text} kept in {brief_text(accumulator, 24)} with its graph: memory grows; use .item()"
+        )
+        self.report(
+            node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)},
+            short=concise, fix=fix,
+        )
 
 
 def _surface(ctx, value: cst.BaseExpression) -> Optional[cst.BaseExpression]:
