@@ -165,8 +165,8 @@ def project(tmp_path, monkeypatch):
 def test_text_marks_fixable_findings_and_counts_them(project):
     result = run_cli(["--no-cache", "train.py"])
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("train.py:12:24: NNL503 [*] `F.dropout(x, 0.5)`")
-    assert lines[1].startswith("train.py:18:16: NNL101 loss is capped")  # no mechanical fix: no mark
+    assert lines[0].startswith("train.py:12:24: NNL503 [error] [*] dropout() without training=")
+    assert lines[1].startswith("train.py:18:16: NNL101 [error] loss")  # no mechanical fix: no mark
     assert result.stderr == "[*] 1 fixable with the `--fix` option.\n"
 
 
@@ -177,7 +177,7 @@ def test_unsafe_fixes_are_marked_only_with_unsafe_fixes(tmp_path):
     assert "[*]" not in plain.stdout
     assert plain.stderr == "(1 hidden fix can be enabled with the `--unsafe-fixes` option.)\n"
     unsafe = run_cli(["--no-cache", "--unsafe-fixes", str(path)])
-    assert "NNL504 [*] " in unsafe.stdout and "1 fixable" in unsafe.stderr
+    assert "NNL504 [error] [*] " in unsafe.stdout and "1 fixable" in unsafe.stderr
 
 
 def test_fix_writes_the_file_and_reports_what_remains(project):

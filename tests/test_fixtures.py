@@ -21,8 +21,7 @@ def test_fixture_findings_are_exact(path):
     # path:line:col the line stays near 160
     for finding in result.findings:
         line = f"{finding.code} [{finding.severity.value}] {finding.short_message}"
-        assert finding.short_message and len(line) <= 140 and "
-" not in line, line
+        assert finding.short_message and len(line) <= 140 and "\n" not in line, line
 
 
 def test_every_rule_has_buggy_and_clean_fixtures():
