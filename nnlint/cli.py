@@ -369,6 +369,8 @@ def _fix(sources, results, stdin_data: Optional[bytes], lint_one, enabled_for, o
     for source, result in zip(sources, results):
         if not any(options.applies(finding) for finding in result.findings):
             continue
+        if source.path is not None and source.path.suffix == ".ipynb":
+            continue  # a notebook's findings are placed in its cells: fixes are not mapped back yet
         try:
             data = stdin_data if source.path is None else source.path.read_bytes()
             texts[source.display] = decode_source(data)
