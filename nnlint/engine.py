@@ -314,6 +314,7 @@ def _finding(ctx: ModuleContext, report: Report) -> Finding:
         short_message=report.short,
         probe_input=report.probe_input,
         related=related,
+        fix=report.fix,
     )
 
 
