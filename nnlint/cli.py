@@ -144,21 +144,27 @@ def _exit_code(results: Sequence[FileResult], missing: Sequence[str], fail_on: S
 
 def _add_noqa(sources: Sequence[SourceFile], results: Sequence[FileResult]) -> Tuple[int, int, int]:
     """Append `# noqa: CODE` for every finding, file by file (ruff's --add-noqa). Files that do not
-    parse are left alone; internal errors (NNL001) are bugs to report, not to silence.
-    Returns (directives added, files changed, findings left without a legal line)."""
+    parse, standard input and notebooks are left alone; internal errors (NNL001) are bugs to
+    report, not to silence. Returns (directives added, files changed, findings left without a
+    legal line)."""
+    # a result is named by its display path; a project finding may sit in a file not linted itself
+    paths = {source.display: source.path for source in sources}
     added = changed = skipped = 0
-    for source, result in zip(sources, results):
+    for result in results:
+        path = paths.get(result.path, Path(result.path))
         findings = [(f.line, f.end_line, f.code) for f in result.findings if f.code != INTERNAL_ERROR.code]
-        if source.path is None or not findings or any(f.code == UNPARSABLE.code for f in result.findings):
+        if path is None or path.suffix == ".ipynb" or not findings:
+            continue
+        if any(f.code == UNPARSABLE.code for f in result.findings):
             continue
         try:
-            data = source.path.read_bytes()
+            data = path.read_bytes()
             encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
             text, lines, left = suppression.add_noqa(data.decode(encoding), findings)
             if lines:
-                source.path.write_bytes(text.encode(encoding))
+                path.write_bytes(text.encode(encoding))
         except OSError as error:
-            _error(f"{source.display}: cannot add noqa: {error.strerror or error}")
+            _error(f"{result.path}: cannot add noqa: {error.strerror or error}")
             continue
         skipped += left
         added += lines
