@@ -48,6 +48,8 @@ class FileResult:
     internal_errors: List[str] = field(default_factory=list)
     # the file's lines, kept only when there are findings (for --show-source)
     lines: List[str] = field(default_factory=list)
+    # the file's analysis was abandoned at its time limit (never cached: a longer limit may finish it)
+    timed_out: bool = False
 
 
 def split_lines(text: str) -> List[str]:
@@ -236,8 +238,14 @@ def lint_bytes(
     try:
         return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout))
     except TimeBudgetExceeded:
-        message = f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)"
-        return _with_unparsable(FileResult(path), enabled, _unparsable(path, message))
+        assert timeout is not None
+        return timed_out_result(path, enabled, timeout)
+
+
+def timed_out_result(path: str, enabled: FrozenSet[str], timeout: float) -> FileResult:
+    """A file abandoned at its time limit: one NNL000 saying so."""
+    message = f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)"
+    return _with_unparsable(FileResult(path, timed_out=True), enabled, _unparsable(path, message))
 
 
 def read_source(source: SourceFile, stdin: Optional[io.BufferedIOBase] = None) -> bytes:
