@@ -5,8 +5,11 @@ checks whose rules are enabled and whose trigger substrings occur in the text, p
 LibCST, run the module index and every picked check in ONE batched traversal, let each check
 decide in `finish()`, then attach positions and apply `# noqa`.
 
-A file in which no enabled check's trigger occurs is not parsed at all (see README, "Which files
-are parsed").
+A file in which no enabled check's trigger occurs is only compiled by CPython's parser, so that a
+syntax error is still reported (see README, "Which files are parsed").
+
+A check that raises is switched off for that file and reported as NNL001 at 1:1; the other
+checks' findings still stand, and the traceback is kept for `--verbose`.
 """
 
 from __future__ import annotations
@@ -15,36 +18,46 @@ import ast
 import io
 import re
 import tokenize
+import traceback
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence, Tuple, Type
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
+from nnlint.analysis.project_values import ProjectValues
 from nnlint.budget import NO_DEADLINE, Deadline, TimeBudgetExceeded
-from nnlint.checks import Check, Report
+from nnlint.check import Check, Elsewhere, Report
 from nnlint.discovery import SourceFile
-from nnlint.finding import Finding
-from nnlint.registry import UNPARSABLE, Rule, check_classes
+from nnlint.finding import Finding, Related
+from nnlint.registry import INTERNAL_ERROR, UNPARSABLE, Rule, check_classes
 from nnlint.traversal import walk
 from nnlint.suppression import file_suppression, finding_suppressed
 
 if TYPE_CHECKING:
     from nnlint.cache import ResultCache
+    from nnlint.project import Projects
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class SourceError(Exception):
-    """The bytes are not Python source we can read."""
+    """The bytes are not Python source we can read; `line` and `column` (1-based) locate the problem."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 @dataclass
 class FileResult:
     path: str
     findings: List[Finding] = field(default_factory=list)
-    # one line each: a check that crashed on this file (the rest of the file is still reported)
+    # the traceback of each check that crashed on this file (shown with --verbose); each crash is
+    # also an NNL001 finding when that code is enabled
     internal_errors: List[str] = field(default_factory=list)
     # the file's lines, kept only when there are findings (for --show-source)
     lines: List[str] = field(default_factory=list)
@@ -57,18 +70,47 @@ def split_lines(text: str) -> List[str]:
     return _LINE_BREAK.split(text)
 
 
+def _byte_position(data: bytes, offset: int, encoding: str) -> Tuple[int, int]:
+    """1-based line and column (in characters) of the byte at `offset`; the line breaks are the
+    tokenizer's and the bytes before `offset` decode, since decoding stopped at `offset`."""
+    before = data[:offset].decode(encoding, errors="replace")
+    lines = split_lines(before)
+    return len(lines), len(lines[-1]) + 1
+
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
+
+
+def _declaration_problem(data: bytes) -> Tuple[int, int]:
+    """Where detect_encoding's complaint is: the coding declaration, else the first non-UTF-8 byte."""
+    cookie = _COOKIE.search(data)
+    if cookie is not None:
+        return _byte_position(data, cookie.start(), "latin-1")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _byte_position(data, error.start, "utf-8")
+    return 1, 1
+
+
 def decode_source(data: bytes) -> str:
     if b"\x00" in data:
-        raise SourceError("cannot read as Python source: the file contains NUL bytes (is it a binary file?)")
+        nul = data.index(b"\x00")
+        raise SourceError(
+            "cannot read as Python source: the file contains NUL bytes (is it a binary file?)",
+            *_byte_position(data, nul, "utf-8"),
+        )
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
-        raise SourceError(f"cannot decode: {error}") from None
+        # an unknown or wrong coding declaration, or bytes on the first two lines that are not UTF-8
+        raise SourceError(f"cannot decode: {error}", *_declaration_problem(data)) from None
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as error:
         raise SourceError(
-            f"cannot decode as {encoding}: invalid byte 0x{data[error.start]:02x} at offset {error.start}"
+            f"cannot decode as {encoding}: invalid byte 0x{data[error.start]:02x} at offset {error.start}",
+            *_byte_position(data, error.start, encoding),
         ) from None
     except LookupError:
         raise SourceError(f"cannot decode: unknown encoding {encoding!r} in the coding declaration") from None
@@ -117,13 +159,19 @@ def _libcst_rejects(path: str, error: Exception) -> Finding:
     return _unparsable(path, f"cannot parse with LibCST: {first_line}", line, column)
 
 
-def active_checks(text: str, enabled: FrozenSet[str], use_triggers: bool = True) -> List[Type[Check]]:
-    """Checks with an enabled rule whose trigger substrings occur in the text."""
+def active_checks(
+    text: str, enabled: FrozenSet[str], use_triggers: bool = True, elsewhere: FrozenSet[str] = frozenset()
+) -> List[Type[Check]]:
+    """Checks with an enabled rule whose trigger substrings occur in the text (or, in project
+    analysis, in a module of the project the file reaches: `elsewhere`)."""
     picked = []
     for check in check_classes():
         if not any(rule.code in enabled for rule in check.rules):
             continue
-        if use_triggers and check.triggers and not any(trigger in text for trigger in check.triggers):
+        if (
+            use_triggers and check.triggers
+            and not any(trigger in text or trigger in elsewhere for trigger in check.triggers)
+        ):
             continue
         picked.append(check)
     return picked
@@ -136,18 +184,21 @@ def lint_text(
     use_triggers: bool = True,
     apply_noqa: bool = True,
     deadline: Deadline = NO_DEADLINE,
+    project: Optional[ProjectValues] = None,
 ) -> FileResult:
     result = FileResult(path)
     suppressed_file = file_suppression(text)
     if suppressed_file.everything:
         return result
     enabled = frozenset(code for code in enabled if not suppressed_file.suppresses(code))
-    checks = active_checks(text, enabled, use_triggers)
-    if not checks:
+    checks = active_checks(text, enabled, use_triggers, project.triggers if project is not None else frozenset())
+    if not checks and UNPARSABLE.code not in enabled:
         return result
     tree, rejected = _python_parse(path, text)
     if rejected is not None:
         return _with_unparsable(result, enabled, rejected)
+    if not checks:
+        return result  # no rule can fire: parsing was only to report a syntax error
     statement_lines = _statement_lines(tree)
     del tree  # only the statement lines are kept
     deadline.check()
@@ -160,6 +211,7 @@ def lint_text(
 
     deadline.check()
     ctx = ModuleContext(path, text, module, deadline, statement_lines)
+    ctx.project = project
     instances = [check(ctx) for check in checks]
     try:
         walk(module, instances, before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
@@ -178,22 +230,47 @@ def lint_text(
             except Exception as error:  # noqa: BLE001 - reported as an internal error
                 instance.failure = error
         if instance.failure is not None:
-            codes = ", ".join(rule.code for rule in instance.rules)
-            result.internal_errors.append(
-                f"internal error in check {codes} on {path}: {type(instance.failure).__name__}: {instance.failure}; please report"
-            )
+            _report_crash(result, enabled, type(instance).__name__, instance.rules, instance.failure)
             continue
         for report in instance.reports:
             finding = _finding(ctx, report)
             if finding.code not in enabled:
                 continue
-            if apply_noqa and finding_suppressed(lines, finding.code, finding.line, finding.end_line):
+            where = lines if report.at is None or project is None else project.lines(report.at.path)
+            if apply_noqa and finding_suppressed(where, finding.code, finding.line, finding.end_line):
                 continue
             result.findings.append(finding)
     result.findings.sort(key=Finding.sort_key)
     if result.findings:
         result.lines = lines
     return result
+
+
+def internal_error(path: str, what: str, detail: str) -> Finding:
+    """NNL001 at the top of the file: `what` crashed with `detail`."""
+    return Finding(
+        path=path, line=1, column=1, end_line=1, end_column=1,
+        code=INTERNAL_ERROR.code, name=INTERNAL_ERROR.name, severity=INTERNAL_ERROR.severity,
+        message=f"internal error: {what} crashed on this file ({detail}); the other checks still ran. "
+        "This is a bug in nnlint: please report it with the traceback that --verbose prints.",
+        short_message=f"internal error: {what} crashed ({detail}); please report",
+    )
+
+
+def _report_crash(result: FileResult, enabled: FrozenSet[str], check: str, rules, error: BaseException) -> None:
+    codes = ", ".join(rule.code for rule in rules)
+    exception = _one_line(f"{type(error).__name__}: {error}")
+    result.internal_errors.append(
+        f"{result.path}: check {check} ({codes}) raised:\n"
+        + "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    )
+    if INTERNAL_ERROR.code in enabled:
+        result.findings.append(internal_error(result.path, f"check {codes}", exception))
+
+
+def _one_line(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _with_unparsable(result: FileResult, enabled: FrozenSet[str], finding: Finding) -> FileResult:
@@ -203,20 +280,37 @@ def _with_unparsable(result: FileResult, enabled: FrozenSet[str], finding: Findi
 
 
 def _finding(ctx: ModuleContext, report: Report) -> Finding:
-    position = ctx.position(report.node)
     rule: Rule = report.rule
+    related = tuple(_related(ctx, place, message) for place, message in report.related)
+    if report.at is not None and ctx.project is not None:
+        line, column, end_line, end_column = report.at.at
+        path = ctx.project.display(report.at.path)
+    else:
+        position = ctx.position(report.node)
+        path, line, column = ctx.path, position.start.line, position.start.column + 1
+        end_line, end_column = position.end.line, position.end.column + 1
     return Finding(
-        path=ctx.path,
-        line=position.start.line,
-        column=position.start.column + 1,
-        end_line=position.end.line,
-        end_column=position.end.column + 1,
+        path=path,
+        line=line,
+        column=column,
+        end_line=end_line,
+        end_column=end_column,
         code=rule.code,
         name=rule.name,
         severity=rule.severity,
         message=report.message,
+        short_message=report.short,
         probe_input=report.probe_input,
+        related=related,
     )
+
+
+def _related(ctx: ModuleContext, place, message: str) -> Related:
+    if isinstance(place, Elsewhere):
+        assert ctx.project is not None  # only project analysis reports places elsewhere
+        return Related(ctx.project.display(place.path), place.at[0], place.at[1], message)
+    position = ctx.position(place)
+    return Related(ctx.path, position.start.line, position.start.column + 1, message)
 
 
 DEFAULT_FILE_TIMEOUT = 60.0
@@ -229,14 +323,15 @@ def lint_bytes(
     use_triggers: bool = True,
     apply_noqa: bool = True,
     timeout: Optional[float] = DEFAULT_FILE_TIMEOUT,
+    project: Optional[ProjectValues] = None,
 ) -> FileResult:
     """Lint one file's bytes within a time budget; a file over budget gets one NNL000."""
     try:
         text = decode_source(data)
     except SourceError as error:
-        return _with_unparsable(FileResult(path), enabled, _unparsable(path, str(error)))
+        return _with_unparsable(FileResult(path), enabled, _unparsable(path, str(error), error.line, error.column))
     try:
-        return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout))
+        return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout), project)
     except TimeBudgetExceeded:
         assert timeout is not None
         return timed_out_result(path, enabled, timeout)
@@ -265,32 +360,80 @@ def lint_files(
     jobs: int = 1,
     cache: Optional["ResultCache"] = None,
     timeout: Optional[float] = DEFAULT_FILE_TIMEOUT,
+    projects: Optional["Projects"] = None,
 ) -> List[FileResult]:
     """Lint every file; results in the order of `sources`. One file that cannot be read never
-    stops the others. Cached results are reused; the rest run in `jobs` processes."""
+    stops the others. Cached results are reused; the rest run in `jobs` processes.
+
+    With `projects` (project analysis), every module of the linted files' projects is first
+    summarised (pass 1), and each file is checked with the summaries of the modules it reaches
+    (pass 2); its cached result is keyed on their contents too. A finding whose fix goes into
+    another file is listed under that file."""
     from nnlint.parallel import Job, lint_jobs
+    from nnlint.project import ProjectIndex
+
+    index = None
+    displays: Dict[str, str] = {}
+    if projects is not None:
+        index = ProjectIndex(projects, cache)
+        for source in sources:
+            if source.path is not None:
+                index.add(source.path)
+                displays[str(source.path.resolve())] = source.display
 
     results: List[Optional[FileResult]] = [None] * len(sources)
     for start in range(0, len(sources), BATCH):
         pending: List[Job] = []
-        for index in range(start, min(start + BATCH, len(sources))):
-            source = sources[index]
+        for position in range(start, min(start + BATCH, len(sources))):
+            source = sources[position]
             enabled = enabled_for(source)
             try:
                 data = read_source(source, stdin)
             except OSError as error:
                 reason = error.strerror or str(error)
                 unreadable = _unparsable(source.display, f"cannot read: {reason}")
-                results[index] = _with_unparsable(FileResult(source.display), enabled, unreadable)
+                results[position] = _with_unparsable(FileResult(source.display), enabled, unreadable)
                 continue
-            key = cache.key(data, enabled) if cache is not None else None
+            project = index.input_for(source.path) if index is not None and source.path is not None else None
+            key = cache.key(data, enabled, project[2] if project else "") if cache is not None else None
             cached = cache.load(key, source.display, data) if cache is not None and key else None
             if cached is not None:
-                results[index] = cached
+                results[position] = cached
             else:
-                pending.append(Job(index, source.display, data, enabled, key, timeout))
+                given = (project[0], project[1], displays) if project is not None else None
+                pending.append(Job(position, source.display, data, enabled, key, timeout, given))
         for job, result in zip(pending, lint_jobs(pending, jobs)):
             results[job.index] = result
             if cache is not None and job.cache_key:
                 cache.store(job.cache_key, result)
-    return [result for result in results if result is not None]
+    done = [result for result in results if result is not None]
+    return _findings_where_they_are(done) if index is not None else done
+
+
+def _findings_where_they_are(results: List[FileResult]) -> List[FileResult]:
+    """Move findings reported in another file of the project to that file's result (a new one,
+    after the others, when that file was not linted); the same finding found from two files is
+    listed once."""
+    by_path = {result.path: result for result in results}
+    extra: Dict[str, FileResult] = {}
+    every = [finding for result in results for finding in result.findings]
+    for result in results:
+        result.findings = []
+    seen = set()
+    for finding in every:
+        identity = (finding.path, finding.line, finding.column, finding.code, finding.message)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        owner = by_path.get(finding.path) or extra.get(finding.path)
+        if owner is None:
+            owner = extra[finding.path] = FileResult(finding.path)
+        owner.findings.append(finding)
+    for result in list(by_path.values()) + list(extra.values()):
+        result.findings.sort(key=Finding.sort_key)
+        if result.findings and not result.lines:
+            try:
+                result.lines = split_lines(decode_source(Path(result.path).read_bytes()))
+            except (OSError, SourceError):
+                pass
+    return results + [extra[path] for path in sorted(extra)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 
 class Severity(str, enum.Enum):
@@ -13,6 +13,9 @@ class Severity(str, enum.Enum):
     ERROR = "error"  # training is wrong
     WARNING = "warning"  # very likely wrong
     INFO = "info"  # waste
+
+
+SEVERITY_ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)  # most severe first
 
 
 class ConfirmationStatus(str, enum.Enum):
@@ -33,6 +36,19 @@ class Confirmation:
 
 
 @dataclass(frozen=True)
+class Related:
+    """Another place a finding rests on (in the same file or another file of the project)."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+
+
+@dataclass(frozen=True)
 class Finding:
     """One report. Lines and columns are 1-based, end positions inclusive of the last line and
     exclusive of the last column, as editors expect."""
@@ -45,10 +61,14 @@ class Finding:
     code: str
     name: str
     severity: Severity
-    message: str
+    message: str  # the full form: what the code does, what it does to training, the fix
+    # the concise form: what is wrong and the fix in a few words (the full message when empty)
+    short_message: str = ""
     confirmation: Optional[Confirmation] = None
     # Plain data a runtime probe needs (source fragments, resolved definitions). Never shown.
     probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
+    # the other places the finding rests on (the model built in model.py for a pipeline in data.py)
+    related: Tuple[Related, ...] = ()
 
     def with_confirmation(self, confirmation: Confirmation) -> "Finding":
         return replace(self, confirmation=confirmation)
@@ -58,12 +78,18 @@ class Finding:
         return {
             "path": self.path, "line": self.line, "column": self.column, "end_line": self.end_line,
             "end_column": self.end_column, "code": self.code, "name": self.name,
-            "severity": self.severity.value, "message": self.message, "probe_input": self.probe_input,
+            "severity": self.severity.value, "message": self.message, "short_message": self.short_message,
+            "probe_input": self.probe_input, "related": [item.to_dict() for item in self.related],
         }
 
     @classmethod
     def from_record(cls, record: Dict[str, Any]) -> "Finding":
-        return cls(**{**record, "severity": Severity(record["severity"])})
+        related = tuple(Related(**item) for item in record.get("related", ()))
+        return cls(**{**record, "severity": Severity(record["severity"]), "related": related})
+
+    @property
+    def concise(self) -> str:
+        return self.short_message or self.message
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.code)

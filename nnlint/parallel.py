@@ -18,9 +18,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Deque, Dict, FrozenSet, List, Optional
+from typing import Any, Deque, Dict, FrozenSet, List, Optional, Tuple
 
-from nnlint.engine import FileResult, lint_bytes, timed_out_result
+from nnlint.engine import FileResult, internal_error, lint_bytes, timed_out_result
+from nnlint.registry import INTERNAL_ERROR
 
 #: how long after a file's limit its worker is killed, if the engine has not given up by itself
 KILL_GRACE = 0.5
@@ -34,6 +35,8 @@ class Job:
     enabled: FrozenSet[str]
     cache_key: Optional[str] = None
     timeout: Optional[float] = None
+    # project analysis: (the file's key, the module records it can reach, display names)
+    project: Optional[Tuple[str, Dict[str, Any], Dict[str, str]]] = None
 
 
 def available_cores() -> int:
@@ -43,7 +46,12 @@ def available_cores() -> int:
 
 
 def lint_job(job: Job) -> FileResult:
-    return lint_bytes(job.path, job.data, job.enabled, timeout=job.timeout)
+    project = None
+    if job.project is not None:
+        from nnlint.analysis.project_values import ProjectValues
+
+        project = ProjectValues(*job.project)
+    return lint_bytes(job.path, job.data, job.enabled, timeout=job.timeout, project=project)
 
 
 def _context():
@@ -63,9 +71,11 @@ def _serve(connection: Connection) -> None:
 
 
 def _crashed(job: Job) -> FileResult:
+    crash = internal_error(job.path, "the worker process linting this file", "no traceback: the process died")
     return FileResult(
         job.path,
-        internal_errors=[f"internal error on {job.path}: the worker process linting it died; please report"],
+        findings=[crash] if INTERNAL_ERROR.code in job.enabled else [],
+        internal_errors=[f"{job.path}: the worker process linting it died (no traceback: the process is gone)"],
     )
 
 

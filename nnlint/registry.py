@@ -1,8 +1,9 @@
 """Rules, the checks that find them, and their docs.
 
-A *rule* is the contract (code, name, severity, doc); a *check* is the class that finds it. Every
-module in ``nnlint.checks`` is imported once and each ``Check`` subclass declares the rules it
-reports, so adding a check module is all it takes to register new rules.
+A *rule* is the contract (code, name, severity, doc); a *check* is the class that finds it. Each rule
+family is a package ``nnlint.families.<family>`` whose ``rules`` module is imported once; each
+``Check`` subclass there declares the rules it reports, so adding a family folder with a
+``rules.py`` is all it takes to register new rules.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Type
 
+import nnlint.families as families_package
 from nnlint.finding import Severity
 
 if TYPE_CHECKING:
-    from nnlint.checks import Check
+    from nnlint.check import Check
 
 HELP_URI_BASE = "https://github.com/nnlint/nnlint/blob/main/rules/"
 
@@ -33,6 +35,11 @@ class Rule:
     def help_uri(self) -> str:
         return f"{HELP_URI_BASE}{self.code}.md"
 
+    @property
+    def on_by_default(self) -> bool:
+        """Info rules (waste, training unaffected) run only when selected."""
+        return self.severity is not Severity.INFO
+
 
 # Reported by the engine itself when a file cannot be read or parsed.
 UNPARSABLE = Rule(
@@ -42,16 +49,23 @@ UNPARSABLE = Rule(
     summary="The file could not be read, decoded or parsed, so no rule could check it.",
 )
 
+# Reported by the engine when a check raised on a file: the other checks' findings still stand.
+INTERNAL_ERROR = Rule(
+    code="NNL001",
+    name="internal-error",
+    severity=Severity.ERROR,
+    summary="A check crashed on this file (a bug in nnlint, please report it); the other checks still ran.",
+)
+
 
 @lru_cache(maxsize=None)
 def check_classes() -> Tuple[Type["Check"], ...]:
-    """Every check class, in a stable order (module name, then definition order)."""
-    import nnlint.checks as checks_package
-    from nnlint.checks import Check
+    """Every check class, in a stable order (family name, then definition order)."""
+    from nnlint.check import Check
 
     found: List[Type[Check]] = []
-    for module_info in sorted(pkgutil.iter_modules(checks_package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{checks_package.__name__}.{module_info.name}")
+    for family in sorted(pkgutil.iter_modules(families_package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{families_package.__name__}.{family.name}.rules")
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Check) and value is not Check and value.rules:
                 if value.__module__ == module.__name__ and value not in found:
@@ -61,8 +75,8 @@ def check_classes() -> Tuple[Type["Check"], ...]:
 
 @lru_cache(maxsize=None)
 def all_rules() -> Dict[str, Rule]:
-    """Code -> rule, sorted by code, NNL000 included."""
-    rules = {UNPARSABLE.code: UNPARSABLE}
+    """Code -> rule, sorted by code, NNL000 and NNL001 included."""
+    rules = {UNPARSABLE.code: UNPARSABLE, INTERNAL_ERROR.code: INTERNAL_ERROR}
     for check in check_classes():
         for rule in check.rules:
             if rule.code in rules:

@@ -10,17 +10,24 @@ from typing import List, Optional, Sequence, Set, Tuple
 from click.testing import CliRunner
 
 from nnlint.cli import command
+from nnlint.config import RuleSelection, Settings
 from nnlint.engine import lint_bytes
 from nnlint.registry import all_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 RULES_DIR = ROOT / "rules"
+# what `nnlint` runs when nothing is configured (info rules such as NNL507 are off)
+DEFAULT_RULES = RuleSelection(Settings()).enabled_codes(None)
 EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>NNL\d{3}(?:\s*,\s*NNL\d{3})*)")
 
 
+PROJECTS = FIXTURES / "projects"
+
+
 def fixture_files() -> List[Path]:
-    return sorted(FIXTURES.rglob("*.py"))
+    """Single-file fixtures (the multi-file projects under fixtures/projects/ are linted as projects)."""
+    return sorted(path for path in FIXTURES.rglob("*.py") if PROJECTS not in path.parents)
 
 
 def expected_findings(path: Path) -> Set[Tuple[int, str]]:

@@ -8,10 +8,10 @@ import textwrap
 import libcst as cst
 import pytest
 
-from nnlint.analysis.alignment import Alignment
+from nnlint.families.augmentation.alignment import Alignment
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.flips import ManualGeometry
-from nnlint.analysis.keypoints import KeypointPairing
+from nnlint.families.augmentation.keypoints import KeypointPairing
 from nnlint.analysis.targets import SpatialTargets, kind_by_name
 from nnlint.analysis.transforms import TransformPipelines
 from tests.helpers import expected_findings, fixture_files

@@ -9,9 +9,9 @@ import pytest
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
-from nnlint.analysis.models import ModelFacts, is_torch_module_class
-from nnlint.analysis.probabilities import Probabilities
-from nnlint.analysis.shapes import ShapeNames
+from nnlint.families.layers.models import ModelFacts, is_torch_module_class
+from nnlint.families.layers.probabilities import Probabilities
+from nnlint.families.layers.shapes import ShapeNames
 from tests.helpers import expected_findings, fixture_files
 
 
@@ -431,7 +431,7 @@ def test_constructor_parameters_resolve_through_class_calls():
 
 
 def test_plain_containers_found_and_wrapped_ones_left_out():
-    from nnlint.analysis.registration import Registration
+    from nnlint.families.layers.registration import Registration
 
     ctx = analysed(
         """
@@ -480,7 +480,7 @@ def test_plain_containers_found_and_wrapped_ones_left_out():
 
 
 def test_classes_that_register_by_hand_have_no_plain_containers():
-    from nnlint.analysis.registration import Registration
+    from nnlint.families.layers.registration import Registration
 
     ctx = analysed(
         """

@@ -1,11 +1,11 @@
-"""Unit tests of the model-mode facts (analysis/modes.py) and the timeline additions they read."""
+"""Unit tests of the model-mode facts (analysis/model_modes.py) and the timeline additions they read."""
 
 from __future__ import annotations
 
 import libcst as cst
 import pytest
 
-from nnlint.analysis.modes import ModelModes, called_model
+from nnlint.analysis.model_modes import ModelModes, called_model
 from nnlint.analysis.timeline import TrainingTimelines
 from tests.test_gradients_analysis import analysed
 

@@ -10,9 +10,9 @@ import libcst as cst
 import pytest
 
 from nnlint.analysis.context import ModuleContext
-from nnlint.analysis.preprocessing import ImageReads, InputPipelines, is_channel_reversal, is_manual_normalization
-from nnlint.analysis.pretrained import PretrainedModels
-from nnlint.analysis.statistics import STATISTICS, TIMM_ARCHITECTURES, TIMM_TAGS, TORCHVISION_BUILDERS, timm_statistics
+from nnlint.families.pretrained.preprocessing import ImageReads, InputPipelines, is_channel_reversal, is_manual_normalization
+from nnlint.families.pretrained.pretrained_models import PretrainedModels
+from nnlint.families.pretrained.statistics import STATISTICS, TIMM_ARCHITECTURES, TIMM_TAGS, TORCHVISION_BUILDERS, timm_statistics
 from nnlint.analysis.transforms import TransformPipelines
 from tests.helpers import expected_findings, fixture_files
 

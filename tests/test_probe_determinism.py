@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from nnlint.runtime.probes import probes_by_code  # noqa: E402
+from nnlint.runtime.probe import probes_by_code  # noqa: E402
 from nnlint.runtime.runner import ProbeRunner  # noqa: E402
 from nnlint.runtime.vouch import Refused  # noqa: E402
 from tests.helpers import fixture_files, lint  # noqa: E402

@@ -1,5 +1,5 @@
-"""Unit tests of the sequence-window facts: the normal form (`analysis.windows`), windows found in
-code (`analysis.sequences`), and token objectives and model kinds (`analysis.objectives`)."""
+"""Unit tests of the sequence-window facts: the normal form (`families/sequence/windows`), windows found in
+code (`families/sequence/sequence_windows`), and token objectives and model kinds (`families/sequence/objectives`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import libcst as cst
 import pytest
 
 from nnlint.analysis.context import ModuleContext
-from nnlint.analysis.objectives import LanguageModels, TokenObjectives, hf_kind
-from nnlint.analysis.sequences import SequenceWindows
-from nnlint.analysis.windows import END, Affine, Span, Window, compare, render_window, view_root
+from nnlint.families.sequence.objectives import LanguageModels, TokenObjectives, hf_kind
+from nnlint.families.sequence.sequence_windows import SequenceWindows
+from nnlint.families.sequence.windows import END, Affine, Span, Window, compare, render_window, view_root
 from tests.helpers import FIXTURES, expected_findings, fixture_files
 
 # -- the normal form ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ pytest.importorskip("torch")
 
 from nnlint.finding import ConfirmationStatus  # noqa: E402
 from nnlint.runtime import confirm_finding  # noqa: E402
-from nnlint.runtime.probes import probes_by_code  # noqa: E402
+from nnlint.runtime.probe import probes_by_code  # noqa: E402
 from nnlint.runtime.runner import ProbeRunner  # noqa: E402
 from tests.helpers import FIXTURES, expected_findings, fixture_files, lint  # noqa: E402
 

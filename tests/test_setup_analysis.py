@@ -1,11 +1,11 @@
-"""Unit tests of the data-loader facts (analysis/loaders.py), the graph-holding loss values
+"""Unit tests of the data-loader facts (families/setup/loaders.py), the graph-holding loss values
 (analysis/training.graph_loss) and objects returned in tuples by module functions."""
 
 from __future__ import annotations
 
 import pytest
 
-from nnlint.analysis.loaders import DataLoaders
+from nnlint.families.setup.loaders import DataLoaders
 from nnlint.analysis.objects import TrainingObjects
 from nnlint.analysis.training import LossValues, graph_loss
 from tests.test_gradients_analysis import analysed

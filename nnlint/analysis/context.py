@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import tokenize
-from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type, TypeVar
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
@@ -13,7 +13,16 @@ from nnlint.analysis.imports import ImportTable
 from nnlint.analysis.index import ModuleIndex
 from nnlint.budget import NO_DEADLINE, Deadline
 
+if TYPE_CHECKING:
+    from nnlint.analysis.project_values import ProjectValues
+
 FactT = TypeVar("FactT")
+
+
+def brief_text(text: str, limit: int = 32) -> str:
+    """`text` on one line, cut to `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ModuleContext:
@@ -36,6 +45,8 @@ class ModuleContext:
         self._top_level_lines: Optional[List[int]] = None
         self._top_level_positions: Dict[int, Tuple[Any, Dict[int, cst.CSTNode], int]] = {}
         self._positions: Optional[Any] = None
+        # project analysis: what the other modules of the project give (None: file by file)
+        self.project: Optional["ProjectValues"] = None
 
     @property
     def is_test_file(self) -> bool:
@@ -63,6 +74,16 @@ class ModuleContext:
     def code(self, node: cst.CSTNode) -> str:
         """The node's source on one line, for messages."""
         return " ".join(self.module.code_for_node(node).split())
+
+    def brief(self, node: cst.CSTNode, limit: int = 32) -> str:
+        """The node's source cut to `limit` characters, for a concise message: a long call keeps
+        its callee (`model.load_state_dict(...)`)."""
+        text = self.code(node)
+        if len(text) > limit and isinstance(node, cst.Call):
+            callee = self.code(node.func)
+            if len(callee) + 5 <= limit:
+                return f"{callee}(...)"
+        return brief_text(text, limit)
 
     def fragment(self, node: cst.CSTNode) -> str:
         """The node's source as code a probe can parse: line breaks kept, comments removed (so a

@@ -7,20 +7,24 @@ from typing import Callable, Dict, List, Sequence
 
 from nnlint.engine import FileResult
 
-FORMATS = ("text", "json", "sarif", "github")
+OUTPUT_FORMATS = ("concise", "full", "json", "sarif", "github")
+TEXT_FORMATS = ("concise", "full")  # the forms --show-source, --statistics and --count apply to
+DEFAULT_FORMAT = "concise"
 
 
 @dataclass(frozen=True)
 class ReportOptions:
     show_source: bool = False
     statistics: bool = False
+    count: bool = False
 
 
 def render(format_name: str, results: Sequence[FileResult], options: ReportOptions) -> str:
     from nnlint.report import github, json_format, sarif, text
 
     renderers: Dict[str, Callable[[Sequence[FileResult], ReportOptions], str]] = {
-        "text": text.render,
+        "concise": text.render_concise,
+        "full": text.render_full,
         "json": json_format.render,
         "sarif": sarif.render,
         "github": github.render,

@@ -20,7 +20,9 @@ def render(results: Sequence[FileResult], options) -> str:
             "name": f.name,
             "severity": f.severity.value,
             "message": f.message,
+            "short_message": f.concise,
             "confirmation": f.confirmation.to_dict() if f.confirmation else None,
+            "related": [item.to_dict() for item in f.related],
         }
         for result in results
         for f in result.findings

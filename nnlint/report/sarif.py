@@ -32,7 +32,7 @@ def _rule_descriptor(code: str) -> Dict:
         "fullDescription": {"text": rule.summary},
         "help": {"text": doc, "markdown": doc},
         "helpUri": rule.help_uri,
-        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "defaultConfiguration": {"level": LEVELS[rule.severity], "enabled": rule.on_by_default},
         "properties": {"tags": ["pytorch", "training", "correctness"]},
     }
 
@@ -62,6 +62,18 @@ def render(results: Sequence[FileResult], options) -> str:
                     }
                 ],
             }
+            if f.related:
+                entry["relatedLocations"] = [
+                    {
+                        "id": number,
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": _uri(item.path)},
+                            "region": {"startLine": item.line, "startColumn": item.column},
+                        },
+                        "message": {"text": item.message},
+                    }
+                    for number, item in enumerate(f.related)
+                ]
             if f.confirmation is not None:
                 entry["properties"] = {"confirmation": f.confirmation.to_dict()}
             sarif_results.append(entry)

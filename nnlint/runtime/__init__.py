@@ -12,7 +12,7 @@ from typing import List, Sequence
 
 from nnlint.engine import FileResult
 from nnlint.finding import Confirmation, ConfirmationStatus, Finding
-from nnlint.runtime.probes import probes_by_code
+from nnlint.runtime.probe import probes_by_code
 from nnlint.runtime.runner import ProbeFailed, ProbeRunner
 from nnlint.runtime.vouch import Refused
 

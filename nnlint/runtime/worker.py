@@ -19,7 +19,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from nnlint.runtime.probes import probes_by_code
+    from nnlint.runtime.probe import probes_by_code
 
     probes = probes_by_code()
     sys.stdout.write(json.dumps({"ready": True}) + "\n")

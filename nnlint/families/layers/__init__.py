@@ -1,0 +1,1 @@
+"""The layers family: module and layer definitions that silently misbehave (dropout, registration, logits, views, biases)."""

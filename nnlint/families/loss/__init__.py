@@ -1,0 +1,1 @@
+"""The loss family: the loss is altered (capped) before backward()."""

@@ -1,0 +1,570 @@
+"""Pretrained weights and input preprocessing family.
+
+NNL301 pretrained-without-normalize: a pretrained image model gets inputs from a pipeline that never
+normalizes them.
+NNL302 normalize-stats-mismatch: the Normalize statistics differ from those the weights were trained with.
+NNL303 bgr-into-rgb-model: an OpenCV (BGR) image reaches a pretrained RGB model unconverted.
+NNL304 unchecked-partial-load: `load_state_dict(..., strict=False)` whose missing/unexpected keys nobody looks at.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+import libcst as cst
+
+from nnlint.analysis.index import Statement
+from nnlint.analysis.names import dotted_name, keyword_arg, positional_args
+from nnlint.families.pretrained.preprocessing import (
+    ImageReads,
+    InputPipelines,
+    NormalizationEvidence,
+    NormalizeCall,
+    pipeline_name,
+)
+from nnlint.families.pretrained.pretrained_models import PretrainedModel, PretrainedModels
+from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
+from nnlint.analysis.targets import is_target_like_name, kind_by_name
+from nnlint.analysis.transforms import Pipeline
+from nnlint.analysis.context import brief_text
+from nnlint.check import Check
+from nnlint.families.augmentation.rules import pipeline_probe_input as _augmentation_probe_input
+from nnlint.finding import Severity
+from nnlint.registry import Rule
+
+PRETRAINED_WITHOUT_NORMALIZE = Rule(
+    code="NNL301",
+    name="pretrained-without-normalize",
+    severity=Severity.ERROR,
+    summary="A pretrained image model is fed inputs from a pipeline that never normalizes them.",
+)
+NORMALIZE_STATS_MISMATCH = Rule(
+    code="NNL302",
+    name="normalize-stats-mismatch",
+    severity=Severity.ERROR,
+    summary="Normalize uses other mean/std than the statistics the pretrained weights were trained with.",
+)
+BGR_INTO_RGB_MODEL = Rule(
+    code="NNL303",
+    name="bgr-into-rgb-model",
+    severity=Severity.ERROR,
+    summary="An OpenCV (BGR) image reaches a pretrained RGB model without a BGR->RGB conversion.",
+)
+UNCHECKED_PARTIAL_LOAD = Rule(
+    code="NNL304",
+    name="unchecked-partial-load",
+    severity=Severity.WARNING,
+    summary="load_state_dict(..., strict=False) discards the missing/unexpected keys, so a failed load goes unnoticed.",
+)
+
+MEAN_TOLERANCE = 0.011
+STD_TOLERANCE = 0.011
+STD_RELATIVE = 0.06
+
+
+def pipeline_probe_input(ctx, pipelines):
+    """The augmentation family's pipeline description, with library constants that hold statistics
+    (`timm.data.IMAGENET_DEFAULT_MEAN`) replaced by their values, so a probe needs no such library."""
+    info = _augmentation_probe_input(ctx, pipelines)
+    if info is not None:
+        _inline_constants(info.get("names") or {})
+    return info
+
+
+def _inline_constants(names: Dict[str, Dict[str, str]]) -> Dict[str, Dict[str, str]]:
+    for key, entry in list(names.items()):
+        if entry.get("kind") == "import" and entry.get("qualified") in LIBRARY_CONSTANTS:
+            names[key] = {"kind": "value", "source": repr(tuple(LIBRARY_CONSTANTS[entry["qualified"]])), "origin": "library constant"}
+    return names
+
+
+def _triple(values: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
+
+
+def _line(ctx, node: cst.CSTNode) -> int:
+    return ctx.position(node).start.line
+
+
+def _short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
+    text = ctx.code(node)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _expected(model: PretrainedModel) -> Dict[str, object]:
+    stats = model.statistics
+    return {
+        "source": model.source,
+        "name": model.name,
+        "weights": model.weights,
+        "family": stats.family if stats else None,
+        "mean": list(stats.mean) if stats else None,
+        "std": list(stats.std) if stats else None,
+    }
+
+
+def _stats_text(stats: Optional[Statistics]) -> str:
+    if stats is None:
+        return "the mean/std of its pretraining data"
+    return f"{stats.description} statistics (mean {_triple(stats.mean)}, std {_triple(stats.std)})"
+
+
+def _fix_text(model: PretrainedModel) -> str:
+    stats = model.statistics
+    if model.source == "torchvision" and model.weights:
+        return f"add Normalize({'mean=' + _triple(stats.mean) + ', std=' + _triple(stats.std) if stats else 'mean, std'}) after ToTensor(), or use {model.weights}.transforms()"
+    if model.source == "timm":
+        return "add Normalize(mean, std) with the values of timm.data.resolve_data_config({}, model=model), or build the pipeline with timm.data.create_transform(**config)"
+    if model.source == "transformers":
+        return "normalize with the checkpoint's image processor (AutoImageProcessor.from_pretrained(...).image_mean / image_std)"
+    if model.source in ("clip", "open_clip"):
+        return "use the `preprocess` transform the loader returns"
+    if stats is not None:
+        return f"add Normalize(mean={_triple(stats.mean)}, std={_triple(stats.std)}) after the tensor conversion"
+    return "add the Normalize(mean, std) the weights were trained with after the tensor conversion"
+
+
+class PretrainedInputsCheck(Check):
+    rules = (PRETRAINED_WITHOUT_NORMALIZE, NORMALIZE_STATS_MISMATCH, BGR_INTO_RGB_MODEL)
+    # every recognised pretrained construction contains one of these
+    triggers = ("pretrained", "weights", "Weights", "clip", "dinov2", "segmentation_models_pytorch")
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.evidence = NormalizationEvidence()
+
+    # -- evidence seen during the traversal ------------------------------------------------------
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, (cst.Divide, cst.Subtract)):
+            self.evidence.observe(self.ctx, node, self.ctx.index.current_statement)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.evidence.observe(self.ctx, node, self.ctx.index.current_statement)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.evidence.observe(self.ctx, node, self.ctx.index.current_statement)
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self.evidence.observe(self.ctx, node, self.ctx.index.current_statement)
+
+    # -- decisions -----------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        models = self.ctx.fact(PretrainedModels)
+        consumers = [m for m in models.models() if not models.trained_elsewhere(m) and not models.fed_only_synthetic(m)]
+        if not consumers:
+            return
+        self._without_normalize([m for m in consumers if m.needs_normalization])
+        self._stats_mismatch([m for m in consumers if not m.internal])
+        self._bgr(consumers)
+
+    # NNL301 -----------------------------------------------------------------------------------------
+
+    def _without_normalize(self, models: List[PretrainedModel]) -> None:
+        if not models or self.evidence.manual:
+            return
+        inputs = self.ctx.fact(InputPipelines)
+        if inputs.normalizer_applied() or any(self._unknown_helper(call, at) for call, at in self.evidence.helpers):
+            return
+        unnormalized = inputs.unnormalized()
+        complete_normalizes = {
+            id(op.node) for item in inputs.inputs() if item.complete for op in item.normalize_ops
+        }
+        loose = [call for call in inputs.normalize_calls() if id(call.node) not in complete_normalizes]
+        if loose:
+            return  # a Normalize applied on its own (to batches, after another pipeline)
+        manual = [] if inputs.normalize_calls() else self._manual_inputs()
+        if not unnormalized and not manual:
+            return
+        for model in models:
+            if unnormalized:
+                item = unnormalized[0]
+                where = f"`{_pipeline_name(self.ctx, item.pipeline)}` (line {_line(self.ctx, item.pipeline.node)})"
+                what = f"the pipeline {where}, which converts them to tensors ({_op_names(item.pipeline)}) but never normalizes them"
+                probe = {"pipeline": pipeline_probe_input(self.ctx, [item.pipeline]), "expected": _expected(model), "manual": None}
+            else:
+                read, hit = manual[0]
+                scope = read.statement.scope.name
+                what = f"`{scope}` (line {_line(self.ctx, read.node)}), which reads them with `{_short(self.ctx, read.node, 40)}` and never normalizes them"
+                probe = {"pipeline": None, "expected": _expected(model), "manual": scope}
+            message = (
+                f"{model.describe(self.ctx)} is loaded with pretrained weights, but its inputs come from {what}: the "
+                f"network sees raw [0, 1] (or 0-255) pixels where its weights expect inputs standardized with "
+                f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
+            )
+            concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} are never normalized: normalize with its mean/std"
+            self.report(model.report, PRETRAINED_WITHOUT_NORMALIZE, message, probe, short=concise)
+
+    def _unknown_helper(self, call: cst.Call, statement: Optional[Statement]) -> bool:
+        """A call named like a normalizer whose code this module does not show (nor a pipeline it knows)."""
+        from nnlint.analysis.dataflow import DataFlow
+        from nnlint.analysis.transforms import TransformPipelines
+
+        site = self.ctx.index.call_sites.get(call)
+        if site is not None and self.ctx.fact(DataFlow).callee(site) is not None:
+            return False  # a function of this module: its own arithmetic is seen
+        pipelines = self.ctx.fact(TransformPipelines)
+        application = pipelines.application_of(call) if pipelines.enabled else None
+        if application is not None and all(not p.unresolved for p in application.pipelines):
+            return False
+        return True
+
+    def _manual_inputs(self):
+        reads = self.ctx.fact(ImageReads)
+        found = []
+        for read in reads.reads():
+            if read.target_like:
+                continue
+            hit = reads.destination(read, channel_order=False)
+            if hit is not None and hit.description in ("dataset", "model", "loader"):
+                found.append((read, hit))
+        return found
+
+    # NNL302 -----------------------------------------------------------------------------------------
+
+    def _stats_mismatch(self, models: List[PretrainedModel]) -> None:
+        if not models or any(m.statistics is None for m in models):
+            return
+        families = {m.statistics.family for m in models if m.statistics is not None}
+        if len(families) != 1:
+            return
+        model = models[0]
+        expected = model.statistics
+        assert expected is not None
+        if expected.identity:
+            return
+        inputs = self.ctx.fact(InputPipelines)
+        pipelines_of: Dict[int, Pipeline] = {}
+        for item in inputs.inputs():
+            for op in item.normalize_ops:
+                pipelines_of.setdefault(id(op.node), item.pipeline)
+        for call in inputs.normalize_calls():
+            if self._is_target_normalize(call):
+                continue
+            if id(call.node) not in pipelines_of and not call.functional:
+                continue  # not seen reaching any image here
+            found = self._effective(call)
+            if found is None:
+                continue
+            mean, std = found
+            if self._matches(mean, std, expected):
+                continue
+            pipeline = pipelines_of.get(id(call.node))
+            self._report_mismatch(call.node, mean, std, model, pipeline)
+        for node, statement in self.evidence.manual:
+            self._manual_mismatch(node, statement, model)
+
+    def _effective(self, call: NormalizeCall) -> Optional[Tuple[Tuple[float, ...], Tuple[float, ...]]]:
+        """Mean/std in [0, 1] pixel units, or None when unknown or not a forward normalization."""
+        if call.mean is None or call.std is None or call.scale is None:
+            return None
+        mean = tuple(v * call.scale for v in call.mean)
+        std = tuple(v * call.scale for v in call.std)
+        return _unit_scale(mean, std)
+
+    def _matches(self, mean, std, expected: Statistics) -> bool:
+        """Equal up to rounding, in RGB or in BGR order (BGR-ordered statistics on a BGR image are
+        right; whether the image is BGR is NNL303's question)."""
+        means = mean * 3 if len(mean) == 1 else mean
+        stds = std * 3 if len(std) == 1 else std
+        if len(means) != 3 or len(stds) != 3:
+            return True  # not three channels: another kind of input
+        for order in (1, -1):
+            mean_ok = all(abs(a - b) <= MEAN_TOLERANCE for a, b in zip(means[::order], expected.mean))
+            std_ok = all(abs(a - b) <= max(STD_TOLERANCE, STD_RELATIVE * b) for a, b in zip(stds[::order], expected.std))
+            if mean_ok and std_ok:
+                return True
+        return False
+
+    def _is_target_normalize(self, call: NormalizeCall) -> bool:
+        if call.functional:
+            first = positional_args(call.node)[:1]
+            name = dotted_name(first[0]) if first else None
+            if name and (kind_by_name(name) is not None or is_target_like_name(name)):
+                return True
+        node = call.statement.node
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                name = dotted_name(target.target) or ""
+                if name and (kind_by_name(name) is not None or is_target_like_name(name) or "denorm" in name.lower() or "unnorm" in name.lower() or "inv" in name.lower()):
+                    return True
+        return False
+
+    def _report_mismatch(self, node: cst.CSTNode, mean, std, model: PretrainedModel, pipeline: Optional[Pipeline]) -> None:
+        expected = model.statistics
+        assert expected is not None
+        known = _known_family(mean, std)
+        which = f" ({known})" if known else ""
+        message = (
+            f"`{_short(self.ctx, node, 70)}` normalizes with mean {_triple(mean)}, std {_triple(std)}{which}, but "
+            f"{model.describe(self.ctx)} (line {_line(self.ctx, model.node)}) was trained on "
+            f"{_stats_text(expected)}: every input is shifted and rescaled away from what the pretrained features "
+            f"expect, so the model fine-tunes (or predicts) from a degraded start. Use mean={_triple(expected.mean)}, "
+            f"std={_triple(expected.std)}."
+        )
+        probe_pipeline = pipeline_probe_input(self.ctx, [pipeline]) if pipeline is not None else None
+        probe = {
+            "pipeline": probe_pipeline,
+            "normalize": self.ctx.fragment(node) if isinstance(node, cst.Call) else None,
+            "names": self._names(node),
+            "mean": list(mean),
+            "std": list(std),
+            "expected": _expected(model),
+        }
+        concise = (
+            f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s: "
+            f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
+        )
+        self.report(node, NORMALIZE_STATS_MISMATCH, message, probe, short=concise)
+
+    def _names(self, node: cst.CSTNode):
+        from nnlint.analysis.values import FixedValues
+
+        statement = self.ctx.index.statement_of.get(node)
+        site = self.ctx.index.call_sites.get(node) if isinstance(node, cst.Call) else None
+        at = site.statement if site is not None else statement
+        return _inline_constants(self.ctx.fact(FixedValues).resolve_for_probe([node], at)) if at is not None else {}
+
+    def _manual_mismatch(self, node: cst.CSTNode, statement: Optional[Statement], model: PretrainedModel) -> None:
+        """`(x - MEAN) / STD` with both sides resolved to numbers."""
+        if statement is None or not isinstance(node, cst.BinaryOperation) or not isinstance(node.operator, cst.Divide):
+            return
+        left = node.left
+        if not isinstance(left, cst.BinaryOperation) or not isinstance(left.operator, cst.Subtract):
+            return
+        inputs = self.ctx.fact(InputPipelines)
+        mean = inputs.numbers(left.right, statement)
+        std = inputs.numbers(node.right, statement)
+        if mean is None or std is None or len(mean) not in (1, 3) or len(std) not in (1, 3):
+            return
+        found = _unit_scale(mean, std)
+        if found is None or self._matches(found[0], found[1], model.statistics):
+            return
+        self._report_mismatch(node, found[0], found[1], model, None)
+
+    # NNL303 -----------------------------------------------------------------------------------------
+
+    def _bgr(self, models: List[PretrainedModel]) -> None:
+        reads = self.ctx.fact(ImageReads)
+        candidates = [r for r in reads.reads() if r.kind == "cv2" and r.color and not r.target_like]
+        if not candidates:
+            return
+        read_scopes = {id(r.statement.scope) for r in reads.reads() if r.kind == "cv2"}
+        converted_scopes: Set[int] = set()
+        for node, statement in self.evidence.reversals:
+            if statement is None or id(statement.scope) not in read_scopes:
+                return  # a conversion somewhere else (on batches, in a helper): cannot tell what it converts
+            converted_scopes.add(id(statement.scope))
+        model = models[0]
+        for read in candidates:
+            if id(read.statement.scope) in converted_scopes:
+                continue
+            hit = reads.destination(read)
+            if hit is None:
+                continue
+            where = {
+                "transform": f"the transform call `{_short(self.ctx, hit.node, 50)}`",
+                "model": f"the model call `{_short(self.ctx, hit.node, 50)}`",
+                "dataset": "the model's inputs through the Dataset's __getitem__",
+                "loader": f"the model's inputs through `{read.statement.scope.name}`",
+            }[hit.description]
+            message = (
+                f"`{_short(self.ctx, read.node, 50)}` returns the image in BGR channel order, and it reaches {where} "
+                f"(line {_line(self.ctx, hit.node)}) without a BGR->RGB conversion, but {model.describe(self.ctx)} "
+                f"(line {_line(self.ctx, model.node)}) was trained on RGB images: red and blue are swapped in every "
+                f"input, which silently costs accuracy. Convert right after reading: "
+                f"cv2.cvtColor(image, cv2.COLOR_BGR2RGB)."
+            )
+            pipeline = None
+            if hit.description == "transform":
+                from nnlint.analysis.transforms import TransformPipelines
+
+                application = self.ctx.fact(TransformPipelines).application_of(hit.node)  # type: ignore[arg-type]
+                if application is not None:
+                    pipeline = pipeline_probe_input(self.ctx, application.pipelines[:1])
+            probe = {"read": self.ctx.code(read.node), "destination": hit.description, "pipeline": pipeline,
+                     "expected": _expected(model)}
+            concise = (
+                f"BGR image from {self.ctx.brief(read.node, 24)} reaches RGB-trained {brief_text(model.name or 'model', 20)}: "
+                "cv2.cvtColor(img, cv2.COLOR_BGR2RGB) first"
+            )
+            self.report(read.node, BGR_INTO_RGB_MODEL, message, probe, short=concise)
+
+
+def _pipeline_name(ctx, pipeline: Pipeline) -> str:
+    """`train_tf` for `train_tf = T.Compose([...])`, else the start of the construction."""
+    name = pipeline_name(pipeline)
+    if name:
+        return name
+    statement = pipeline.statement
+    if statement is not None and isinstance(statement.node, cst.Return):
+        return f"{statement.scope.name}()"
+    return _short(ctx, pipeline.node, 40)
+
+
+def _op_names(pipeline: Pipeline) -> str:
+    names: List[str] = []
+    for op in pipeline.ops:
+        if op.name not in names:
+            names.append(op.name)
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+
+def _unit_scale(mean: Tuple[float, ...], std: Tuple[float, ...]) -> Optional[Tuple[Tuple[float, ...], Tuple[float, ...]]]:
+    """Statistics in [0, 1] units; 0-255 statistics are divided by 255. None for an inverse
+    normalization (negative means, stds above 1 in [0, 1] units) or nonsense."""
+    if not mean or not std or any(s <= 0 for s in std):
+        return None
+    if all(m > 1.5 for m in mean) and all(m <= 255 for m in mean):
+        mean = tuple(m / 255.0 for m in mean)
+        std = tuple(s / 255.0 for s in std)
+    if any(m < 0 or m > 1 for m in mean) or any(s > 1 for s in std):
+        return None
+    return mean, std
+
+
+def _known_family(mean, std) -> Optional[str]:
+    means = mean * 3 if len(mean) == 1 else mean
+    stds = std * 3 if len(std) == 1 else std
+    for stats in STATISTICS.values():
+        if stats.identity:
+            continue
+        if all(abs(a - b) <= MEAN_TOLERANCE for a, b in zip(means, stats.mean)) and all(
+            abs(a - b) <= max(STD_TOLERANCE, STD_RELATIVE * b) for a, b in zip(stds, stats.std)
+        ):
+            return f"{stats.description} statistics"
+    if len(mean) == 1 and abs(mean[0] - 0.1307) < 0.002 and abs(std[0] - 0.3081) < 0.002:
+        return "MNIST statistics"
+    if len(means) == 3 and abs(means[0] - 0.4914) < 0.003 and abs(means[1] - 0.4822) < 0.003:
+        return "CIFAR-10 statistics"
+    if len(means) == 3 and abs(means[0] - 0.5071) < 0.003 and abs(means[1] - 0.4865) < 0.003:
+        return "CIFAR-100 statistics"
+    return None
+
+
+# --- NNL304 ----------------------------------------------------------------------------------------
+
+
+class UncheckedPartialLoadCheck(Check):
+    rules = (UNCHECKED_PARTIAL_LOAD,)
+    triggers = ("load_state_dict",)
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.candidates: List[Tuple[cst.Call, Statement]] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "load_state_dict":
+            statement = self.ctx.index.current_statement
+            if statement is not None:
+                self.candidates.append((node, statement))
+
+    def finish(self) -> None:
+        from nnlint.analysis.dataflow import DataFlow
+
+        flow = self.ctx.fact(DataFlow)
+        for call, statement in self.candidates:
+            strict = keyword_arg(call, "strict")
+            if strict is None:
+                args = positional_args(call)
+                strict = args[1] if len(args) > 1 else None
+            if not self._is_false(strict, statement, flow):
+                continue
+            if not self._discarded(call, statement):
+                continue
+            receiver = self.ctx.code(call.func.value) if isinstance(call.func, cst.Attribute) else "model"
+            message = (
+                f"`{_short(self.ctx, call, 70)}` discards what it returns (the missing and unexpected keys): if the "
+                f"checkpoint's keys carry a `module.` (DataParallel) or `model.` (Lightning) prefix, or a layer was "
+                f"renamed, those weights are silently not loaded and {receiver} keeps its random initialization. Check "
+                f"the result: `missing, unexpected = {receiver}.load_state_dict(..., strict=False)` and assert or log "
+                f"that only the keys you meant to skip are missing."
+            )
+            concise = "load_state_dict(strict=False) result discarded: a failed load goes unnoticed; check the missing keys"
+            self.report(call, UNCHECKED_PARTIAL_LOAD, message, {"call": self.ctx.code(call), "receiver": receiver}, short=concise)
+
+    def _is_false(self, expr: Optional[cst.BaseExpression], statement: Statement, flow, depth: int = 0) -> bool:
+        if expr is None:
+            return False
+        if isinstance(expr, cst.Name):
+            if expr.value == "False":
+                return True
+            if depth < 3:
+                definition = flow.definition(expr.value, statement)
+                if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
+                    if definition.is_module_level and len(flow.module_definitions(expr.value)) > 1:
+                        return False
+                    return self._is_false(definition.value, definition.statement, flow, depth + 1)
+        return False
+
+    def _discarded(self, call: cst.Call, statement: Statement) -> bool:
+        node = statement.node
+        if isinstance(node, cst.Expr):
+            return node.value is call
+        if isinstance(node, cst.Assign) and node.value is call:
+            names: List[str] = []
+            for target in node.targets:
+                elements = target.target.elements if isinstance(target.target, (cst.Tuple, cst.List)) else [target.target]
+                for element in elements:
+                    value = element.value if isinstance(element, (cst.Element, cst.StarredElement)) else element
+                    if isinstance(value, cst.StarredElement):
+                        value = value.value
+                    if not isinstance(value, cst.Name):
+                        return False  # stored on an object or in a container: may be looked at later
+                    names.append(value.value)
+            return not any(name != "_" and self._read_in_scope(name, statement) for name in names)
+        return False
+
+    def _read_in_scope(self, name: str, assignment: Statement) -> bool:
+        """Whether `name` is read anywhere in the assignment's function (or, at module level, in the module)."""
+        for statement in assignment.scope.statements:
+            if statement is assignment:
+                continue
+            for node in _header_parts(statement.node):
+                if _reads(node, name):
+                    return True
+        for child in assignment.scope.children:
+            if _reads(child.node.body, name):
+                return True
+        return False
+
+
+def _header_parts(node: cst.CSTNode) -> List[cst.CSTNode]:
+    """The parts of a statement that belong to it alone (not the nested statements of a block)."""
+    if isinstance(node, (cst.If, cst.While)):
+        return [node.test]
+    if isinstance(node, cst.For):
+        return [node.iter]
+    if isinstance(node, cst.With):
+        return [item.item for item in node.items]
+    if isinstance(node, cst.Match):
+        return [node.subject]
+    if isinstance(node, (cst.Try, cst.TryStar, cst.FunctionDef, cst.ClassDef)):
+        return []
+    if isinstance(node, cst.Assign):
+        return [node.value] + [t.target for t in node.targets if not isinstance(t.target, (cst.Name, cst.Tuple, cst.List))]
+    if isinstance(node, cst.AugAssign):
+        return [node.value, node.target]
+    if isinstance(node, cst.AnnAssign):
+        return [node.value] if node.value is not None else []
+    return [node]
+
+
+def _reads(node: cst.CSTNode, name: str) -> bool:
+    pending: List[cst.CSTNode] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, cst.Name):
+            if current.value == name:
+                return True
+            continue
+        if isinstance(current, cst.Attribute):
+            pending.append(current.value)  # `x.missing_keys` reads x; `obj.x` does not
+            continue
+        if isinstance(current, cst.Arg):
+            pending.append(current.value)
+            continue
+        pending.extend(current.children)
+    return False

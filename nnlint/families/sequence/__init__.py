@@ -1,0 +1,1 @@
+"""The sequence family: next-token targets that are not the input shifted by exactly one position."""

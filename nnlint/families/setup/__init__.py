@@ -1,0 +1,1 @@
+"""The setup family: the training set-up around the step (loader shuffling, optimizer coverage, scheduler order, loss totals)."""
