@@ -51,7 +51,8 @@ class Related:
 @dataclass(frozen=True)
 class Finding:
     """One report. Lines and columns are 1-based, end positions inclusive of the last line and
-    exclusive of the last column, as editors expect."""
+    exclusive of the last column, as editors expect. In a notebook `cell` is the cell's number
+    (1-based, among all cells) and the lines and columns are those inside the cell."""
 
     path: str
     line: int
@@ -65,6 +66,10 @@ class Finding:
     # the concise form: what is wrong and the fix in a few words (the full message when empty)
     short_message: str = ""
     confirmation: Optional[Confirmation] = None
+    cell: Optional[int] = None
+    # in a notebook: the line of the .ipynb file that stores the finding's cell line (SARIF and
+    # GitHub annotations point there); set from the file's current bytes, never cached
+    file_line: Optional[int] = None
     # Plain data a runtime probe needs (source fragments, resolved definitions). Never shown.
     probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
     # the other places the finding rests on (the model built in model.py for a pipeline in data.py)
@@ -80,6 +85,7 @@ class Finding:
             "end_column": self.end_column, "code": self.code, "name": self.name,
             "severity": self.severity.value, "message": self.message, "short_message": self.short_message,
             "probe_input": self.probe_input, "related": [item.to_dict() for item in self.related],
+            "cell": self.cell,
         }
 
     @classmethod
@@ -92,4 +98,9 @@ class Finding:
         return self.short_message or self.message
 
     def sort_key(self):
-        return (self.path, self.line, self.column, self.code)
+        return (self.path, self.cell or 0, self.line, self.column, self.code)
+
+    @property
+    def location(self) -> str:
+        """`line 7` or, in a notebook, `cell 4, line 7`: how messages name the place."""
+        return f"cell {self.cell}, line {self.line}" if self.cell is not None else f"line {self.line}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import tokenize
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
@@ -33,12 +33,13 @@ class ModuleContext:
         module: cst.Module,
         deadline: Deadline = NO_DEADLINE,
         statement_lines: Optional[List[int]] = None,
+        line_label: Optional[Callable[[int], str]] = None,
     ) -> None:
         self.path = path
         self.source = source
         self.module = module
         self.deadline = deadline
-        self.index = ModuleIndex(deadline)
+        self.index = ModuleIndex(deadline, source)
         self._facts: Dict[type, Any] = {}
         # first line of each top-level statement, as CPython's parser reports it
         self._statement_lines = statement_lines
@@ -47,6 +48,8 @@ class ModuleContext:
         self._positions: Optional[Any] = None
         # project analysis: what the other modules of the project give (None: file by file)
         self.project: Optional["ProjectValues"] = None
+        # how messages name a line of this module (a notebook's module names its cells' lines)
+        self._line_label = line_label
 
     @property
     def is_test_file(self) -> bool:
@@ -101,6 +104,11 @@ class ModuleContext:
                 row, column = token.start
                 lines[row - 1] = lines[row - 1][:column].rstrip()
         return "\n".join(lines).strip()
+
+    def line_of(self, node: cst.CSTNode) -> str:
+        """Where a node starts, as messages name it: `line 12`, in a notebook `cell 4, line 7`."""
+        line = self.position(node).start.line
+        return self._line_label(line) if self._line_label is not None else f"line {line}"
 
     def qualified_name(self, expr: cst.BaseExpression) -> Optional[str]:
         return self.imports.qualified_name(expr)
