@@ -18,6 +18,8 @@ placed back in the cells.
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import io
 import re
 import tokenize
@@ -25,7 +27,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Type
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
 
@@ -250,6 +252,25 @@ def active_checks(
     return picked
 
 
+# objects allocated between collections of the youngest generation (CPython's default: 700)
+YOUNG_COLLECTION_THRESHOLD = 50_000
+
+
+@contextlib.contextmanager
+def fewer_garbage_collections() -> Iterator[None]:
+    """Collect cyclic garbage less often while a file is analysed. The tree, the index and the
+    facts live until the file is done, and each collection of the oldest generation walks all of
+    them: with CPython's default a 50,000-line file had 21 full collections, a third of its time
+    (about log(size) collections of size each). Few cycles die meanwhile, so memory barely grows."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+@fewer_garbage_collections()
 def lint_text(
     path: str,
     text: str,
