@@ -3,8 +3,8 @@
     python benchmarks/scaling.py [--sizes 5000 10000 20000 50000] [--limits 1 5] [--repeat 1]
 
 Each size is one generated file of training code: the repository's single-file fixtures (models,
-datasets, training loops, Lightning modules, HF trainers, buggy and clean), one family after the
-other in turn, concatenated until the file has that many lines, each copy's top-level functions,
+datasets, training loops, Lightning modules, HF trainers, buggy and clean) in a seeded random
+order, concatenated until the file has that many lines, each copy's top-level functions,
 classes and constants renamed with a suffix of its own so that no name is defined twice. Each run
 is a fresh `nnlint -j 1 --no-cache` process with no time limit; shown are its wall time, and the
 CPU time and peak resident memory of that process and its workers (getrusage; CPU time is the
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import ast
-import itertools
 import json
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -69,16 +69,16 @@ def _renamed(text: str, suffix: str) -> str:
 
 def training_code(lines: int) -> str:
     """At least `lines` lines of realistic training code, the same text for the same size."""
-    by_family: Dict[str, List[str]] = {}
+    fixtures = []
     for path in sorted(FIXTURES.glob("*/*.py")):
         text = path.read_text(encoding="utf-8")
         try:
             compile(text, str(path), "exec", dont_inherit=True)
         except SyntaxError:
             continue  # the fixtures of NNL000
-        by_family.setdefault(path.parent.name, []).append(text if text.endswith("\n") else text + "\n")
-    # the families in turn, so that every size has the same mix of code
-    fixtures = [text for group in itertools.zip_longest(*by_family.values()) for text in group if text is not None]
+        fixtures.append(text if text.endswith("\n") else text + "\n")
+    # in a seeded random order, so that every size has the same mix of code (families, buggy and clean)
+    random.Random(0).shuffle(fixtures)
     chunks: List[str] = []
     count = 0
     while count < lines:
