@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
 
-# How many calls, re-exports and local names one answer may follow (a bounded fixed point: cycles
-# between modules end here, as unknown).
+# How many calls, re-exports and global names one answer may follow (a bounded fixed point: cycles
+# between modules end here, as unknown). The nesting of one value tree costs nothing: it is finite.
 MAX_DEPTH = 8
 
 DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
@@ -178,21 +178,25 @@ class ProjectValues:
         if "p" in value:
             return bindings.get(value["p"])
         if "seq" in value:
-            return Remote("seq", path, None, items=[self.evaluate(v, path, bindings, depth + 1) for v in value["seq"]])
+            return Remote("seq", path, None, items=[self.evaluate(v, path, bindings, depth) for v in value["seq"]])
         if "item" in value:
-            container = self.evaluate(value["item"], path, bindings, depth + 1)
+            container = self.evaluate(value["item"], path, bindings, depth)
             index = value["i"]
             if container is not None and container.kind == "seq" and isinstance(index, int) and -len(container.items) <= index < len(container.items):
                 return container.items[index]
             return None
         if "either" in value:
-            options = [self.evaluate(v, path, bindings, depth + 1) for v in value["either"]]
+            test = self.evaluate(value["if"], path, bindings, depth) if "if" in value else None
+            if test is not None and test.kind == "const" and "value" in test.detail:
+                # `W if pretrained else None` with pretrained=True (passed, or its default)
+                return self.evaluate(value["either"][0 if test.detail["value"] else 1], path, bindings, depth)
+            options = [self.evaluate(v, path, bindings, depth) for v in value["either"]]
             known = [o for o in options if o is not None]
             if len(known) != len(options):
                 return None
             return Remote("either", path, None, items=known)
         if "n" in value:
-            found = self.symbol(path, value["n"], depth + 1)
+            found = self.symbol(path, value["n"])  # a name's re-exports have their own bound
             if found is not None and found.kind == "global":
                 return self.evaluate(found.data, found.path, {}, depth + 1)
             if found is not None and found.kind == "external":
@@ -204,20 +208,20 @@ class ProjectValues:
 
     def _call(self, value: Dict[str, Any], path: str, bindings, depth: int) -> Optional[Remote]:
         func = value["call"]
-        args = [self.evaluate(a, path, bindings, depth + 1) for a in value["args"]]
-        kwargs = {k: self.evaluate(v, path, bindings, depth + 1) for k, v in value["kw"].items()}
+        args = [self.evaluate(a, path, bindings, depth) for a in value["args"]]
+        kwargs = {k: self.evaluate(v, path, bindings, depth) for k, v in value["kw"].items()}
         if "attr" in func:  # method call on a value: model.to(device), loader wrapping
-            receiver = self.evaluate(func["attr"], path, bindings, depth + 1)
-            if receiver is not None and func["a"] in PASSTHROUGH_METHODS and receiver.kind in ("model", "instance"):
+            receiver = self.evaluate(func["attr"], path, bindings, depth)
+            if receiver is not None and func["a"] in PASSTHROUGH_METHODS and _is_module(receiver):
                 return receiver
             return None
         if "n" not in func:
             return None
-        found = self.symbol(path, func["n"], depth + 1)
+        found = self.symbol(path, func["n"])
         if found is None:
             return None
-        if found.kind == "class":  # an instance, built here
-            return Remote("instance", path, value["at"], {"class": found.name, "class_path": found.path})
+        if found.kind == "class":  # an instance, built here (with the arguments its __init__ gets)
+            return Remote("instance", path, value["at"], {"class": found.name, "class_path": found.path, "args": args, "kwargs": kwargs})
         if found.kind == "function":
             return self.call_result(found, args, kwargs, depth + 1)
         if found.kind != "external":
@@ -252,7 +256,9 @@ class ProjectValues:
                 names.append(qualified_op or (op.detail.get("qualified") if op else None))
             if ops is None or ops.kind != "seq" or any(n is None for n in names):
                 return None
-            return Remote("pipeline", path, at, {"ops": names})
+            # each op's construction (`Normalize(mean, std)` with its arguments), where it is a call
+            calls = [op if op is not None and op.kind == "call" else None for op in ops.items]
+            return Remote("pipeline", path, at, {"ops": names, "calls": calls})
         # another library call: what it is, for the facts that know that library
         return Remote("call", path, at, {"qualified": qualified, "args": args, "kwargs": kwargs})
 
@@ -352,6 +358,20 @@ class ProjectValues:
                     found.append((caller_path, record))
         return found
 
+    def constructions(self, path: str, name: str) -> List[Tuple[str, Dict[str, Any]]]:
+        """(caller's path, call record) for every construction `Name(...)` of the class `name` of
+        module `path`, anywhere in the project."""
+        found = []
+        for caller_path in sorted(self.modules):
+            summary = self.modules[caller_path]["summary"]
+            for record in summary["calls"]:
+                target = self.symbol(caller_path, record["f"])
+                if target is not None and target.kind == "class" and target.path == path and target.name == name:
+                    if caller_path != self.path:
+                        self.consumed.add(caller_path)
+                    found.append((caller_path, record))
+        return found
+
     def scope_effects(self, path: str, scope: str) -> Optional[List[Dict[str, Any]]]:
         """The effects of a function (`name`, `Class.method`) or of the module (`<module>`)."""
         record = self._module(path)
@@ -405,3 +425,11 @@ class ProjectValues:
                 if target is None or target.kind != "external":
                     return True
         return False
+
+
+def _is_module(value: Remote) -> bool:
+    """A model or layer: a project module's instance, a library model, a torch.nn layer (what
+    `.to(device)`, `.eval()` give back unchanged)."""
+    if value.kind in ("model", "instance"):
+        return True
+    return value.kind == "call" and value.detail["qualified"].startswith(LIBRARY_MODELS + ("torch.nn.",))

@@ -16,7 +16,8 @@ than LibCST), so it is cached by the module's content alone. It records, syntact
 Values are small trees in a closed vocabulary, never names interpreted by their spelling:
 ``{"c": 1}`` a constant, ``{"p": "model"}`` a parameter, ``{"n": "T.Compose"}`` a module-level or
 imported name, ``{"call": f, "args": [...], "kw": {...}, "at": [line, col, end_line, end_col]}``,
-``{"seq": [...]}``, ``{"item": v, "i": 0}``, ``{"attr": v, "a": "name"}``, ``{"either": [...]}``
+``{"seq": [...]}``, ``{"item": v, "i": 0}``, ``{"attr": v, "a": "name"}``, ``{"either": [...]}`` (with
+``"if"``: the test of a conditional expression, when it is a plain value)
 and ``{"?": 1}`` (unknown). What the values mean across modules is decided by `analysis.project_values`
 when a check asks.
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional
 
-SUMMARY_FORMAT = 4
+SUMMARY_FORMAT = 5
 UNKNOWN: Dict[str, Any] = {"?": 1}
 # how deep a local name is replaced by its value (`a = b; b = c(...)`)
 MAX_INLINE = 6
@@ -58,12 +59,14 @@ def _at(node: ast.AST, lines: List[str]) -> List[int]:
 
 
 def _depth(value: Any, limit: int = 8) -> int:
-    """How deeply a value tree nests (counted up to `limit`)."""
+    """How deeply a value tree nests (counted up to `limit`). A call's keyword map is no level of
+    its own: `Dataset(root, transform=Compose([...]))` nests as deep as its positional form."""
     if limit <= 0 or not isinstance(value, dict):
         return 0
     deepest = 0
-    for inner in value.values():
-        for element in inner if isinstance(inner, list) else [inner]:
+    for key, inner in value.items():
+        elements = inner if isinstance(inner, list) else list(inner.values()) if key == "kw" else [inner]
+        for element in elements:
             if isinstance(element, dict):
                 deepest = max(deepest, 1 + _depth(element, limit - 1))
     return deepest
@@ -154,7 +157,10 @@ class _Function:
         if isinstance(node, (ast.Tuple, ast.List)):
             return {"seq": [self.value(e, depth + 1) for e in node.elts]}
         if isinstance(node, ast.IfExp):
-            return {"either": [self.value(node.body, depth + 1), self.value(node.orelse, depth + 1)]}
+            either = {"either": [self.value(node.body, depth + 1), self.value(node.orelse, depth + 1)]}
+            if isinstance(node.test, (ast.Name, ast.Attribute, ast.Constant)):
+                either["if"] = self.value(node.test, depth + 1)  # the branch a known test selects
+            return either
         if isinstance(node, ast.Subscript):
             index = node.slice
             if isinstance(index, ast.Constant) and isinstance(index.value, (int, str)):
