@@ -175,6 +175,8 @@ class ProjectValues:
             return None
         if "c" in value:
             return Remote("const", path, None, {"value": value["c"]})
+        if "known" in value:  # a value pass 2 already evaluated (`RemoteValues.tree`; never stored)
+            return value["known"]
         if "p" in value:
             return bindings.get(value["p"])
         if "seq" in value:

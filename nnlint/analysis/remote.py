@@ -17,18 +17,27 @@ function or of a class's `__init__` takes the values its call sites anywhere in 
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
-from nnlint.analysis.index import Statement
+from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.names import dotted_name, number_value, sequence_elements, string_value
 from nnlint.analysis.project_values import Remote, Symbol
 from nnlint.analysis.summaries import UNKNOWN
 
 MAX_DEPTH = 6
+
+
+@dataclass(frozen=True)
+class Context:
+    """One call site's values for the parameters of the function of `scope`."""
+
+    scope: Scope
+    values: Tuple[Tuple[str, Optional[Remote]], ...]
 
 
 def literal(expr: cst.BaseExpression) -> Dict[str, Any]:
@@ -49,6 +58,7 @@ class RemoteValues:
         self.ctx = ctx
         self.project = ctx.project
         self.flow = ctx.fact(DataFlow)
+        self._contexts: Dict[int, Optional[List[Context]]] = {}
 
     @property
     def active(self) -> bool:
@@ -108,106 +118,29 @@ class RemoteValues:
 
     # -- values built here from what other modules give --------------------------------------------
 
-    def abstract(self, expr: cst.BaseExpression, statement: Statement) -> Optional[Remote]:
-        """What `expr` is, evaluated with the project's summaries (its own module included);
-        None when unknown or without project analysis."""
+    def abstract(
+        self, expr: cst.BaseExpression, statement: Statement, context: Optional[Context] = None
+    ) -> Optional[Remote]:
+        """What `expr` is, evaluated with the project's summaries (its own module included); None
+        when unknown or without project analysis. `context`: one call site's values for the
+        parameters of the function `statement` is in (see `contexts`); without it a parameter is
+        what every call site passes (an `either` when they differ)."""
         if self.project is None:
             return None
-        param = self._parameter(expr, statement)
-        if param is not None:
-            return self._passed(*param)
-        return self.project.evaluate(self.tree(expr, statement), self.project.path, {})
+        value = self.tree(expr, statement, context)
+        return self.project.evaluate(value, self.project.path, dict(context.values) if context is not None else {})
 
-    def tree(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0) -> Dict[str, Any]:
-        """`expr` as a summary value of this module, local names replaced by their values."""
-        if depth > MAX_DEPTH:
-            return UNKNOWN
-        constant = literal(expr)
-        if constant is not UNKNOWN:
-            return constant
-        if isinstance(expr, cst.Name):
-            definition = self.flow.definition(expr.value, statement)
-            if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
-                return self.tree(definition.value, definition.statement, depth + 1)
-            if definition.kind == "unpacked" and definition.value is not None and definition.statement is not None:
-                node = definition.statement.node
-                if isinstance(node, cst.Assign) and len(node.targets) == 1:
-                    names = [dotted_name(e) for e in sequence_elements(node.targets[0].target) or ()]
-                    if expr.value in names:
-                        return {"item": self.tree(definition.value, definition.statement, depth + 1), "i": names.index(expr.value)}
-                return UNKNOWN
-            if definition.kind in ("import", "class", "function", "unknown"):
-                return {"n": expr.value}  # resolved by the project (a global, an import, a builtin: unknown)
-            return UNKNOWN
-        if isinstance(expr, cst.Attribute):
-            name = dotted_name(expr)
-            if name is not None and name.startswith("self."):
-                definitions = self.flow.self_attribute_definitions(name, statement) if name.count(".") == 1 else None
-                if definitions and len(definitions) == 1 and definitions[0].kind == "assign":
-                    only = definitions[0]
-                    if only.value is not None and only.statement is not None:
-                        return self.tree(only.value, only.statement, depth + 1)
-                return UNKNOWN
-            if name is not None:
-                root = self.flow.definition(name.split(".")[0], statement)
-                if root.kind in ("import", "class", "function"):
-                    return {"n": name}
-            return {"attr": self.tree(expr.value, statement, depth + 1), "a": expr.attr.value}
-        if isinstance(expr, cst.Call):
-            if any(arg.star for arg in expr.args):
-                return UNKNOWN
-            position = self.ctx.position(expr)
-            return {
-                "call": self.tree(expr.func, statement, depth + 1),
-                "args": [self.tree(a.value, statement, depth + 1) for a in expr.args if a.keyword is None],
-                "kw": {a.keyword.value: self.tree(a.value, statement, depth + 1) for a in expr.args if a.keyword is not None},
-                "at": [position.start.line, position.start.column + 1, position.end.line, position.end.column + 1],
-            }
-        if isinstance(expr, (cst.Tuple, cst.List)):
-            if any(isinstance(e, cst.StarredElement) for e in expr.elements):
-                return UNKNOWN
-            return {"seq": [self.tree(e.value, statement, depth + 1) for e in expr.elements]}
-        if isinstance(expr, cst.IfExp):
-            either = {"either": [self.tree(expr.body, statement, depth + 1), self.tree(expr.orelse, statement, depth + 1)]}
-            if isinstance(expr.test, (cst.Name, cst.Attribute)) or literal(expr.test) is not UNKNOWN:
-                either["if"] = self.tree(expr.test, statement, depth + 1)
-            return either
-        if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
-            index = literal(expr.slice[0].slice.value).get("c")
-            if isinstance(index, (int, str)) and not isinstance(index, bool):
-                return {"item": self.tree(expr.value, statement, depth + 1), "i": index}
-        return UNKNOWN
-
-    def _parameter(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0):
-        """(function scope, parameter name) when `expr` holds a parameter's value as it was passed
-        (through local names and a single `self.<attribute>` assignment)."""
-        if depth > MAX_DEPTH:
-            return None
-        name = dotted_name(expr)
-        if name is None:
-            return None
-        if name.startswith("self.") and name.count(".") == 1:
-            definitions = self.flow.self_attribute_definitions(name, statement)
-            if not definitions or len(definitions) != 1 or definitions[0].kind != "assign":
-                return None
-            only = definitions[0]
-            if only.value is None or only.statement is None:
-                return None
-            return self._parameter(only.value, only.statement, depth + 1)
-        if "." in name:
-            return None
-        definition = self.flow.definition(name, statement)
-        if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
-            return self._parameter(definition.value, definition.statement, depth + 1)
-        if definition.kind == "param" and definition.scope is not None and definition.scope.parameter(name) is not None:
-            return definition.scope, name
-        return None
-
-    def _passed(self, scope, name: str) -> Optional[Remote]:
-        """The values the call sites of the project pass for parameter `name` of the function of
-        `scope` (a module-level function, or the `__init__` of a module-level class): one value, an
-        `either` of several, None when a call site passes something unknown or there is none."""
+    def contexts(self, scope: Scope) -> Optional[List[Context]]:
+        """One `Context` per call site, anywhere in the project, of the function of `scope` (a
+        module-level function, or the `__init__` of a module-level class): the value each
+        parameter gets there (passed, else its default). None when there is no call site or one
+        passes `*args`; unknown values are None. Values evaluated per call site stay paired
+        (`fit(resnet, loader_a)` and `fit(cnn, loader_b)` never give `resnet` with `loader_b`)."""
         assert self.project is not None
+        key = id(scope)
+        if key in self._contexts:
+            return self._contexts[key]
+        self._contexts[key] = None
         owner = scope.class_info
         if scope.parent is None or not scope.parent.is_module and owner is None:
             return None
@@ -224,26 +157,120 @@ class RemoteValues:
         params = list(symbol.data["params"])
         if owner is not None and params and params[0] in ("self", "cls"):
             params = params[1:]
-        found: List[Remote] = []
+        found: List[Context] = []
         for caller_path, record in sites:
-            if name in record["kw"]:
-                passed = record["kw"][name]
-            elif name in params and params.index(name) < len(record["args"]):
-                passed = record["args"][params.index(name)]
-            elif name in symbol.data["defaults"] and UNKNOWN not in record["args"]:
-                caller_path, passed = self.project.path, symbol.data["defaults"][name]
-            else:
-                return None
-            value = self.project.evaluate(passed, caller_path, {})
+            if UNKNOWN in record["args"] and len(record["args"]) < len(params):
+                return None  # `f(*args)`: which parameter gets what cannot be told
+            values: Dict[str, Optional[Remote]] = {}
+            for index, name in enumerate(params):
+                if name in record["kw"]:
+                    values[name] = self.project.evaluate(record["kw"][name], caller_path, {})
+                elif index < len(record["args"]):
+                    values[name] = self.project.evaluate(record["args"][index], caller_path, {})
+                elif name in symbol.data["defaults"]:
+                    values[name] = self.project.evaluate(symbol.data["defaults"][name], self.project.path, {})
+                else:
+                    values[name] = None
+            found.append(Context(scope, tuple(sorted(values.items()))))
+        self._contexts[key] = found
+        return found
+
+    def _passed(self, scope: Scope, name: str) -> Optional[Remote]:
+        """What the call sites of the project pass for parameter `name` of the function of `scope`:
+        one value (the same construction at every site), an `either` of several, None when a call
+        site passes something unknown or there is none."""
+        found: List[Remote] = []
+        for context in self.contexts(scope) or [None]:
+            value = dict(context.values).get(name) if context is not None else None
             if value is None:
                 return None
-            found.extend(options(value))
+            for option in options(value):
+                if not any(_same(option, seen) for seen in found):
+                    found.append(option)
         if len(found) == 1:
             return found[0]
+        assert self.project is not None
         return Remote("either", self.project.path, None, items=found)
+
+    def tree(self, expr: cst.BaseExpression, statement: Statement, context: Optional[Context] = None, depth: int = 0) -> Dict[str, Any]:
+        """`expr` as a summary value of this module, local names replaced by their values. A
+        parameter of the context's function is `{"p": name}`; one of another function is what its
+        call sites pass (`{"known": Remote}`)."""
+        if depth > MAX_DEPTH:
+            return UNKNOWN
+        constant = literal(expr)
+        if constant is not UNKNOWN:
+            return constant
+        if isinstance(expr, cst.Name):
+            definition = self.flow.definition(expr.value, statement)
+            if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
+                return self.tree(definition.value, definition.statement, context, depth + 1)
+            if definition.kind == "unpacked" and definition.value is not None and definition.statement is not None:
+                node = definition.statement.node
+                if isinstance(node, cst.Assign) and len(node.targets) == 1:
+                    names = [dotted_name(e) for e in sequence_elements(node.targets[0].target) or ()]
+                    if expr.value in names:
+                        container = self.tree(definition.value, definition.statement, context, depth + 1)
+                        return {"item": container, "i": names.index(expr.value)}
+                return UNKNOWN
+            if definition.kind == "param" and definition.scope is not None:
+                if context is not None and definition.scope is context.scope:
+                    return {"p": expr.value}
+                passed = self._passed(definition.scope, expr.value)
+                return {"known": passed} if passed is not None else UNKNOWN
+            if definition.kind in ("import", "class", "function", "unknown"):
+                return {"n": expr.value}  # resolved by the project (a global, an import, a builtin: unknown)
+            return UNKNOWN
+        if isinstance(expr, cst.Attribute):
+            name = dotted_name(expr)
+            if name is not None and name.startswith("self."):
+                definitions = self.flow.self_attribute_definitions(name, statement) if name.count(".") == 1 else None
+                if definitions and len(definitions) == 1 and definitions[0].kind == "assign":
+                    only = definitions[0]
+                    if only.value is not None and only.statement is not None:
+                        return self.tree(only.value, only.statement, context, depth + 1)
+                return UNKNOWN
+            if name is not None:
+                root = self.flow.definition(name.split(".")[0], statement)
+                if root.kind in ("import", "class", "function"):
+                    return {"n": name}
+            return {"attr": self.tree(expr.value, statement, context, depth + 1), "a": expr.attr.value}
+        if isinstance(expr, cst.Call):
+            if any(arg.star for arg in expr.args):
+                return UNKNOWN
+            position = self.ctx.position(expr)
+            return {
+                "call": self.tree(expr.func, statement, context, depth + 1),
+                "args": [self.tree(a.value, statement, context, depth + 1) for a in expr.args if a.keyword is None],
+                "kw": {
+                    a.keyword.value: self.tree(a.value, statement, context, depth + 1) for a in expr.args if a.keyword is not None
+                },
+                "at": [position.start.line, position.start.column + 1, position.end.line, position.end.column + 1],
+            }
+        if isinstance(expr, (cst.Tuple, cst.List)):
+            if any(isinstance(e, cst.StarredElement) for e in expr.elements):
+                return UNKNOWN
+            return {"seq": [self.tree(e.value, statement, context, depth + 1) for e in expr.elements]}
+        if isinstance(expr, cst.IfExp):
+            either = {
+                "either": [self.tree(expr.body, statement, context, depth + 1), self.tree(expr.orelse, statement, context, depth + 1)]
+            }
+            if isinstance(expr.test, (cst.Name, cst.Attribute)) or literal(expr.test) is not UNKNOWN:
+                either["if"] = self.tree(expr.test, statement, context, depth + 1)
+            return either
+        if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
+            index = literal(expr.slice[0].slice.value).get("c")
+            if isinstance(index, (int, str)) and not isinstance(index, bool):
+                return {"item": self.tree(expr.value, statement, context, depth + 1), "i": index}
+        return UNKNOWN
 
     def elsewhere(self, remote: Remote) -> bool:
         return self.project is not None and bool(remote.path) and remote.path != self.project.path
+
+
+def _same(a: Remote, b: Remote) -> bool:
+    """The same construction (one call site's value reaching a parameter from several sites)."""
+    return a is b or (a.at is not None and a.kind == b.kind and a.path == b.path and a.at == b.at)
 
 
 def _item(container: Optional[Remote], index: Optional[float]) -> Optional[Remote]:

@@ -207,7 +207,8 @@ class _Function:
             self.block(node.body, loops + 1, conditional)
             self.block(node.orelse, loops, True)
         elif isinstance(node, ast.If):
-            self.block(node.body, loops, True)
+            # a script's `if __name__ == "__main__":` body runs whenever the script does
+            self.block(node.body, loops, conditional or not _main_guard(node.test))
             self.block(node.orelse, loops, True)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
@@ -265,6 +266,15 @@ class _Function:
                 self.effects.append(record)
                 if "n" in callee:
                     self.calls.append({"f": callee["n"], "args": value["args"], "kw": value["kw"], "at": value["at"], "scope": self.name})
+
+
+def _main_guard(test: ast.expr) -> bool:
+    """`__name__ == "__main__"`."""
+    return (
+        isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+        and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+        and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__"
+    )
 
 
 def _class(node: ast.ClassDef, lines: List[str], calls: List[Dict[str, Any]], library_roots) -> Dict[str, Any]:

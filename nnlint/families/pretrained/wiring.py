@@ -27,7 +27,7 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import positional_args
 from nnlint.analysis.project_values import Remote
-from nnlint.analysis.remote import RemoteValues, options
+from nnlint.analysis.remote import Context, RemoteValues, options
 from nnlint.analysis.summaries import dotted
 from nnlint.families.pretrained.preprocessing import TO_TENSOR_OPS
 from nnlint.families.pretrained.statistics import (
@@ -208,27 +208,32 @@ class ProjectInputs:
         iterable = loop.iter
         while isinstance(iterable, cst.Call) and self.ctx.qualified_name(iterable.func) in ITERATION_WRAPPERS and iterable.args:
             iterable = iterable.args[0].value
-        loader = self.remote.abstract(iterable, statement)
-        if loader is None or loader.kind != "loader":
-            return []
-        dataset = loader.detail["dataset"]
-        pipelines = dataset_pipelines(dataset, self.remote)
-        if not pipelines:
-            return []
-        paths = {loader.path, dataset.path}
-        if dataset.kind == "instance":
-            paths.add(dataset.detail["class_path"])
-        found = []
+        scope = statement.scope
+        contexts = self.remote.contexts(scope) if not scope.is_module else None
+        found: List[Wiring] = []
+        seen: Set[Tuple] = set()
         here = self.remote.project.path  # type: ignore[union-attr]
-        for call, model in self._model_calls(statement):
-            for pipeline in pipelines:
-                if model.remote.path == here and pipeline.path == here:
-                    continue  # all in this module: the single-file analysis decides
-                involved = frozenset(paths | {pipeline.path, model.remote.path})
-                found.append(Wiring(model, pipeline, loop, statement, call, involved))
+        # a loop of a helper (`fit(model, loader)`) is judged once per call site: model and loader
+        # stay paired as that call passes them
+        for context in contexts or [None]:
+            loaders = [item for item in options(self.remote.abstract(iterable, statement, context)) if item.kind == "loader"]
+            models = self._model_calls(statement, context) if loaders else []
+            for loader in loaders:
+                dataset = loader.detail["dataset"]
+                paths = {loader.path, dataset.path} if dataset is not None else set()
+                if dataset is not None and dataset.kind == "instance":
+                    paths.add(dataset.detail["class_path"])
+                for pipeline in dataset_pipelines(dataset, self.remote):
+                    for call, model in models:
+                        key = (model.remote.path, tuple(model.remote.at or ()), pipeline.path, tuple(pipeline.at or ()))
+                        if key in seen or (model.remote.path == here and pipeline.path == here):
+                            continue  # all in this module: the single-file analysis decides
+                        seen.add(key)
+                        involved = frozenset(paths | {pipeline.path, model.remote.path})
+                        found.append(Wiring(model, pipeline, loop, statement, call, involved))
         return found
 
-    def _model_calls(self, loop_statement: Statement) -> List[Tuple[cst.Call, ProjectModel]]:
+    def _model_calls(self, loop_statement: Statement, context: Optional[Context]) -> List[Tuple[cst.Call, ProjectModel]]:
         """Calls in the loop's body of a pretrained model on what the loop yields."""
         loop = loop_statement.node
         assert isinstance(loop, cst.For)
@@ -245,7 +250,7 @@ class ProjectInputs:
                     continue
                 if not isinstance(site.node.func, (cst.Name, cst.Attribute)) or self.ctx.qualified_name(site.node.func) is not None:
                     continue
-                model = pretrained_model(self.remote.abstract(site.node.func, statement))
+                model = pretrained_model(self.remote.abstract(site.node.func, statement, context))
                 if model is not None and (model.remote.path, tuple(model.remote.at or ())) not in seen:
                     seen.add((model.remote.path, tuple(model.remote.at or ())))
                     found.append((site.node, model))
