@@ -149,8 +149,16 @@ class FlipWithoutTargetCheck(Check):
     triggers = GEOMETRY_TRIGGERS
 
     def finish(self) -> None:
+        from nnlint.families.augmentation import passthrough
+
         for item in self.ctx.fact(Alignment).misalignments():
-            if item.kind == "image-only":
+            if item.kind != "image-only":
+                continue
+            if item.passthrough is not None and isinstance(item.node, cst.Call):
+                what = KIND_WORDS.get(item.target_kind, "target")
+                message = passthrough.message(self.ctx, item.node, item.image, item.target, what, _op_list(item.ops), item.passthrough)
+                self.report(item.node, FLIP_WITHOUT_TARGET, message, self._probe_input(item), short=passthrough.concise(item.target))
+            else:
                 self.report(item.node, FLIP_WITHOUT_TARGET, self._message(item), self._probe_input(item), short=self._concise(item))
 
     @staticmethod
