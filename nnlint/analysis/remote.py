@@ -161,19 +161,40 @@ class RemoteValues:
         for caller_path, record in sites:
             if UNKNOWN in record["args"] and len(record["args"]) < len(params):
                 return None  # `f(*args)`: which parameter gets what cannot be told
-            values: Dict[str, Optional[Remote]] = {}
-            for index, name in enumerate(params):
-                if name in record["kw"]:
-                    values[name] = self.project.evaluate(record["kw"][name], caller_path, {})
-                elif index < len(record["args"]):
-                    values[name] = self.project.evaluate(record["args"][index], caller_path, {})
-                elif name in symbol.data["defaults"]:
-                    values[name] = self.project.evaluate(symbol.data["defaults"][name], self.project.path, {})
-                else:
-                    values[name] = None
+            values = {name: self._argument(caller_path, record, params, symbol, name) for name in params}
             found.append(Context(scope, tuple(sorted(values.items()))))
         self._contexts[key] = found
         return found
+
+    def _argument(self, caller_path: str, record: Dict[str, Any], params: List[str], callee: Symbol, name: str, depth: int = 0) -> Optional[Remote]:
+        """What the call `record` (in `caller_path`) passes for parameter `name` of `callee`. A
+        parameter of the caller handed on (`def build(split, transform): return Dataset(...,
+        transform=transform)`) is what the caller's own call sites pass, two levels deep."""
+        assert self.project is not None
+        if name in record["kw"]:
+            passed = record["kw"][name]
+        elif name in params and params.index(name) < len(record["args"]):
+            passed = record["args"][params.index(name)]
+        elif name in callee.data["defaults"]:
+            return self.project.evaluate(callee.data["defaults"][name], callee.path, {})
+        else:
+            return None
+        value = self.project.evaluate(passed, caller_path, {})
+        scope = record.get("scope", "")
+        if value is not None or "p" not in passed or depth >= 2 or not scope or "." in scope or scope == "<module>":
+            return value
+        caller = self.project.function(caller_path, scope)
+        if caller is None:
+            return None
+        found: List[Remote] = []
+        for outer_path, outer in self.project.callers(caller_path, scope):
+            inner = self._argument(outer_path, outer, list(caller.data["params"]), caller, passed["p"], depth + 1)
+            if inner is None:
+                return None
+            found.extend(option for option in options(inner) if not any(_same(option, seen) for seen in found))
+        if not found:
+            return None
+        return found[0] if len(found) == 1 else Remote("either", caller_path, None, items=found)
 
     def _passed(self, scope: Scope, name: str) -> Optional[Remote]:
         """What the call sites of the project pass for parameter `name` of the function of `scope`:

@@ -21,6 +21,8 @@ from nnlint.analysis.flips import ManualFlip, ManualGeometry, access_path, names
 from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.targets import Partner, SpatialTargets, dataset_target_kind, kind_by_name, names_in_statement
 from nnlint.analysis.transforms import Application, DatasetFeed, Pipeline, TransformOp, TransformPipelines
+from nnlint.analysis.project_values import Remote
+from nnlint.families.augmentation.across_files import RemoteApplications
 from nnlint.families.augmentation.passthrough import passed_through
 
 
@@ -38,6 +40,8 @@ class Misalignment:
     feed: Optional[DatasetFeed] = None  # for torchvision datasets
     pipelines: List[Pipeline] = field(default_factory=list)  # the pipelines to instantiate in a probe
     target_pipelines: List[Pipeline] = field(default_factory=list)
+    remote: List[Remote] = field(default_factory=list)  # pipelines built in other files (`across_files.py`)
+    remote_ops: List[str] = field(default_factory=list)  # their random geometric ops
     passthrough: Optional[str] = None  # "plain"/"array": a target a transforms.v2 call hands back untouched
 
 
@@ -68,6 +72,7 @@ class Alignment:
                 continue
             yield from self._manual(scope)
             yield from self._applied(scope)
+            yield from self._applied_from_elsewhere(scope)
         yield from self._datasets()
 
     # -- hand-written flips ------------------------------------------------------------------------
@@ -190,6 +195,24 @@ class Alignment:
                 yield Misalignment(
                     "image-only", application.node, self.ctx.code(image_expr), partner.path, partner.evidence.kind,
                     ops=application.random_geometric, application=application, pipelines=application.pipelines,
+                )
+                break
+
+    def _applied_from_elsewhere(self, scope: Scope):
+        """`self.transform(image)` whose pipeline another file builds and hands over."""
+        for application in self.ctx.fact(RemoteApplications).in_scope(scope):
+            image = access_path(application.image)
+            statement = application.statement
+            if image is None or self._is_target(image, statement):
+                continue
+            for partner in self.targets.partners(scope, image, statement):
+                image_paths = self.targets.image_paths(scope, image, statement)
+                treatment = self.targets.treatment(scope, partner.path, image_paths, skip=[application.node])
+                if treatment.random_applications or treatment.joint or treatment.unknown or treatment.flips:
+                    continue
+                yield Misalignment(
+                    "image-only", application.node, self.ctx.code(application.image), partner.path, partner.evidence.kind,
+                    remote=application.pipelines, remote_ops=application.ops,
                 )
                 break
 
