@@ -30,6 +30,8 @@ from nnlint.analysis.project_values import Remote, Symbol
 from nnlint.analysis.summaries import UNKNOWN
 
 MAX_DEPTH = 6
+# how deep `tree` writes one value: nested calls, containers and the local names it follows
+TREE_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ class RemoteValues:
         """`expr` as a summary value of this module, local names replaced by their values. A
         parameter of the context's function is `{"p": name}`; one of another function is what its
         call sites pass (`{"known": Remote}`)."""
-        if depth > MAX_DEPTH:
+        if depth > TREE_DEPTH:
             return UNKNOWN
         constant = literal(expr)
         if constant is not UNKNOWN:

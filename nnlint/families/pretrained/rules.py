@@ -245,7 +245,11 @@ class PretrainedInputsCheck(Check):
         wirings = inputs.wirings()
         if not wirings or self.evidence.manual:
             return
-        if any(self._unknown_helper(call, at) for call, at in self.evidence.helpers):
+        from nnlint.analysis.transforms import library_of
+
+        # a `Normalize(...)` of a transform library is a pipeline's op, judged with its pipeline
+        helpers = [(call, at) for call, at in self.evidence.helpers if library_of(self.ctx.qualified_name(call.func))[0] is None]
+        if any(self._unknown_helper(call, at) for call, at in helpers):
             return
         if self.ctx.fact(InputPipelines).normalizer_applied():
             return
