@@ -6,9 +6,10 @@ than LibCST), so it is cached by the module's content alone. It records, syntact
 - ``imports``: local name -> dotted name it stands for (relative ones keep their dots),
 - ``paths``: folders the module adds to ``sys.path`` with literal strings,
 - ``functions`` and ``classes`` (with their methods): parameters, defaults, the value each
-  returns, and its ``effects`` in order: what it does to its parameters (``mode``, ``step``,
-  ``zero_grad``, ``backward``, ``clip``, ``forward``, a loop over a parameter that backpropagates:
-  ``trains_on``) and the calls it makes (``call``),
+  returns, the ``attrs`` a method sets on ``self`` (straight-line, once), and its ``effects`` in
+  order: what it does to its parameters (``mode``, ``step``, ``zero_grad``, ``backward``,
+  ``clip``, ``forward``, a loop over a parameter that backpropagates: ``trains_on``) and the calls
+  it makes (``call``),
 - ``globals``: module-level names bound once, with their values,
 - ``calls``: calls whose callee may be another module's function, with their argument values (the
   call sites a function's parameters are learned from).
@@ -98,6 +99,8 @@ class _Function:
         positional = [a.arg for a in list(getattr(args, "posonlyargs", [])) + list(args.args)]
         self.params = positional + [a.arg for a in args.kwonlyargs]
         self.env: Dict[str, Any] = {}
+        # a method's `self.<name> = value` assignments made on its straight path (`self.backbone = ...`)
+        self.attributes: Dict[str, Any] = {}
         self.call_values: Dict[int, Any] = {}
         self.returns: List[Any] = []
         self.effects: List[Dict[str, Any]] = []
@@ -116,6 +119,8 @@ class _Function:
         )
         self.summary["effects"] = self.effects
         self.summary["library_calls"] = sorted(self.library_calls)
+        if self.attributes:
+            self.summary["attrs"] = self.attributes
 
     # -- values ----------------------------------------------------------------------------------
 
@@ -175,6 +180,13 @@ class _Function:
         if isinstance(target, ast.Name):
             # a name bound under a condition or in a loop may hold another value: unknown
             self.env[target.id] = value if straight else UNKNOWN
+        elif (
+            isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and owner_param(self.params) == target.value.id
+        ):
+            if straight and target.attr not in self.attributes:
+                self.attributes[target.attr] = value
+            else:
+                self.attributes[target.attr] = UNKNOWN  # assigned twice or under a condition
         elif isinstance(target, (ast.Tuple, ast.List)):
             for index, element in enumerate(target.elts):
                 self.bind(element, {"item": value, "i": index} if straight else UNKNOWN, straight)
@@ -266,6 +278,11 @@ class _Function:
                 self.effects.append(record)
                 if "n" in callee:
                     self.calls.append({"f": callee["n"], "args": value["args"], "kw": value["kw"], "at": value["at"], "scope": self.name})
+
+
+def owner_param(params: List[str]) -> Optional[str]:
+    """`self` (or `cls`) of a method's parameters."""
+    return params[0] if params and params[0] in ("self", "cls") else None
 
 
 def _main_guard(test: ast.expr) -> bool:

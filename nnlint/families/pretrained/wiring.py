@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 import libcst as cst
@@ -26,7 +26,7 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import positional_args
-from nnlint.analysis.project_values import Remote
+from nnlint.analysis.project_values import TORCH_MODULES, ProjectValues, Remote
 from nnlint.analysis.remote import Context, RemoteValues, options
 from nnlint.analysis.summaries import dotted
 from nnlint.families.pretrained.preprocessing import TO_TENSOR_OPS
@@ -59,6 +59,7 @@ class ProjectModel:
     name: str
     weights: Optional[str]
     statistics: Optional[Statistics]
+    wrapper: Optional[str] = None  # the module of the project class that feeds its input to it
 
     @property
     def needs_normalization(self) -> bool:
@@ -80,8 +81,12 @@ class Wiring:
     paths: FrozenSet[str]  # the modules that build model, loader, dataset and pipeline
 
 
-def pretrained_model(value: Optional[Remote]) -> Optional[ProjectModel]:
-    """A torchvision builder with pretrained weights, or `timm.create_model(name, pretrained=True)`."""
+def pretrained_model(value: Optional[Remote], project: Optional[ProjectValues] = None) -> Optional[ProjectModel]:
+    """A torchvision builder with pretrained weights, or `timm.create_model(name, pretrained=True)`;
+    with `project`, also an instance of a project `nn.Module` whose `forward` hands its input
+    straight to such a backbone (`return self.backbone(x)`)."""
+    if value is not None and value.kind == "instance" and project is not None:
+        return _wrapped_backbone(value, project)
     if value is None or value.kind != "call":
         return None
     qualified = value.detail["qualified"]
@@ -109,6 +114,41 @@ def pretrained_model(value: Optional[Remote]) -> Optional[ProjectModel]:
             return None
         return ProjectModel(value, "timm", name, None, statistics)
     return None
+
+
+def _wrapped_backbone(instance: Remote, project: ProjectValues) -> Optional[ProjectModel]:
+    """The pretrained backbone a project module feeds its input to first, built in its `__init__`
+    from the arguments this instance was given."""
+    path, name = instance.detail["class_path"], instance.detail["class"]
+    if "args" not in instance.detail or not set(project.class_bases(path, name)) & TORCH_MODULES:
+        return None
+    init = project.symbol(path, f"{name}.__init__")
+    forward = project.symbol(path, f"{name}.forward")
+    if init is None or forward is None or init.data is None or forward.data is None or len(forward.data["params"]) < 2:
+        return None
+    owner, given = forward.data["params"][0], {"p": forward.data["params"][1]}
+    attribute = None
+    for effect in forward.data["effects"]:
+        callee = effect["call"] if effect["k"] == "call" else None
+        if callee is None or not effect["args"] or effect["args"][0] != given or "attr" not in callee:
+            continue
+        inner = callee["attr"]
+        if inner == {"p": owner}:
+            attribute = callee["a"]  # self.backbone(x)
+        elif "attr" in inner and inner["attr"] == {"p": owner}:
+            attribute = inner["a"]  # self.backbone.forward_features(x)
+        break  # only the first call on the input: what runs before the backbone must be nothing
+    built = init.data.get("attrs", {}).get(attribute) if attribute else None
+    if built is None:
+        return None
+    params = [p for p in init.data["params"] if p not in ("self", "cls")]
+    bindings: Dict[str, Optional[Remote]] = dict(zip(params, instance.detail["args"]))
+    bindings.update({k: v for k, v in instance.detail["kwargs"].items() if k in params})
+    for parameter, default in init.data["defaults"].items():
+        if parameter not in bindings:
+            bindings[parameter] = project.evaluate(default, path, {})
+    backbone = pretrained_model(project.evaluate(built, path, bindings))
+    return replace(backbone, wrapper=path) if backbone is not None else None
 
 
 def _constant(value: Optional[Remote]):
@@ -229,7 +269,7 @@ class ProjectInputs:
                         if key in seen or (model.remote.path == here and pipeline.path == here):
                             continue  # all in this module: the single-file analysis decides
                         seen.add(key)
-                        involved = frozenset(paths | {pipeline.path, model.remote.path})
+                        involved = frozenset(paths | {pipeline.path, model.remote.path, model.wrapper or model.remote.path})
                         found.append(Wiring(model, pipeline, loop, statement, call, involved))
         return found
 
@@ -250,7 +290,7 @@ class ProjectInputs:
                     continue
                 if not isinstance(site.node.func, (cst.Name, cst.Attribute)) or self.ctx.qualified_name(site.node.func) is not None:
                     continue
-                model = pretrained_model(self.remote.abstract(site.node.func, statement, context))
+                model = pretrained_model(self.remote.abstract(site.node.func, statement, context), self.remote.project)
                 if model is not None and (model.remote.path, tuple(model.remote.at or ())) not in seen:
                     seen.add((model.remote.path, tuple(model.remote.at or ())))
                     found.append((site.node, model))
