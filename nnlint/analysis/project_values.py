@@ -40,6 +40,12 @@ TORCH_MODULES = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
 MODE_LAYERS = ("BatchNorm", "Dropout", "SyncBatchNorm", "AlphaDropout", "FeatureAlphaDropout")
 LIBRARY_MODELS = ("torchvision.models.", "timm.create_model", "timm.models.")
 UNKNOWN_VALUE = {"?": 1}
+# calls that give back the model they are handed (its forward runs that model)
+MODEL_WRAPPERS = frozenset({
+    "torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DataParallel",
+    "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel",
+})
+ACCELERATORS = frozenset({"accelerate.Accelerator", "accelerate.accelerator.Accelerator"})
 # calls that return their receiver (the value keeps its provenance)
 PASSTHROUGH_METHODS = frozenset({"to", "cuda", "cpu", "float", "half", "train", "eval", "requires_grad_", "double"})
 
@@ -145,8 +151,11 @@ class ProjectValues:
 
     # -- values ----------------------------------------------------------------------------------
 
-    def call_result(self, callee: Symbol, args: List[Any], kwargs: Dict[str, Any], depth: int = 0) -> Optional[Remote]:
-        """What calling a project function or class gives (arguments already interpreted)."""
+    def call_result(
+        self, callee: Symbol, args: List[Any], kwargs: Dict[str, Any], depth: int = 0, receiver: Optional[Remote] = None
+    ) -> Optional[Remote]:
+        """What calling a project function or class gives (arguments already interpreted);
+        `receiver`: the instance a method is called on (its `self`)."""
         if depth > MAX_DEPTH:
             return None
         if callee.kind == "class":
@@ -157,6 +166,7 @@ class ProjectValues:
         bindings: Dict[str, Optional[Remote]] = {}
         params = list(summary["params"])
         if params and params[0] in ("self", "cls") and "." in callee.name:
+            bindings[params[0]] = receiver
             params = params[1:]
         for name, value in zip(params, args):
             bindings[name] = value
@@ -206,7 +216,32 @@ class ProjectValues:
             return None
         if "call" in value:
             return self._call(value, path, bindings, depth)
+        if "attr" in value:  # `self.train_set` of an instance: what the class's methods assign
+            owner = self.evaluate(value["attr"], path, bindings, depth)
+            return self.attribute(owner, value["a"], depth + 1) if owner is not None and owner.kind == "instance" else None
         return None
+
+    def attribute(self, instance: Remote, name: str, depth: int = 0) -> Optional[Remote]:
+        """`instance.<name>` when exactly one method of its class assigns it, once, on its straight
+        path (`self.train_set = ImageFolder(...)` in `setup`); that method's parameters take this
+        instance's arguments (`__init__`) or their defaults."""
+        found = self.symbol(instance.detail["class_path"], instance.detail["class"])
+        if found is None or found.kind != "class" or depth > MAX_DEPTH:
+            return None
+        assigning = [(method, info) for method, info in found.data["methods"].items() if name in info.get("attrs", {})]
+        if len(assigning) != 1 or assigning[0][1]["attrs"][name] == UNKNOWN_VALUE:
+            return None
+        method, info = assigning[0]
+        params = list(info["params"])
+        bindings: Dict[str, Optional[Remote]] = {params[0]: instance} if params else {}
+        params = params[1:]
+        if method == "__init__" and "args" in instance.detail:
+            bindings.update(zip(params, instance.detail["args"]))
+            bindings.update({k: v for k, v in instance.detail["kwargs"].items() if k in params})
+        for parameter, default in info["defaults"].items():
+            if parameter not in bindings:
+                bindings[parameter] = self.evaluate(default, found.path, {}, depth)
+        return self.evaluate(info["attrs"][name], found.path, bindings, depth)
 
     def _call(self, value: Dict[str, Any], path: str, bindings, depth: int) -> Optional[Remote]:
         func = value["call"]
@@ -216,6 +251,13 @@ class ProjectValues:
             receiver = self.evaluate(func["attr"], path, bindings, depth)
             if receiver is not None and func["a"] in PASSTHROUGH_METHODS and _is_module(receiver):
                 return receiver
+            if receiver is not None and receiver.kind == "instance":  # a method of a project class
+                method = self.symbol(receiver.detail["class_path"], f"{receiver.detail['class']}.{func['a']}")
+                if method is not None and method.kind == "function" and method.data is not None:
+                    return self.call_result(method, args, kwargs, depth + 1, receiver=receiver)
+            if receiver is not None and receiver.kind == "call" and receiver.detail["qualified"] in ACCELERATORS and func["a"] == "prepare":
+                # `model, optimizer, loader = accelerator.prepare(model, optimizer, loader)`
+                return args[0] if len(args) == 1 else Remote("seq", path, None, items=args)
             return None
         if "n" not in func:
             return None
@@ -248,6 +290,8 @@ class ProjectValues:
                 order = None
             dataset = args[0] if args else kwargs.get("dataset")
             return Remote("loader", path, at, {"order": order, "dataset": dataset})
+        if qualified in MODEL_WRAPPERS and args and args[0] is not None and _is_module(args[0]):
+            return args[0]  # DataParallel(model), torch.compile(model): the model it runs
         if qualified in COMPOSE:
             ops = args[0] if args else kwargs.get("transforms")
             names = []

@@ -174,19 +174,20 @@ class _Function:
 
     # -- statements ------------------------------------------------------------------------------
 
-    def bind(self, target: ast.AST, value: Any, straight: bool) -> None:
-        if straight and _depth(value) > MAX_BOUND_DEPTH:
-            straight = False  # `x = layer(x)` chains: a value that deep tells nothing a check uses
+    def bind(self, target: ast.AST, value: Any, straight: bool, looped: bool = True) -> None:
+        shallow = _depth(value) <= MAX_BOUND_DEPTH  # `x = layer(x)` chains: that deep tells nothing a check uses
         if isinstance(target, ast.Name):
             # a name bound under a condition or in a loop may hold another value: unknown
-            self.env[target.id] = value if straight else UNKNOWN
+            self.env[target.id] = value if straight and shallow else UNKNOWN
         elif (
             isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and owner_param(self.params) == target.value.id
         ):
-            if straight and target.attr not in self.attributes:
+            # an attribute set once (under a condition too: `if stage == "fit": self.train_set = ...`)
+            # holds that value whenever it exists; set twice or in a loop, it is unknown
+            if not looped and shallow and target.attr not in self.attributes:
                 self.attributes[target.attr] = value
             else:
-                self.attributes[target.attr] = UNKNOWN  # assigned twice or under a condition
+                self.attributes[target.attr] = UNKNOWN
         elif isinstance(target, (ast.Tuple, ast.List)):
             for index, element in enumerate(target.elts):
                 self.bind(element, {"item": value, "i": index} if straight else UNKNOWN, straight)
@@ -201,7 +202,7 @@ class _Function:
         if isinstance(node, ast.Assign):
             value = self.value(node.value)
             for target in node.targets:
-                self.bind(target, value, straight)
+                self.bind(target, value, straight, looped=loops > 0)
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
             self.bind(node.target, self.value(node.value) if isinstance(node, ast.AnnAssign) else UNKNOWN, straight)
         elif isinstance(node, ast.Return):
@@ -233,6 +234,15 @@ class _Function:
                 self.block(handler.body, loops, True)
             self.block(node.orelse, loops, True)
             self.block(node.finalbody, loops, conditional)
+
+    def _submodule(self, callee: Any) -> bool:
+        """`self.backbone(x)`, `self.backbone.forward_features(x)`: a call of what a method's object
+        holds (the layers a module's forward and a LightningModule's training_step run)."""
+        owner = owner_param(self.params)
+        if owner is None or "attr" not in callee:
+            return False
+        inner = callee["attr"]
+        return inner == {"p": owner} or ("attr" in inner and inner["attr"] == {"p": owner})
 
     def _effect(self, kind: str, node: ast.AST, target: Any, loops: int, conditional: bool, **extra: Any) -> Dict[str, Any]:
         effect = {"k": kind, "t": target, "loops": loops, "cond": conditional, "at": _at(node, self.lines)}
@@ -273,7 +283,7 @@ class _Function:
             callee = value["call"]
             # calls of names (a project function, maybe) and calls that are given a parameter
             passes = any("p" in arg for arg in list(value["args"]) + list(value["kw"].values()))
-            if "n" in callee or passes:
+            if "n" in callee or passes or self._submodule(callee):
                 record = dict(value, k="call", loops=loops, cond=conditional, scope=self.name)
                 self.effects.append(record)
                 if "n" in callee:

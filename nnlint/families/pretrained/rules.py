@@ -273,7 +273,8 @@ class PretrainedInputsCheck(Check):
             self._without_normalize_across(wiring, ops)
 
     def _places(self, wiring) -> Tuple[str, str, str, Tuple]:
-        """(where the model is built, the pipeline is built, the loop is; the related locations)."""
+        """(where the model is built, where the pipeline is built, what feeds the batches to the
+        model; the related locations)."""
         from nnlint.check import Elsewhere
 
         project = self.ctx.project
@@ -281,27 +282,30 @@ class PretrainedInputsCheck(Check):
         model = wiring.model.remote
         model_at = f"{project.display(model.path)}:{model.line}"
         pipeline_at = f"{project.display(wiring.pipeline.path)}:{wiring.pipeline.line}"
-        loop_at = f"{project.display(project.path)}:{self.ctx.position(wiring.loop).start.line}"
-        related = (
-            (Elsewhere(model.path, tuple(model.at)), f"builds {wiring.model.describe()}"),
-            (wiring.model_call, "the training loop feeds the pipeline's batches to the model here"),
-        )
-        return model_at, pipeline_at, loop_at, related
+        feed_at = f"{project.display(project.path)}:{self.ctx.position(wiring.feed).start.line}"
+        if wiring.lightning:
+            feeds = f"`trainer.fit` at {feed_at} trains the LightningModule, which runs it, on these batches"
+            where = "trainer.fit trains the model on the pipeline's batches here"
+        else:
+            feeds = f"the loop at {feed_at} feeds these batches to it"
+            where = "the training loop feeds the pipeline's batches to the model here"
+        related = ((Elsewhere(model.path, tuple(model.at)), f"builds {wiring.model.describe()}"), (wiring.model_call, where))
+        return model_at, pipeline_at, feeds, related
 
     def _without_normalize_across(self, wiring, ops: List[str]) -> None:
         from nnlint.check import Elsewhere
 
         model = wiring.model
-        model_at, pipeline_at, loop_at, related = self._places(wiring)
+        model_at, pipeline_at, feeds, related = self._places(wiring)
         shown = ", ".join(dict.fromkeys(ops))
         message = (
             f"{model_at} builds {model.describe()}; {pipeline_at} builds its inputs with ({shown}) and never "
-            f"normalizes them, and the loop at {loop_at} feeds these batches to the model: the network sees raw [0, 1] pixels where its weights expect inputs standardized with "
+            f"normalizes them, and {feeds}: the network sees raw [0, 1] pixels where its weights expect inputs standardized with "
             f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
         )
         concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} ({model_at}) are never normalized: add Normalize"
         at = Elsewhere(wiring.pipeline.path, tuple(wiring.pipeline.at))
-        self.report(wiring.loop, PRETRAINED_WITHOUT_NORMALIZE, message, at=at, related=related, short=concise)
+        self.report(wiring.feed, PRETRAINED_WITHOUT_NORMALIZE, message, at=at, related=related, short=concise)
 
     def _mismatch_across(self, wiring, index: int) -> None:
         from nnlint.check import Elsewhere
@@ -321,20 +325,20 @@ class PretrainedInputsCheck(Check):
         if found is None or self._matches(found[0], found[1], expected):
             return
         mean, std = found
-        model_at, pipeline_at, loop_at, related = self._places(wiring)
+        model_at, pipeline_at, feeds, related = self._places(wiring)
         known = _known_family(mean, std)
         which = f" ({known})" if known else ""
         message = (
             f"this Normalize (in the pipeline at {pipeline_at}) uses mean {_triple(mean)}, std {_triple(std)}{which}, but "
-            f"{model_at} builds {model.describe()}, trained on {_stats_text(expected)}, and the loop at "
-            f"{loop_at} feeds these batches to it: every input is shifted and rescaled "
+            f"{model_at} builds {model.describe()}, trained on {_stats_text(expected)}, and "
+            f"{feeds}: every input is shifted and rescaled "
             f"away from what the pretrained features expect. Use mean={_triple(expected.mean)}, std={_triple(expected.std)}."
         )
         concise = (
             f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s ({model_at}): "
             f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
         )
-        self.report(wiring.loop, NORMALIZE_STATS_MISMATCH, message, at=Elsewhere(call.path, tuple(call.at)), related=related, short=concise)
+        self.report(wiring.feed, NORMALIZE_STATS_MISMATCH, message, at=Elsewhere(call.path, tuple(call.at)), related=related, short=concise)
 
     # NNL302 -----------------------------------------------------------------------------------------
 

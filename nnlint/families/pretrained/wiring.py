@@ -25,7 +25,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.index import Statement
-from nnlint.analysis.names import positional_args
+from nnlint.analysis.names import argument, callee_terminal_name, keyword_arg, positional_args
 from nnlint.analysis.project_values import TORCH_MODULES, ProjectValues, Remote
 from nnlint.analysis.remote import Context, RemoteValues, options
 from nnlint.analysis.summaries import dotted
@@ -41,6 +41,8 @@ from nnlint.families.pretrained.statistics import (
     timm_statistics,
 )
 
+LIGHTNING_TRAINERS = frozenset({"lightning.Trainer", "lightning.pytorch.Trainer", "pytorch_lightning.Trainer"})
+LIGHTNING_MODULES = frozenset({"lightning.LightningModule", "lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule"})
 TIMM_FACTORIES = frozenset({"timm.create_model", "timm.models.create_model", "timm.models._factory.create_model"})
 # what a DataLoader is iterated through without changing what it yields
 ITERATION_WRAPPERS = frozenset({"builtins.enumerate", "tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm"})
@@ -75,10 +77,14 @@ class ProjectModel:
 class Wiring:
     model: ProjectModel
     pipeline: Remote  # kind "pipeline": ops (qualified names) and their constructions
-    loop: cst.For
-    statement: Statement  # the loop's statement
-    model_call: cst.Call  # where the loop calls the model
+    feed: cst.CSTNode  # the training loop, or the `trainer.fit(...)` call
+    statement: Statement  # the feed's statement
+    model_call: cst.CSTNode  # where the batches reach the model (the call in the loop; `fit`)
     paths: FrozenSet[str]  # the modules that build model, loader, dataset and pipeline
+
+    @property
+    def lightning(self) -> bool:
+        return isinstance(self.feed, cst.Call)
 
 
 def pretrained_model(value: Optional[Remote], project: Optional[ProjectValues] = None) -> Optional[ProjectModel]:
@@ -117,38 +123,75 @@ def pretrained_model(value: Optional[Remote], project: Optional[ProjectValues] =
 
 
 def _wrapped_backbone(instance: Remote, project: ProjectValues) -> Optional[ProjectModel]:
-    """The pretrained backbone a project module feeds its input to first, built in its `__init__`
-    from the arguments this instance was given."""
+    """The pretrained backbone a project module feeds its input to first (`return
+    self.backbone(x)`), built in its `__init__` from the arguments this instance was given."""
     path, name = instance.detail["class_path"], instance.detail["class"]
-    if "args" not in instance.detail or not set(project.class_bases(path, name)) & TORCH_MODULES:
+    if not set(project.class_bases(path, name)) & (TORCH_MODULES | LIGHTNING_MODULES):
         return None
-    init = project.symbol(path, f"{name}.__init__")
     forward = project.symbol(path, f"{name}.forward")
-    if init is None or forward is None or init.data is None or forward.data is None or len(forward.data["params"]) < 2:
+    if forward is None or forward.data is None or len(forward.data["params"]) < 2:
         return None
     owner, given = forward.data["params"][0], {"p": forward.data["params"][1]}
-    attribute = None
     for effect in forward.data["effects"]:
-        callee = effect["call"] if effect["k"] == "call" else None
-        if callee is None or not effect["args"] or effect["args"][0] != given or "attr" not in callee:
+        if effect["k"] != "call" or not _mentions(list(effect["args"]) + list(effect["kw"].values()), given):
             continue
-        inner = callee["attr"]
-        if inner == {"p": owner}:
-            attribute = callee["a"]  # self.backbone(x)
-        elif "attr" in inner and inner["attr"] == {"p": owner}:
-            attribute = inner["a"]  # self.backbone.forward_features(x)
-        break  # only the first call on the input: what runs before the backbone must be nothing
-    built = init.data.get("attrs", {}).get(attribute) if attribute else None
-    if built is None:
-        return None
-    params = [p for p in init.data["params"] if p not in ("self", "cls")]
-    bindings: Dict[str, Optional[Remote]] = dict(zip(params, instance.detail["args"]))
-    bindings.update({k: v for k, v in instance.detail["kwargs"].items() if k in params})
-    for parameter, default in init.data["defaults"].items():
-        if parameter not in bindings:
-            bindings[parameter] = project.evaluate(default, path, {})
-    backbone = pretrained_model(project.evaluate(built, path, bindings))
+        attribute = _held_by(effect["call"], owner)
+        if attribute is None or effect["args"][:1] != [given]:
+            return None  # the first call on the input must be the backbone's: nothing runs before it
+        return _backbone(instance, project, attribute)
+    return None
+
+
+def _backbone(instance: Remote, project: ProjectValues, attribute: str) -> Optional[ProjectModel]:
+    """The pretrained model `self.<attribute>` holds, built in the class's `__init__`."""
+    path = instance.detail["class_path"]
+    built = project.attribute(instance, attribute)
+    backbone = pretrained_model(built)
     return replace(backbone, wrapper=path) if backbone is not None else None
+
+
+def lightning_model(module: Optional[Remote], project: ProjectValues) -> Optional[ProjectModel]:
+    """The pretrained backbone a LightningModule's `training_step` runs first on its batch
+    (`logits = self.backbone(x)` with `x, y = batch`), or its own `forward` does (`self(x)`)."""
+    if module is None or module.kind != "instance":
+        return None
+    path, name = module.detail["class_path"], module.detail["class"]
+    if not set(project.class_bases(path, name)) & LIGHTNING_MODULES:
+        return None
+    step = project.symbol(path, f"{name}.training_step")
+    if step is None or step.data is None or len(step.data["params"]) < 2:
+        return None
+    owner, batch = step.data["params"][0], step.data["params"][1]
+    for effect in step.data["effects"]:
+        if effect["k"] == "forward" and effect["t"] == {"p": owner}:
+            return _wrapped_backbone(module, project)  # self(x): the module's forward
+        if effect["k"] != "call" or not _mentions(list(effect["args"]) + list(effect["kw"].values()), {"p": batch}):
+            continue
+        attribute = _held_by(effect["call"], owner)
+        if attribute is None or not effect["args"] or not _mentions(effect["args"][0], {"p": batch}):
+            return None  # the batch goes somewhere else first
+        return _backbone(module, project, attribute)
+    return None
+
+
+def _held_by(callee: Dict, owner: str) -> Optional[str]:
+    """`backbone` for `self.backbone(...)` and `self.backbone.forward_features(...)`."""
+    inner = callee.get("attr")
+    if inner == {"p": owner}:
+        return callee["a"]
+    if isinstance(inner, dict) and inner.get("attr") == {"p": owner}:
+        return inner["a"]
+    return None
+
+
+def _mentions(value, wanted: Dict) -> bool:
+    if value == wanted:
+        return True
+    if isinstance(value, dict):
+        return any(_mentions(inner, wanted) for inner in value.values())
+    if isinstance(value, list):
+        return any(_mentions(inner, wanted) for inner in value)
+    return False
 
 
 def _constant(value: Optional[Remote]):
@@ -239,8 +282,48 @@ class ProjectInputs:
                     for statement in scope.statements:
                         if isinstance(statement.node, cst.For) and statement.scope is scope:
                             found.extend(self._loop(statement))
+                        for site in statement.calls:
+                            if callee_terminal_name(site.node) == "fit" and isinstance(site.node.func, cst.Attribute):
+                                found.extend(self._fit(site.node, statement))
             self._wirings = found
         return self._wirings
+
+    def _fit(self, call: cst.Call, statement: Statement) -> List[Wiring]:
+        """`trainer.fit(module, datamodule=dm)` / `trainer.fit(module, train_loader)` of Lightning:
+        the LightningModule's `training_step` runs its model on the batches of the training loader."""
+        assert isinstance(call.func, cst.Attribute)
+        project = self.remote.project
+        assert project is not None
+        trainer = self.remote.abstract(call.func.value, statement)
+        if trainer is None or trainer.kind != "call" or trainer.detail["qualified"] not in LIGHTNING_TRAINERS:
+            return []
+        module_expr = argument(call, 0, "model")
+        if module_expr is None:
+            return []
+        model = lightning_model(self.remote.abstract(module_expr, statement), project)
+        if model is None:
+            return []
+        loaders: List[Remote] = []
+        loader_expr = keyword_arg(call, "train_dataloaders") or keyword_arg(call, "train_dataloader")
+        datamodule_expr = keyword_arg(call, "datamodule")
+        positional = positional_args(call)
+        if loader_expr is None and datamodule_expr is None and len(positional) > 1:
+            loader_expr = positional[1]
+        if loader_expr is not None:
+            loaders = options(self.remote.abstract(loader_expr, statement))
+        elif datamodule_expr is not None:
+            datamodule = self.remote.abstract(datamodule_expr, statement)
+            method = (
+                project.symbol(datamodule.detail["class_path"], f"{datamodule.detail['class']}.train_dataloader")
+                if datamodule is not None and datamodule.kind == "instance" else None
+            )
+            if method is not None and method.kind == "function" and method.data is not None:
+                loaders = options(project.call_result(method, [], {}, receiver=datamodule))
+        found: List[Wiring] = []
+        for loader in loaders:
+            if loader.kind == "loader":
+                found.extend(self._pair(loader, [(call, model)], call, statement, set()))
+        return found
 
     def _loop(self, statement: Statement) -> List[Wiring]:
         loop = statement.node
@@ -252,25 +335,31 @@ class ProjectInputs:
         contexts = self.remote.contexts(scope) if not scope.is_module else None
         found: List[Wiring] = []
         seen: Set[Tuple] = set()
-        here = self.remote.project.path  # type: ignore[union-attr]
         # a loop of a helper (`fit(model, loader)`) is judged once per call site: model and loader
         # stay paired as that call passes them
         for context in contexts or [None]:
             loaders = [item for item in options(self.remote.abstract(iterable, statement, context)) if item.kind == "loader"]
             models = self._model_calls(statement, context) if loaders else []
             for loader in loaders:
-                dataset = loader.detail["dataset"]
-                paths = {loader.path, dataset.path} if dataset is not None else set()
-                if dataset is not None and dataset.kind == "instance":
-                    paths.add(dataset.detail["class_path"])
-                for pipeline in dataset_pipelines(dataset, self.remote):
-                    for call, model in models:
-                        key = (model.remote.path, tuple(model.remote.at or ()), pipeline.path, tuple(pipeline.at or ()))
-                        if key in seen or (model.remote.path == here and pipeline.path == here):
-                            continue  # all in this module: the single-file analysis decides
-                        seen.add(key)
-                        involved = frozenset(paths | {pipeline.path, model.remote.path, model.wrapper or model.remote.path})
-                        found.append(Wiring(model, pipeline, loop, statement, call, involved))
+                found.extend(self._pair(loader, models, loop, statement, seen))
+        return found
+
+    def _pair(self, loader: Remote, models, feed: cst.CSTNode, statement: Statement, seen: Set[Tuple]) -> List[Wiring]:
+        """The wirings of a training loader's pipelines with the models its batches reach."""
+        here = self.remote.project.path  # type: ignore[union-attr]
+        dataset = loader.detail["dataset"]
+        paths = {loader.path, dataset.path} if dataset is not None else set()
+        if dataset is not None and dataset.kind == "instance":
+            paths.add(dataset.detail["class_path"])
+        found = []
+        for pipeline in dataset_pipelines(dataset, self.remote):
+            for call, model in models:
+                key = (model.remote.path, tuple(model.remote.at or ()), pipeline.path, tuple(pipeline.at or ()))
+                if key in seen or (model.remote.path == here and pipeline.path == here):
+                    continue  # all in this module: the single-file analysis decides
+                seen.add(key)
+                involved = frozenset(paths | {pipeline.path, model.remote.path, model.wrapper or model.remote.path})
+                found.append(Wiring(model, pipeline, feed, statement, call, involved))
         return found
 
     def _model_calls(self, loop_statement: Statement, context: Optional[Context]) -> List[Tuple[cst.Call, ProjectModel]]:
