@@ -71,20 +71,25 @@ class RemoteApplications:
                 continue
             if local.enabled and local.application_of(call) is not None:
                 continue  # the module's own analysis sees this pipeline
-            pipelines = [p for p in self._pipelines(self.remote.abstract(call.func, statement)) if random_geometry(p)]
+            pipelines = self.pipelines(call.func, statement)
             ops = [op for pipeline in pipelines for op in random_geometry(pipeline)]
             if ops:
                 found.append(RemoteApplication(call, statement, call.args[0].value, pipelines, list(dict.fromkeys(ops))))
         return found
 
-    @staticmethod
-    def _pipelines(value: Optional[Remote]) -> List[Remote]:
-        """Every pipeline `value` may be; [] when it may be anything else (None aside)."""
-        found = []
-        for option in options(value):
-            if option.kind == "const" and option.detail.get("value", 0) is None:
-                continue  # the `transform=None` default: the call is guarded or never runs
-            if option.kind != "pipeline":
-                return []
-            found.append(option)
-        return found
+    def pipelines(self, expr: cst.BaseExpression, statement: Statement) -> List[Remote]:
+        """The pipelines with random geometry `expr` may hold, when every value it may hold is a known
+        pipeline (or None); else []."""
+        return [p for p in _known_pipelines(self.remote.abstract(expr, statement)) if random_geometry(p)]
+
+
+def _known_pipelines(value: Optional[Remote]) -> List[Remote]:
+    """Every pipeline `value` may be; [] when it may be anything else (None aside)."""
+    found = []
+    for option in options(value):
+        if option.kind == "const" and option.detail.get("value", 0) is None:
+            continue  # the `transform=None` default: the call is guarded or never runs
+        if option.kind != "pipeline":
+            return []
+        found.append(option)
+    return found

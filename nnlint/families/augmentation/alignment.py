@@ -22,7 +22,7 @@ from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.targets import Partner, SpatialTargets, dataset_target_kind, kind_by_name, names_in_statement
 from nnlint.analysis.transforms import Application, DatasetFeed, Pipeline, TransformOp, TransformPipelines
 from nnlint.analysis.project_values import Remote
-from nnlint.families.augmentation.across_files import RemoteApplications
+from nnlint.families.augmentation.across_files import RemoteApplications, random_geometry
 from nnlint.families.augmentation.passthrough import passed_through
 
 
@@ -254,9 +254,17 @@ class Alignment:
                 continue
             image = self.pipelines.resolve_all(feed.transform, statement)
             ops = [op for p in image.pipelines for op in p.random_geometric]
+            dataset = feed.qualified.split(".")[-1]
+            if not ops and not image.pipelines:
+                # `VOCSegmentation(root, transform=train_transforms())` with the pipeline of another file
+                remote = self.ctx.fact(RemoteApplications).pipelines(feed.transform, statement)
+                if remote and (feed.target_transform is None or self._fixed(feed.target_transform, statement)):
+                    names = list(dict.fromkeys(op for pipeline in remote for op in random_geometry(pipeline)))
+                    yield Misalignment("image-only", feed.transform, "image", f"{dataset} target", kind, feed=feed,
+                                       remote=remote, remote_ops=names)
+                continue
             if not ops:
                 continue
-            dataset = feed.qualified.split(".")[-1]
             if feed.target_transform is None:
                 yield Misalignment("image-only", feed.transform, "image", f"{dataset} target", kind, ops=ops, feed=feed,
                                    pipelines=image.pipelines)
@@ -269,6 +277,14 @@ class Alignment:
             elif not target.unknown and not any(self._random_callable(c) for c in target.callables):
                 yield Misalignment("image-only", feed.transform, "image", f"{dataset} target", kind, ops=ops, feed=feed,
                                    pipelines=image.pipelines)
+
+    def _fixed(self, target_transform: cst.BaseExpression, statement: Statement) -> bool:
+        """A `target_transform=` that certainly moves no pixel at random (`PILToTensor()`)."""
+        target = self.pipelines.resolve_all(target_transform, statement)
+        return (
+            not target.unknown and not any(p.random_geometric for p in target.pipelines)
+            and not any(self._random_callable(c) for c in target.callables)
+        )
 
     def _random_callable(self, item) -> bool:
         node, _statement = item

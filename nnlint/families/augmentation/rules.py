@@ -174,12 +174,20 @@ class FlipWithoutTargetCheck(Check):
         pipeline = item.remote[0]
         built = f"{project.display(pipeline.path)}:{pipeline.line}"
         ops = ", ".join(item.remote_ops[:3]) + (", ..." if len(item.remote_ops) > 3 else "")
-        message = (
-            f"`{brief_text(self.ctx.code(item.node), 60)}` applies the pipeline built at {built} (random {ops}) to "
-            f"{item.image} only, while {_target_words(item.target, what)} is returned with it untransformed: image and "
-            f"{what} no longer line up whenever the transform fires. Transform both in one call (torchvision."
-            f"transforms.v2 `tf({item.image}, {item.target})` with tv_tensors, or albumentations `aug(image=..., mask=...)`)."
-        )
+        if item.feed is not None:
+            dataset = item.feed.qualified.split(".")[-1] if item.feed.qualified else "the dataset"
+            message = (
+                f"{dataset} applies `transform=` (the pipeline built at {built}: random {ops}) to the image only; its "
+                f"{what} target is left as it is, so random flips/crops make image and {what} disagree. Pass a joint "
+                f"transform with `transforms=` (torchvision.transforms.v2 transforms image and target together)."
+            )
+        else:
+            message = (
+                f"`{brief_text(self.ctx.code(item.node), 60)}` applies the pipeline built at {built} (random {ops}) to "
+                f"{item.image} only, while {_target_words(item.target, what)} is returned with it untransformed: image "
+                f"and {what} no longer line up whenever the transform fires. Transform both in one call (torchvision."
+                f"transforms.v2 `tf({item.image}, {item.target})` with tv_tensors, or albumentations `aug(image=..., mask=...)`)."
+            )
         concise = f"{brief_text(item.image, 20)} gets random {item.remote_ops[0]} ({built}), its {what} does not: transform both together"
         related = tuple((Elsewhere(p.path, tuple(p.at)), "builds the pipeline") for p in item.remote if p.at is not None)
         self.report(item.node, FLIP_WITHOUT_TARGET, message, related=related, short=concise)
