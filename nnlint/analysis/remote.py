@@ -6,20 +6,30 @@ to the call that bound it (`train_loader, val_loader = get_loaders(cfg)`, `model
 call of a project function or class gives. Only values built in ANOTHER file are answered (this
 module's own code is the other facts' business); anything else is None. Without project analysis
 (`--no-project`, stdin) every answer is None.
+
+Where a family's evidence is code of another file that a summary does not describe (a model
+class's `forward`, a Dataset's `__getitem__`), `project_class(callee)` and `project_function(callee)`
+give that code in the other file's own parsed module, with its own single-file facts
+(`ModuleContext` of that file, one hop: its facts do not follow imports further). Nodes of such a
+module are placed in findings with `place(node)`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import io
+import tokenize
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
-from nnlint.analysis.index import Statement
+from nnlint.analysis.index import ClassInfo, Scope, Statement
 from nnlint.analysis.names import dotted_name, number_value, sequence_elements, string_value
 from nnlint.analysis.project_values import Remote, Symbol
 from nnlint.analysis.summaries import UNKNOWN
+from nnlint.traversal import walk
 
 MAX_DEPTH = 6
 
@@ -42,6 +52,7 @@ class RemoteValues:
         self.ctx = ctx
         self.project = ctx.project
         self.flow = ctx.fact(DataFlow)
+        self._modules: Dict[str, Optional[ModuleContext]] = {}
 
     @property
     def active(self) -> bool:
@@ -49,15 +60,8 @@ class RemoteValues:
 
     def callee(self, call: cst.Call) -> Optional[Symbol]:
         """The project function or class (of another file) a call of this module runs."""
-        if self.project is None:
-            return None
-        name = dotted_name(call.func)
-        if name is None or name.split(".")[0] == "self":
-            return None
-        found = self.project.symbol(self.project.path, name)
-        if found is None or found.kind not in ("function", "class") or found.path == self.project.path:
-            return None
-        return found
+        found = self._symbol(call.func)
+        return found if found is not None and found.kind in ("function", "class") else None
 
     def call(self, call: cst.Call) -> Optional[Remote]:
         callee = self.callee(call)
@@ -101,6 +105,80 @@ class RemoteValues:
 
     def elsewhere(self, remote: Remote) -> bool:
         return self.project is not None and bool(remote.path) and remote.path != self.project.path
+
+    # -- the code of other files -------------------------------------------------------------------
+
+    def module(self, path: str) -> Optional[ModuleContext]:
+        """The parsed module of another project file, with its own (single-file) facts; None when
+        it cannot be read or parsed. Parsed once per linted file, only when a check asks."""
+        if path not in self._modules:
+            self._modules[path] = _parse(path, self.ctx)
+        return self._modules[path]
+
+    def project_class(self, func: cst.BaseExpression) -> Optional[Tuple[ModuleContext, ClassInfo]]:
+        """The class of another project file that a callee (`GPT`, `model.GPT`) names, in that
+        file's module."""
+        symbol = self._symbol(func)
+        if symbol is None or symbol.kind != "class":
+            return None
+        module = self.module(symbol.path)
+        info = module.index.class_by_name.get(symbol.name) if module is not None else None
+        return (module, info) if info is not None else None
+
+    def project_function(self, func: cst.BaseExpression) -> Optional[Tuple[ModuleContext, Scope]]:
+        """The module-level function of another project file that a callee names, in that file's
+        module."""
+        symbol = self._symbol(func)
+        if symbol is None or symbol.kind != "function" or "." in symbol.name:
+            return None
+        module = self.module(symbol.path)
+        scope = module.index.functions.get(symbol.name) if module is not None else None
+        return (module, scope) if scope is not None else None
+
+    def _symbol(self, func: cst.BaseExpression) -> Optional[Symbol]:
+        if self.project is None:
+            return None
+        name = dotted_name(func)
+        if name is None or name.split(".")[0] == "self":
+            return None
+        found = self.project.symbol(self.project.path, name)
+        if found is None or found.path == self.project.path:
+            return None
+        return found
+
+    def home(self, node: cst.CSTNode) -> Optional[ModuleContext]:
+        """The module of another file that holds `node` (None for a node of this module)."""
+        for module in self._modules.values():
+            if module is not None and node in module.index.top_level_of:
+                return module
+        return None
+
+    def place(self, node: cst.CSTNode) -> Optional[Tuple[str, Tuple[int, int, int, int]]]:
+        """(path, (line, column, end_line, end_column)) of a node of another file's module, 1-based
+        columns; None for a node of this module."""
+        module = self.home(node)
+        if module is None:
+            return None
+        position = module.position(node)
+        return module.path, (
+            position.start.line, position.start.column + 1, position.end.line, position.end.column + 1,
+        )
+
+
+def _parse(path: str, importer: ModuleContext) -> Optional[ModuleContext]:
+    try:
+        data = Path(path).read_bytes()
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+        tree = cst.parse_module(text)
+    except Exception:  # noqa: BLE001 - an unreadable module tells nothing; its own lint reports it
+        return None
+    module = ModuleContext(path, text, tree, importer.deadline)
+    try:
+        walk(tree, [], before_visit=module.index.before_visit, after_leave=module.index.after_leave)
+    except RecursionError:
+        return None
+    return module
 
 
 def _item(container: Optional[Remote], index: Optional[float]) -> Optional[Remote]:
