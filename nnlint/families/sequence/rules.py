@@ -269,13 +269,14 @@ class SequenceTargetCheck(Check):
                 f"the model learns to copy its input, the loss drops and generation is garbage. {self._fix(objective)}"
             )
         if rule is DOUBLE_SHIFT:
+            shifter = forward if objective.model.home is not None else model
             if objective.model.kind == "module":
                 fix = f"Pass the input's own window as the targets and let {model}.forward shift them."
             else:
                 fix = "Pass labels=input_ids (unshifted, padding set to -100) and let the model shift them."
             return (
                 f"The labels {target} are already one token ahead of {source} ({shown_target} against "
-                f"{shown_input}), and {forward} shifts labels by one again: each position is trained to "
+                f"{shown_input}), and {shifter} shifts labels by one again internally: each position is trained to "
                 f"predict the token two ahead. {fix}"
             )
         if rule is MISALIGNED:
