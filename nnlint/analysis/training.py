@@ -19,6 +19,7 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import CarryPolicy, DataFlow, SinkHit, Sinks
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
 from nnlint.analysis.valuekinds import (
+    GRAPH,
     LOSS_FUNCTIONS,
     NOT_A_LOSS_NAME,
     ValueKinds,
@@ -36,6 +37,7 @@ from nnlint.analysis.names import (
     sequence_elements,
     string_value,
     string_value_of_index,
+    unpacked_index,
 )
 
 TORCH_REDUCTIONS = frozenset({"torch.mean", "torch.sum", "torch.nanmean", "torch.nansum", "builtins.sum"})
@@ -244,6 +246,12 @@ class LossValues:
         definition = self.flow.definition(name, statement)
         if definition.kind in ("assign", "augassign") and definition.value is not None and definition.statement:
             return self.is_loss(definition.value, definition.statement, depth + 1)
+        if definition.kind == "unpacked" and definition.value is not None and definition.statement is not None:
+            # `logits, per_sample = self._forward(x, y)`: the element a helper of this module returns
+            index = unpacked_index(definition.statement.node, name)
+            if index is not None:
+                kind = self.kinds.of(definition.value, definition.statement, (index,))
+                return kind.what == GRAPH and kind.loss
         return False
 
     def _is_loss_call(self, call: cst.Call, statement: Statement, depth: int) -> bool:
