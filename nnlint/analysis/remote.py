@@ -25,7 +25,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
-from nnlint.analysis.index import ClassInfo, Scope, Statement
+from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
 from nnlint.analysis.names import dotted_name, number_value, sequence_elements, string_value
 from nnlint.analysis.project_values import Remote, Symbol
 from nnlint.analysis.summaries import UNKNOWN
@@ -146,6 +146,19 @@ class RemoteValues:
             return None
         return found
 
+    def calls_elsewhere(self, scope: Scope) -> List[Tuple[ModuleContext, CallSite]]:
+        """The calls of a module-level function of this module that other files of the project
+        make (`loss = bounded_ce(model(x), y)` in engine.py), each in its file's module."""
+        if self.project is None or scope.class_info is not None or scope.parent is None or not scope.parent.is_module:
+            return []
+        found = []
+        for path, record in self.project.callers(self.project.path, scope.function_name):
+            module = self.module(path) if path != self.project.path else None
+            site = _call_at(module, record) if module is not None else None
+            if site is not None:
+                found.append((module, site))
+        return found
+
     def home(self, node: cst.CSTNode) -> Optional[ModuleContext]:
         """The module of another file that holds `node` (None for a node of this module)."""
         for module in self._modules.values():
@@ -163,6 +176,18 @@ class RemoteValues:
         return module.path, (
             position.start.line, position.start.column + 1, position.end.line, position.end.column + 1,
         )
+
+
+def _call_at(module: ModuleContext, record: Dict[str, Any]) -> Optional[CallSite]:
+    """The call site of a module that a summary's call record (callee name, place) describes."""
+    line, column = record["at"][0], record["at"][1]
+    for site in module.index.call_sites.values():
+        if site.statement is None or dotted_name(site.node.func) != record["f"]:
+            continue
+        start = module.position(site.node).start
+        if (start.line, start.column + 1) == (line, column):
+            return site
+    return None
 
 
 def _parse(path: str, importer: ModuleContext) -> Optional[ModuleContext]:

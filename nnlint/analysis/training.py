@@ -183,6 +183,16 @@ class UpdateSinks(Sinks):
         return manual_optimization(self.ctx, owner)
 
 
+class _ReturnOf(Sinks):
+    """Reaching a `return` of one function (the value goes back to its callers)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def match_return(self, scope: Scope, node: cst.Return) -> Optional[SinkHit]:
+        return SinkHit(node, "returned") if scope is self.scope else None
+
+
 def manual_optimization(ctx: ModuleContext, owner: ClassInfo) -> bool:
     """Whether a (Lightning) class sets `self.automatic_optimization = False`: its training_step
     backpropagates, steps and clears by itself."""
@@ -326,6 +336,11 @@ class LossValues:
     ) -> Optional[SinkHit]:
         """Where the loss value `node` drives the update, or None."""
         return self.flow.find_sink(node, statement, LOSS_CARRY, self.update_sinks, also_tainted)
+
+    def returned(self, node: cst.CSTNode, statement: Statement, also_tainted=()) -> Optional[SinkHit]:
+        """The `return` of the function holding `statement` that gives the loss value `node` back
+        to its callers, or None."""
+        return self.flow.find_sink(node, statement, LOSS_CARRY, _ReturnOf(statement.scope), also_tainted)
 
 
 def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statement):
