@@ -27,7 +27,7 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
 from nnlint.analysis.names import dotted_name, number_value, sequence_elements, string_value
-from nnlint.analysis.project_values import Remote, Symbol
+from nnlint.analysis.project_values import PASSTHROUGH_METHODS, Remote, Symbol
 from nnlint.analysis.summaries import UNKNOWN
 from nnlint.traversal import walk
 
@@ -102,6 +102,53 @@ class RemoteValues:
             container = self.value(definition.value, definition.statement, depth + 1)
             return _item(container, names.index(expr.value))
         return None
+
+    def instance(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0) -> Optional[Remote]:
+        """Like `value`, also through methods that return their receiver (`Net().to(device)`) and
+        through a parameter of a module-level function, from what its callers anywhere in the
+        project pass (`train_one_epoch(model, ...)` in train.py)."""
+        if self.project is None or depth > MAX_DEPTH:
+            return None
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in PASSTHROUGH_METHODS:
+            return self.instance(expr.func.value, statement, depth + 1)
+        if isinstance(expr, cst.Name):
+            definition = self.flow.definition(expr.value, statement)
+            if definition.kind == "param" and definition.scope is not None:
+                return self._passed(definition.scope, expr.value)
+            if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
+                return self.instance(definition.value, definition.statement, depth + 1)
+        return self.value(expr, statement, depth)
+
+    def _passed(self, scope: Scope, name: str) -> Optional[Remote]:
+        """The one instance of a project class every call of the function passes for `name`."""
+        assert self.project is not None
+        if scope.class_info is not None or scope.parent is None or not scope.parent.is_module:
+            return None
+        if not isinstance(scope.node, cst.FunctionDef):
+            return None
+        positional = [p.name.value for p in list(scope.node.params.posonly_params) + list(scope.node.params.params)]
+        found: Optional[Remote] = None
+        records = self.project.callers(self.project.path, scope.function_name)
+        for path, record in records:
+            value = record["kw"].get(name)
+            if value is None and name in positional and positional.index(name) < len(record["args"]):
+                value = record["args"][positional.index(name)]
+            passed = self.project.evaluate(value, path, {}) if value is not None else None
+            if passed is None or passed.kind != "instance" or (found is not None and passed.detail != found.detail):
+                return None
+            found = found or passed
+        return found
+
+    def class_of(self, value: Optional[Remote]) -> Optional[Tuple[ModuleContext, ClassInfo]]:
+        """The class of an instance of a class defined in another file, in that file's module."""
+        if value is None or value.kind != "instance" or not self.elsewhere_path(value.detail["class_path"]):
+            return None
+        module = self.module(value.detail["class_path"])
+        info = module.index.class_by_name.get(value.detail["class"]) if module is not None else None
+        return (module, info) if module is not None and info is not None else None
+
+    def elsewhere_path(self, path: str) -> bool:
+        return self.project is not None and bool(path) and path != self.project.path
 
     def elsewhere(self, remote: Remote) -> bool:
         return self.project is not None and bool(remote.path) and remote.path != self.project.path
