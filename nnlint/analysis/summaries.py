@@ -77,7 +77,9 @@ def _pruned(value: Any, limit: int) -> Any:
         return UNKNOWN
     pruned: Dict[str, Any] = {}
     for key, inner in value.items():
-        if isinstance(inner, list):
+        if key == "kw":  # keyword name -> value: each value is a tree of its own
+            pruned[key] = {name: _pruned(element, limit - 1) for name, element in inner.items()}
+        elif isinstance(inner, list):
             pruned[key] = [_pruned(element, limit - 1) if isinstance(element, dict) else element for element in inner]
         else:
             pruned[key] = _pruned(inner, limit - 1) if isinstance(inner, dict) else inner
