@@ -651,20 +651,30 @@ class SchedulerBeforeOptimizerCheck(Check):
 
     def _epoch_count(self, statement: Statement) -> Optional[float]:
         """The literal number of epochs of the innermost `for ... in range(<epochs>)` around the
-        statement, whose bound is named like an epoch count (a constant, or an argparse default)."""
+        statement: a literal (`range(90)`), or a bound named like an epoch count (a constant, an
+        argparse default, a parameter whose every call gives the same number, its default
+        included)."""
         loop = next((b for b in reversed(statement.blocks) if isinstance(b, cst.For) and b is not statement.node), None)
         if loop is None or not isinstance(loop.iter, cst.Call) or self.ctx.qualified_name(loop.iter.func) != "builtins.range":
             return None
         bound = loop.iter.args[-1].value if loop.iter.args else None
+        if bound is not None and len(loop.iter.args) == 1 and number_value(bound) is not None:
+            return number_value(bound)  # the loop around the batch loop runs the epochs
         name = dotted_name(bound) if bound is not None else None
         if name is None or not EPOCH_NAME.search(name.split(".")[-1]):
             return None
         if "." in name:  # args.epochs, opt.n_epochs: an argparse default
             value = self.ctx.fact(FixedValues).argparse_default(name.split(".")[-1])
             return number_value(value) if value is not None else None
-        definition = self.ctx.fact(DataFlow).definition(name, statement)
+        flow = self.ctx.fact(DataFlow)
+        definition = flow.definition(name, statement)
         if definition.kind == "assign" and definition.value is not None:
             return number_value(definition.value)
+        if definition.kind == "param" and definition.scope is not None and definition.param is not None:
+            # def train(loader, epochs=90): what every call gives, else the default
+            passed = flow.argument_values(definition.scope, name)
+            values = {number_value(value) for value, _ in passed} if passed else {number_value(definition.param.default) if definition.param.default is not None else None}
+            return values.pop() if len(values) == 1 else None
         return None
 
     def _in_epochs(self, expr: cst.BaseExpression, statement: Statement, depth: int) -> bool:
