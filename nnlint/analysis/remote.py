@@ -26,7 +26,7 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
-from nnlint.analysis.names import dotted_name, number_value, sequence_elements, string_value
+from nnlint.analysis.names import dotted_name, number_value, sequence_elements, string_value, unpacked_index
 from nnlint.analysis.project_values import PASSTHROUGH_METHODS, Remote, Symbol
 from nnlint.analysis.summaries import UNKNOWN
 from nnlint.traversal import walk
@@ -111,13 +111,33 @@ class RemoteValues:
             return None
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in PASSTHROUGH_METHODS:
             return self.instance(expr.func.value, statement, depth + 1)
+        if isinstance(expr, cst.Call) and self._prepares(expr, statement) and len(expr.args) == 1:
+            return self.instance(expr.args[0].value, statement, depth + 1)  # model = accelerator.prepare(model)
         if isinstance(expr, cst.Name):
             definition = self.flow.definition(expr.value, statement)
+            at = definition.statement
             if definition.kind == "param" and definition.scope is not None:
                 return self._passed(definition.scope, expr.value)
-            if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
-                return self.instance(definition.value, definition.statement, depth + 1)
+            if definition.kind == "assign" and definition.value is not None and at is not None:
+                return self.instance(definition.value, at, depth + 1)
+            if definition.kind == "unpacked" and isinstance(definition.value, cst.Call) and at is not None:
+                # model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+                index = unpacked_index(at.node, expr.value)
+                if self._prepares(definition.value, at) and index is not None and index < len(definition.value.args):
+                    return self.instance(definition.value.args[index].value, at, depth + 1)
         return self.value(expr, statement, depth)
+
+    def _prepares(self, call: cst.Call, statement: Statement) -> bool:
+        """`accelerator.prepare(...)` of an `accelerate.Accelerator`: it returns its arguments, wrapped."""
+        if not isinstance(call.func, cst.Attribute) or call.func.attr.value != "prepare":
+            return False
+        if any(arg.star or arg.keyword is not None for arg in call.args):
+            return False
+        receiver = call.func.value
+        if not isinstance(receiver, cst.Name):
+            return False
+        built = self.flow.definition(receiver.value, statement).value
+        return isinstance(built, cst.Call) and (self.ctx.qualified_name(built.func) or "").startswith("accelerate.")
 
     def _passed(self, scope: Scope, name: str) -> Optional[Remote]:
         """The one instance of a project class every call of the function passes for `name`."""

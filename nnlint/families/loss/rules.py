@@ -125,9 +125,10 @@ class LossClippedCheck(Check):
                 continue
             where = f"{self.ctx.project.display(sink[0])}:{sink[1][0]}"
             name = statement.scope.function_name
+            reached = "returned to the framework, which backpropagates it" if isinstance(hit.node, cst.Return) else "backpropagates it"
             return f"{hit.description} ({where})", (
                 (Elsewhere(*call), f"calls {name}(), which returns the capped loss"),
-                (Elsewhere(*sink), "backpropagates it"),
+                (Elsewhere(*sink), reached),
             )
         return None
 
