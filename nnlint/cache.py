@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import FrozenSet, Optional
 
 from nnlint import __version__
-from nnlint.engine import FileResult, split_lines, decode_source, SourceError
-from nnlint.finding import Finding
+from nnlint.engine import SourceError, decode_source, split_lines
+from nnlint.finding import FileResult, Finding
 
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"

@@ -1,5 +1,5 @@
-"""Checks: one module per rule family. Every ``Check`` subclass defined in a module of this
-package is registered automatically (see ``nnlint.registry``).
+"""The base class of checks. Every ``Check`` subclass defined in a family's ``rules.py`` is
+registered automatically (see ``nnlint.registry``).
 
 A check is a LibCST batchable visitor. All checks of a file run together in the engine's single
 traversal; a typical check collects candidate nodes in ``visit_*`` methods and decides in
@@ -16,7 +16,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.budget import TimeBudgetExceeded
-from nnlint.registry import Rule
+from nnlint.contracts import Rule
 
 
 @dataclass(frozen=True)

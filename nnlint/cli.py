@@ -15,9 +15,10 @@ from nnlint import __version__
 from nnlint.config import ConfigError, RuleSelection, Settings, cli_patterns, load_settings, split_codes
 from nnlint.discovery import STDIN, SourceFile, discover
 from nnlint.cache import ResultCache
-from nnlint.engine import DEFAULT_FILE_TIMEOUT, FileResult, lint_files
+from nnlint.engine import DEFAULT_FILE_TIMEOUT, lint_files
+from nnlint.finding import FileResult
 from nnlint.parallel import available_cores
-from nnlint.registry import all_rules, get_rule, rule_doc
+from nnlint.catalogue import all_rules, get_rule, rule_doc
 from nnlint.report import FORMATS, ReportOptions, render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2

@@ -16,7 +16,6 @@ import io
 import re
 import tokenize
 import warnings
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
@@ -25,8 +24,10 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.budget import NO_DEADLINE, Deadline, TimeBudgetExceeded
 from nnlint.check import Check, Report
 from nnlint.discovery import SourceFile
-from nnlint.finding import Finding
-from nnlint.registry import UNPARSABLE, Rule, check_classes
+from nnlint.finding import FileResult, Finding
+from nnlint.catalogue import UNPARSABLE
+from nnlint.contracts import Rule
+from nnlint.registry import check_classes
 from nnlint.traversal import walk
 from nnlint.suppression import file_suppression, finding_suppressed
 
@@ -38,16 +39,6 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 class SourceError(Exception):
     """The bytes are not Python source we can read."""
-
-
-@dataclass
-class FileResult:
-    path: str
-    findings: List[Finding] = field(default_factory=list)
-    # one line each: a check that crashed on this file (the rest of the file is still reported)
-    internal_errors: List[str] = field(default_factory=list)
-    # the file's lines, kept only when there are findings (for --show-source)
-    lines: List[str] = field(default_factory=list)
 
 
 def split_lines(text: str) -> List[str]:

@@ -1,10 +1,11 @@
-"""Finding: the one currency between checks, suppression, the runtime probes and the reporters."""
+"""Findings and results: the one currency between the engine, suppression, the cache, the runtime
+probes and the reporters. This module imports nothing of nnlint."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 
 class Severity(str, enum.Enum):
@@ -67,3 +68,15 @@ class Finding:
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.code)
+
+
+@dataclass
+class FileResult:
+    """What linting one file gives."""
+
+    path: str
+    findings: List[Finding] = field(default_factory=list)
+    # one line each: a check that crashed on this file (the rest of the file is still reported)
+    internal_errors: List[str] = field(default_factory=list)
+    # the file's lines, kept only when there are findings (for --show-source)
+    lines: List[str] = field(default_factory=list)

@@ -11,7 +11,7 @@ from typing import Any, Iterator, List, Tuple
 
 from nnlint import __version__
 from nnlint.engine import lint_text
-from nnlint.registry import UNPARSABLE, all_rules
+from nnlint.catalogue import UNPARSABLE, all_rules
 
 
 class NnlintFlake8Plugin:

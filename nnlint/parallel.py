@@ -15,7 +15,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional
 
-from nnlint.engine import FileResult, lint_bytes
+from nnlint.engine import lint_bytes
+from nnlint.finding import FileResult
 
 
 @dataclass(frozen=True)

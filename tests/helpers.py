@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from nnlint.cli import command
 from nnlint.engine import lint_bytes
-from nnlint.registry import all_rules
+from nnlint.catalogue import all_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

@@ -8,7 +8,9 @@ import pytest
 import nnlint.engine as engine
 from nnlint.check import Check
 from nnlint.finding import Severity
-from nnlint.registry import Rule, all_rules, check_classes
+from nnlint.catalogue import all_rules
+from nnlint.contracts import Rule
+from nnlint.registry import check_classes
 from tests.helpers import FIXTURES, codes_and_lines, fixture_files, run_cli
 from tests.test_cli import CAPPED, write
 

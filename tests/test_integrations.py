@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nnlint.engine import lint_bytes
-from nnlint.registry import all_rules
+from nnlint.catalogue import all_rules
 from tests.helpers import FIXTURES, ROOT, fixture_files
 
 BIN = Path(sys.executable).parent

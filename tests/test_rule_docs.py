@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from nnlint.registry import all_rules, rule_doc
+from nnlint.catalogue import all_rules, rule_doc
 from tests.helpers import RULES_DIR, lint
 
 SECTIONS = ["What it catches", "Why it is a silent bug", "Example", "Fix", "Runtime confirmation", "Limits"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence
 
-from nnlint.engine import FileResult
+from nnlint.finding import FileResult
 
 FORMATS = ("text", "json", "sarif", "github")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import List, Sequence
 
-from nnlint.engine import FileResult
-from nnlint.finding import Finding
-from nnlint.registry import get_rule
+from nnlint.finding import FileResult, Finding
+from nnlint.catalogue import get_rule
 
 
 def confirmation_suffix(finding: Finding) -> str:

@@ -10,8 +10,7 @@ import importlib.util
 from dataclasses import replace
 from typing import List, Sequence
 
-from nnlint.engine import FileResult
-from nnlint.finding import Confirmation, ConfirmationStatus, Finding
+from nnlint.finding import Confirmation, ConfirmationStatus, FileResult, Finding
 from nnlint.runtime.probe import probes_by_code
 from nnlint.runtime.runner import ProbeFailed, ProbeRunner
 from nnlint.runtime.vouch import Refused

@@ -16,15 +16,8 @@ from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, k
 from nnlint.analysis.training import LossValues
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
-from nnlint.finding import Severity
-from nnlint.registry import Rule
+from nnlint.families.loss.contracts import LOSS_CLIPPED
 
-LOSS_CLIPPED = Rule(
-    code="NNL101",
-    name="loss-clipped",
-    severity=Severity.ERROR,
-    summary="The loss is capped (clamp/min/where) before backward(): whatever exceeds the cap gets zero gradient.",
-)
 
 # Method and function names that can cap a value from above.
 CAP_METHODS = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_max", "clamp_max_", "where", "masked_fill", "masked_fill_"})

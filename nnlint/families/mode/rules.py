@@ -24,21 +24,8 @@ from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, m
 from nnlint.analysis.objects import MODULE_BASE, related
 from nnlint.analysis.timeline import BACKWARD, FORWARD, MODE, Event, Timeline, TrainingTimelines
 from nnlint.check import Check
-from nnlint.finding import Severity
-from nnlint.registry import Rule
+from nnlint.families.mode.contracts import EVAL_MODE_MISSING, TRAIN_MODE_NOT_RESTORED
 
-EVAL_MODE_MISSING = Rule(
-    code="NNL501",
-    name="eval-mode-missing",
-    severity=Severity.ERROR,
-    summary="Evaluation code runs a model that is still in training mode (no model.eval() on that path).",
-)
-TRAIN_MODE_NOT_RESTORED = Rule(
-    code="NNL502",
-    name="train-mode-not-restored",
-    severity=Severity.ERROR,
-    summary="model.eval() inside the training loop and no model.train() before the next training step.",
-)
 
 # Functions whose name says they evaluate.
 EVAL_FUNCTION = re.compile(

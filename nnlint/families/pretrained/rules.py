@@ -27,34 +27,14 @@ from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS, STATISTICS,
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
 from nnlint.analysis.transforms import Pipeline
 from nnlint.check import Check
+from nnlint.families.pretrained.contracts import (
+    PRETRAINED_WITHOUT_NORMALIZE,
+    NORMALIZE_STATS_MISMATCH,
+    BGR_INTO_RGB_MODEL,
+    UNCHECKED_PARTIAL_LOAD,
+)
 from nnlint.families.augmentation.rules import pipeline_probe_input as _augmentation_probe_input
-from nnlint.finding import Severity
-from nnlint.registry import Rule
 
-PRETRAINED_WITHOUT_NORMALIZE = Rule(
-    code="NNL301",
-    name="pretrained-without-normalize",
-    severity=Severity.ERROR,
-    summary="A pretrained image model is fed inputs from a pipeline that never normalizes them.",
-)
-NORMALIZE_STATS_MISMATCH = Rule(
-    code="NNL302",
-    name="normalize-stats-mismatch",
-    severity=Severity.ERROR,
-    summary="Normalize uses other mean/std than the statistics the pretrained weights were trained with.",
-)
-BGR_INTO_RGB_MODEL = Rule(
-    code="NNL303",
-    name="bgr-into-rgb-model",
-    severity=Severity.ERROR,
-    summary="An OpenCV (BGR) image reaches a pretrained RGB model without a BGR->RGB conversion.",
-)
-UNCHECKED_PARTIAL_LOAD = Rule(
-    code="NNL304",
-    name="unchecked-partial-load",
-    severity=Severity.WARNING,
-    summary="load_state_dict(..., strict=False) discards the missing/unexpected keys, so a failed load goes unnoticed.",
-)
 
 MEAN_TOLERANCE = 0.011
 STD_TOLERANCE = 0.011

@@ -27,34 +27,10 @@ from nnlint.families.sequence.objectives import TARGET_KEYWORDS, Objective, Toke
 from nnlint.families.sequence.sequence_windows import TRANSPARENT_METHODS
 from nnlint.analysis.values import FixedValues
 from nnlint.families.sequence.windows import Alignment, Window, render_pair, render_window
+from nnlint.contracts import Rule
 from nnlint.check import Check
-from nnlint.finding import Severity
-from nnlint.registry import Rule
+from nnlint.families.sequence.contracts import NOT_SHIFTED, DOUBLE_SHIFT, MISALIGNED, ROLL_WRAPAROUND
 
-NOT_SHIFTED = Rule(
-    code="NNL401",
-    name="target-not-shifted",
-    severity=Severity.ERROR,
-    summary="Next-token targets are taken at the input's own positions: the model learns to copy its input.",
-)
-DOUBLE_SHIFT = Rule(
-    code="NNL402",
-    name="target-double-shift",
-    severity=Severity.ERROR,
-    summary="Labels already shifted by one go to a model that shifts them again: it learns the token after next.",
-)
-MISALIGNED = Rule(
-    code="NNL403",
-    name="target-misaligned",
-    severity=Severity.ERROR,
-    summary="Input and target windows of one sequence differ in length or are not offset by exactly +1.",
-)
-ROLL_WRAPAROUND = Rule(
-    code="NNL404",
-    name="target-roll-wraparound",
-    severity=Severity.WARNING,
-    summary="Targets made with roll(-1): the last position is trained to predict the sequence's first token.",
-)
 
 PREDICTION_CANDIDATES = frozenset({"cross_entropy", "nll_loss", "Trainer"})
 # An index drawn at run time (random.randint(...)): the probe binds it to a small value.

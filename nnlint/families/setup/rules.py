@@ -47,32 +47,11 @@ from nnlint.analysis.timeline import (
 from nnlint.analysis.values import FixedValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
 from nnlint.check import Check
-from nnlint.finding import Severity
-from nnlint.registry import Rule
-
-TRAIN_LOADER_UNSHUFFLED = Rule(
-    code="NNL601",
-    name="train-loader-unshuffled",
-    severity=Severity.WARNING,
-    summary="The DataLoader that feeds backward() never shuffles (no shuffle=True, no sampler).",
-)
-OPTIMIZER_MISSES_NEW_LAYERS = Rule(
-    code="NNL602",
-    name="optimizer-misses-new-layers",
-    severity=Severity.ERROR,
-    summary="A layer is assigned on the model after the optimizer was built from its parameters, so it never trains.",
-)
-SCHEDULER_BEFORE_OPTIMIZER = Rule(
-    code="NNL603",
-    name="scheduler-before-optimizer",
-    severity=Severity.WARNING,
-    summary="scheduler.step() runs before optimizer.step(), or an epoch-based scheduler is stepped every batch.",
-)
-LOSS_ACCUMULATED_WITH_GRAPH = Rule(
-    code="NNL604",
-    name="loss-accumulated-with-graph",
-    severity=Severity.WARNING,
-    summary="A running total of the loss tensor (no .item()/.detach()) keeps every iteration's autograd graph alive.",
+from nnlint.families.setup.contracts import (
+    TRAIN_LOADER_UNSHUFFLED,
+    OPTIMIZER_MISSES_NEW_LAYERS,
+    SCHEDULER_BEFORE_OPTIMIZER,
+    LOSS_ACCUMULATED_WITH_GRAPH,
 )
 
 
