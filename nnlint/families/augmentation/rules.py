@@ -19,6 +19,7 @@ from nnlint.families.augmentation.keypoints import KeypointPairing, Mirror
 from nnlint.analysis.names import keyword_arg
 from nnlint.analysis.targets import kind_by_name
 from nnlint.analysis.transforms import (
+    pipeline_probe_input,
     FLIPS,
     Application,
     Pipeline,
@@ -61,43 +62,6 @@ def _op_list(ops: List[TransformOp], limit: int = 3) -> str:
 def _short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
     text = ctx.code(node)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def pipeline_probe_input(ctx, pipelines: List[Pipeline]) -> Optional[Dict[str, object]]:
-    """What a probe needs to instantiate a pipeline: its construction code (or its ops when it
-    was built up in a list), the library, and the resolution table of every name it uses."""
-    if not pipelines:
-        return None
-    pipeline = pipelines[0]
-    fixed = ctx.fact(FixedValues)
-    names: Dict[str, Dict[str, str]] = {}
-    ops = [ctx.fragment(op.node) for op in pipeline.ops]
-    for op in pipeline.ops:
-        if op.statement is not None:
-            for key, value in fixed.resolve_for_probe([op.node], op.statement).items():
-                names.setdefault(key, value)
-    construction = None
-    if pipeline.built_from is None and pipeline.library != "list" and pipeline.statement is not None:
-        construction = ctx.fragment(pipeline.node)
-        for key, value in fixed.resolve_for_probe([pipeline.node], pipeline.statement).items():
-            names.setdefault(key, value)
-    container = None
-    if isinstance(pipeline.node, cst.Call):
-        container = ctx.qualified_name(pipeline.node.func)
-    return {
-        "library": pipeline.library,
-        "v2": pipeline.v2,
-        "construction": construction,
-        "container": container,
-        "ops": ops,
-        "op_names": [op.name for op in pipeline.ops],
-        "names": names,
-        "line": _line_hint(pipeline),
-    }
-
-
-def _line_hint(pipeline: Pipeline) -> Optional[str]:
-    return None
 
 
 class FlipWithoutTargetCheck(Check):

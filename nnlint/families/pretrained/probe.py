@@ -19,7 +19,7 @@ import re
 from typing import Any, Dict, Tuple
 
 from nnlint.runtime.probe import Probe
-from nnlint.families.augmentation.probe import _apply_with_fallbacks, _build, image_array, prepare_pipeline
+from nnlint.runtime.pipelines import apply_with_fallbacks, build_pipeline, image_array, prepare_pipeline, require
 from nnlint.runtime.vouch import Refused
 
 WEIGHTS_NAME = re.compile(r"^[A-Za-z0-9_]+_Weights\.[A-Za-z0-9_]+$")
@@ -28,11 +28,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 DRAWS = 8
 MEAN_GAP = 0.05  # rounding the statistics (0.485 -> 0.48) moves the channel means by ~0.02
 STD_GAP = 0.05
-
-
-def _require(module: str, why: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        raise Refused(f"{module} is not installed, so {why}")
 
 
 def _expected(info: Dict[str, Any]) -> Dict[str, Any]:
@@ -111,13 +106,13 @@ class _StatisticsProbe(Probe):
             applied_std = np.asarray(request["applied_std"], dtype=np.float64).reshape(-1, 1)
             outputs.append((unit - applied_mean) / applied_std)
         else:
-            built = _build(request["pipeline"])
+            built = build_pipeline(request["pipeline"])
             kind = request["pipeline"]["kind"]
             for _ in range(DRAWS):
                 if request.get("normalize_only"):
                     outputs.append(_channels(self._normalize_only(built, kind, photo)))
                 else:
-                    outputs.append(_channels(_apply_with_fallbacks(built, kind, photo)))
+                    outputs.append(_channels(apply_with_fallbacks(built, kind, photo)))
         observed = np.concatenate(outputs, axis=1)
         if observed.shape[0] not in (1, 3):
             return "inconclusive", f"the pipeline's output has {observed.shape[0]} channels"
@@ -191,7 +186,7 @@ class BgrIntoRgbModelProbe(Probe):
     code = "NNL303"
 
     def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        _require("cv2", "the OpenCV read cannot be reproduced")
+        require("cv2", "the OpenCV read cannot be reproduced")
         pipeline = None
         note = ""
         if probe_input.get("pipeline"):
@@ -218,10 +213,10 @@ class BgrIntoRgbModelProbe(Probe):
         detail = f"`{request['read']}` gives channel means {_fmt(read_means)}"
         first, last = read_means[0], read_means[2]
         if request.get("pipeline"):
-            built = _build(request["pipeline"])
+            built = build_pipeline(request["pipeline"])
             kind = request["pipeline"]["kind"]
             try:
-                out = _apply_with_fallbacks(built, kind, decoded if kind == "albumentations" else Image.fromarray(decoded))
+                out = apply_with_fallbacks(built, kind, decoded if kind == "albumentations" else Image.fromarray(decoded))
             except Exception:  # noqa: BLE001 - the pipeline may want a numpy array
                 out = built(decoded)
             channels = _channels(out).mean(axis=1)

@@ -25,7 +25,7 @@ from nnlint.families.pretrained.preprocessing import (
 from nnlint.families.pretrained.pretrained_models import PretrainedModel, PretrainedModels
 from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
-from nnlint.analysis.transforms import Pipeline
+from nnlint.analysis.transforms import Pipeline, pipeline_probe_input as _shared_pipeline_input
 from nnlint.check import Check
 from nnlint.families.pretrained.contracts import (
     PRETRAINED_WITHOUT_NORMALIZE,
@@ -33,7 +33,6 @@ from nnlint.families.pretrained.contracts import (
     BGR_INTO_RGB_MODEL,
     UNCHECKED_PARTIAL_LOAD,
 )
-from nnlint.families.augmentation.rules import pipeline_probe_input as _augmentation_probe_input
 
 
 MEAN_TOLERANCE = 0.011
@@ -42,9 +41,9 @@ STD_RELATIVE = 0.06
 
 
 def pipeline_probe_input(ctx, pipelines):
-    """The augmentation family's pipeline description, with library constants that hold statistics
+    """The shared pipeline description (``analysis.transforms``), with library constants that hold statistics
     (`timm.data.IMAGENET_DEFAULT_MEAN`) replaced by their values, so a probe needs no such library."""
-    info = _augmentation_probe_input(ctx, pipelines)
+    info = _shared_pipeline_input(ctx, pipelines)
     if info is not None:
         _inline_constants(info.get("names") or {})
     return info
