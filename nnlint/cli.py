@@ -1,4 +1,4 @@
-"""The `nnlint` command: options -> settings -> engine -> (probes) -> reporter -> exit code.
+"""The `nnlint` command: options -> settings -> batch (engine per file) -> (probes) -> reporter -> exit code.
 
 Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.
 """
@@ -12,13 +12,13 @@ from typing import List, Optional, Sequence
 import click
 
 from nnlint import __version__
+from nnlint.batch import available_cores, lint_files
+from nnlint.cache import ResultCache
+from nnlint.catalogue import all_rules, get_rule, rule_doc
 from nnlint.config import ConfigError, RuleSelection, Settings, cli_patterns, load_settings, split_codes
 from nnlint.discovery import STDIN, SourceFile, discover
-from nnlint.cache import ResultCache
-from nnlint.engine import DEFAULT_FILE_TIMEOUT, lint_files
+from nnlint.engine import DEFAULT_FILE_TIMEOUT
 from nnlint.finding import FileResult
-from nnlint.parallel import available_cores
-from nnlint.catalogue import all_rules, get_rule, rule_doc
 from nnlint.report import FORMATS, ReportOptions, render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2

@@ -1,4 +1,5 @@
-"""The engine: one file from bytes to findings, and many files in order.
+"""The engine: one file from bytes to findings. It knows nothing of other files, the result cache
+or worker processes (see ``nnlint.batch``).
 
 For each file: decode (PEP 263 cookies and BOMs honoured), honour `# nnlint: noqa`, pick the
 checks whose rules are enabled and whose trigger substrings occur in the text, parse once with
@@ -16,23 +17,19 @@ import io
 import re
 import tokenize
 import warnings
-from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence, Tuple, Type
+from typing import FrozenSet, List, Optional, Tuple, Type
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.budget import NO_DEADLINE, Deadline, TimeBudgetExceeded
-from nnlint.check import Check, Report
-from nnlint.discovery import SourceFile
-from nnlint.finding import FileResult, Finding
 from nnlint.catalogue import UNPARSABLE
+from nnlint.check import Check, Report
 from nnlint.contracts import Rule
+from nnlint.finding import FileResult, Finding
 from nnlint.registry import check_classes
-from nnlint.traversal import walk
 from nnlint.suppression import file_suppression, finding_suppressed
-
-if TYPE_CHECKING:
-    from nnlint.cache import ResultCache
+from nnlint.traversal import walk
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -191,6 +188,11 @@ def _with_unparsable(result: FileResult, enabled: FrozenSet[str], finding: Findi
     return result
 
 
+def cannot_analyse(path: str, enabled: FrozenSet[str], message: str) -> FileResult:
+    """The result of a file that cannot be analysed at all: one NNL000 at its start (when enabled)."""
+    return _with_unparsable(FileResult(path), enabled, _unparsable(path, message))
+
+
 def _finding(ctx: ModuleContext, report: Report) -> Finding:
     position = ctx.position(report.node)
     rule: Rule = report.rule
@@ -223,57 +225,8 @@ def lint_bytes(
     try:
         text = decode_source(data)
     except SourceError as error:
-        return _with_unparsable(FileResult(path), enabled, _unparsable(path, str(error)))
+        return cannot_analyse(path, enabled, str(error))
     try:
         return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout))
     except TimeBudgetExceeded:
-        message = f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)"
-        return _with_unparsable(FileResult(path), enabled, _unparsable(path, message))
-
-
-def read_source(source: SourceFile, stdin: Optional[io.BufferedIOBase] = None) -> bytes:
-    if source.path is None:
-        assert stdin is not None
-        return stdin.read()
-    return source.path.read_bytes()
-
-
-BATCH = 512  # files read and linted together; bounds the memory held for their bytes
-
-
-def lint_files(
-    sources: Sequence[SourceFile],
-    enabled_for: Callable[[SourceFile], FrozenSet[str]],
-    stdin: Optional[io.BufferedIOBase] = None,
-    jobs: int = 1,
-    cache: Optional["ResultCache"] = None,
-    timeout: Optional[float] = DEFAULT_FILE_TIMEOUT,
-) -> List[FileResult]:
-    """Lint every file; results in the order of `sources`. One file that cannot be read never
-    stops the others. Cached results are reused; the rest run in `jobs` processes."""
-    from nnlint.parallel import Job, lint_jobs
-
-    results: List[Optional[FileResult]] = [None] * len(sources)
-    for start in range(0, len(sources), BATCH):
-        pending: List[Job] = []
-        for index in range(start, min(start + BATCH, len(sources))):
-            source = sources[index]
-            enabled = enabled_for(source)
-            try:
-                data = read_source(source, stdin)
-            except OSError as error:
-                reason = error.strerror or str(error)
-                unreadable = _unparsable(source.display, f"cannot read: {reason}")
-                results[index] = _with_unparsable(FileResult(source.display), enabled, unreadable)
-                continue
-            key = cache.key(data, enabled) if cache is not None else None
-            cached = cache.load(key, source.display, data) if cache is not None and key else None
-            if cached is not None:
-                results[index] = cached
-            else:
-                pending.append(Job(index, source.display, data, enabled, key, timeout))
-        for job, result in zip(pending, lint_jobs(pending, jobs)):
-            results[job.index] = result
-            if cache is not None and job.cache_key:
-                cache.store(job.cache_key, result)
-    return [result for result in results if result is not None]
+        return cannot_analyse(path, enabled, f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)")

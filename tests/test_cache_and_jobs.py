@@ -9,8 +9,8 @@ import pytest
 
 from nnlint.cache import ResultCache
 from nnlint.discovery import SourceFile
-from nnlint.engine import lint_bytes, lint_files
-from nnlint.parallel import Job, lint_jobs
+from nnlint.batch import Job, lint_files, lint_jobs
+from nnlint.engine import lint_bytes
 from nnlint.catalogue import all_rules
 from tests.helpers import FIXTURES, fixture_files, run_cli
 from tests.test_cli import CAPPED, write
@@ -118,9 +118,9 @@ def dying_lint_job(job):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to crash a worker on purpose")
 def test_a_dying_worker_is_an_internal_error_naming_the_file(monkeypatch):
-    import nnlint.parallel as parallel
+    import nnlint.batch as batch
 
-    monkeypatch.setattr(parallel, "lint_job", dying_lint_job)
+    monkeypatch.setattr(batch, "lint_job", dying_lint_job)
     jobs = [Job(i, name, CAPPED.encode(), ENABLED) for i, name in enumerate(["a.py", "crash.py", "b.py", "c.py"])]
     results = lint_jobs(jobs, workers=2)
     assert [r.path for r in results] == ["a.py", "crash.py", "b.py", "c.py"]

@@ -1,4 +1,5 @@
-"""Linting files in worker processes (`-j N`), in a deterministic order.
+"""Many files: read them, reuse cached results, lint the rest in worker processes (`-j N`), and
+return the results in the order of the files. One file is linted by ``nnlint.engine``.
 
 Each file is one task. A worker that dies (a crash inside a parser, say) breaks the pool; the
 files it left unfinished are then linted one by one in fresh single-worker pools, so the file that
@@ -8,14 +9,17 @@ dead process.
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence
 
-from nnlint.engine import lint_bytes
+from nnlint.cache import ResultCache
+from nnlint.discovery import SourceFile
+from nnlint.engine import DEFAULT_FILE_TIMEOUT, cannot_analyse, lint_bytes
 from nnlint.finding import FileResult
 
 
@@ -81,3 +85,48 @@ def lint_jobs(jobs: List[Job], workers: int) -> List[FileResult]:
             if job.index not in done:
                 done[job.index] = _isolated(job)
     return [done[job.index] for job in jobs]
+
+
+def read_source(source: SourceFile, stdin: Optional[io.BufferedIOBase] = None) -> bytes:
+    if source.path is None:
+        assert stdin is not None
+        return stdin.read()
+    return source.path.read_bytes()
+
+
+BATCH = 512  # files read and linted together; bounds the memory held for their bytes
+
+
+def lint_files(
+    sources: Sequence[SourceFile],
+    enabled_for: Callable[[SourceFile], FrozenSet[str]],
+    stdin: Optional[io.BufferedIOBase] = None,
+    jobs: int = 1,
+    cache: Optional[ResultCache] = None,
+    timeout: Optional[float] = DEFAULT_FILE_TIMEOUT,
+) -> List[FileResult]:
+    """Lint every file; results in the order of `sources`. One file that cannot be read never
+    stops the others. Cached results are reused; the rest run in `jobs` processes."""
+    results: List[Optional[FileResult]] = [None] * len(sources)
+    for start in range(0, len(sources), BATCH):
+        pending: List[Job] = []
+        for index in range(start, min(start + BATCH, len(sources))):
+            source = sources[index]
+            enabled = enabled_for(source)
+            try:
+                data = read_source(source, stdin)
+            except OSError as error:
+                reason = error.strerror or str(error)
+                results[index] = cannot_analyse(source.display, enabled, f"cannot read: {reason}")
+                continue
+            key = cache.key(data, enabled) if cache is not None else None
+            cached = cache.load(key, source.display, data) if cache is not None and key else None
+            if cached is not None:
+                results[index] = cached
+            else:
+                pending.append(Job(index, source.display, data, enabled, key, timeout))
+        for job, result in zip(pending, lint_jobs(pending, jobs)):
+            results[job.index] = result
+            if cache is not None and job.cache_key:
+                cache.store(job.cache_key, result)
+    return [result for result in results if result is not None]
