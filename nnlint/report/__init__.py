@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Sequence
 
 from nnlint.finding import FileResult
+from nnlint.report import github, json_format, sarif, text
 
-FORMATS = ("text", "json", "sarif", "github")
+Renderer = Callable[[Sequence[FileResult], "ReportOptions"], str]
+RENDERERS: Dict[str, Renderer] = {
+    "text": text.render,
+    "json": json_format.render,
+    "sarif": sarif.render,
+    "github": github.render,
+}
+FORMATS = tuple(RENDERERS)
 
 
 @dataclass(frozen=True)
@@ -17,16 +25,4 @@ class ReportOptions:
 
 
 def render(format_name: str, results: Sequence[FileResult], options: ReportOptions) -> str:
-    from nnlint.report import github, json_format, sarif, text
-
-    renderers: Dict[str, Callable[[Sequence[FileResult], ReportOptions], str]] = {
-        "text": text.render,
-        "json": json_format.render,
-        "sarif": sarif.render,
-        "github": github.render,
-    }
-    return renderers[format_name](results, options)
-
-
-def all_findings(results: Sequence[FileResult]) -> List:
-    return [finding for result in results for finding in result.findings]
+    return RENDERERS[format_name](results, options)

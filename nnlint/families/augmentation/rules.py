@@ -13,10 +13,8 @@ from typing import Dict, List, Optional, Set
 
 import libcst as cst
 
-from nnlint.families.augmentation.alignment import Alignment, Misalignment
 from nnlint.analysis.flips import access_path
-from nnlint.families.augmentation.keypoints import KeypointPairing, Mirror
-from nnlint.analysis.names import keyword_arg
+from nnlint.analysis.names import argument, keyword_arg, positional_args
 from nnlint.analysis.targets import kind_by_name
 from nnlint.analysis.transforms import (
     pipeline_probe_input,
@@ -29,12 +27,14 @@ from nnlint.analysis.transforms import (
 )
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
+from nnlint.families.augmentation.alignment import Alignment, Misalignment
 from nnlint.families.augmentation.contracts import (
     FLIP_WITHOUT_TARGET,
     INDEPENDENT_RANDOM_TRANSFORMS,
     KEYPOINT_FLIP_WITHOUT_SWAP,
     FLIP_CHANGES_LABEL,
 )
+from nnlint.families.augmentation.keypoints import KeypointPairing, Mirror
 
 
 # Every random geometric op of the catalogue (analysis/transforms.py) contains one of these.
@@ -346,7 +346,6 @@ class FlipChangesLabelCheck(Check):
     def _rotation_limit(self, op: TransformOp) -> Optional[float]:
         call = op.node
         if op.library in ("torchvision", "kornia"):
-            from nnlint.analysis.names import argument
 
             degrees = self.ctx.fact(TransformPipelines).literal(argument(call, 0, "degrees"), op.statement)
             if degrees is None:
@@ -360,8 +359,6 @@ class FlipChangesLabelCheck(Check):
             value = self.ctx.fact(TransformPipelines).literal(keyword_arg(call, keyword), op.statement)
             if value is None:
                 if op.name == "Rotate" or op.name == "SafeRotate":
-                    from nnlint.analysis.names import positional_args
-
                     args = positional_args(call)
                     value = args[0] if args else None
             if value is None:

@@ -16,7 +16,6 @@ import libcst as cst
 
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Scope, Statement
-from nnlint.families.layers.models import SEQUENTIAL, ModelFacts, ModuleClass
 from nnlint.analysis.names import (
     argument,
     callee_terminal_name,
@@ -26,9 +25,6 @@ from nnlint.analysis.names import (
     number_value,
     positional_args,
 )
-from nnlint.families.layers.probabilities import Probabilities, Squashed
-from nnlint.families.layers.registration import PlainContainer, Registration
-from nnlint.families.layers.shapes import ShapeNames
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
 from nnlint.families.layers.contracts import (
@@ -38,6 +34,10 @@ from nnlint.families.layers.contracts import (
     VIEW_AS_PERMUTE,
     BIAS_BEFORE_BATCHNORM,
 )
+from nnlint.families.layers.models import SEQUENTIAL, ModelFacts, ModuleClass
+from nnlint.families.layers.probabilities import Probabilities, Squashed
+from nnlint.families.layers.registration import PlainContainer, Registration
+from nnlint.families.layers.shapes import ShapeNames
 
 
 def _short(ctx, node: cst.CSTNode, limit: int = 60) -> str:

@@ -18,8 +18,8 @@ import importlib.util
 import re
 from typing import Any, Dict, Tuple
 
-from nnlint.runtime.probe import Probe
 from nnlint.runtime.pipelines import apply_with_fallbacks, build_pipeline, image_array, prepare_pipeline, require
+from nnlint.runtime.probe import Probe
 from nnlint.runtime.vouch import Refused
 
 WEIGHTS_NAME = re.compile(r"^[A-Za-z0-9_]+_Weights\.[A-Za-z0-9_]+$")

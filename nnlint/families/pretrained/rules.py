@@ -13,8 +13,19 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import dotted_name, keyword_arg, positional_args
+from nnlint.analysis.targets import is_target_like_name, kind_by_name
+from nnlint.analysis.transforms import Pipeline, TransformPipelines, pipeline_probe_input as _shared_pipeline_input
+from nnlint.analysis.values import FixedValues
+from nnlint.check import Check
+from nnlint.families.pretrained.contracts import (
+    PRETRAINED_WITHOUT_NORMALIZE,
+    NORMALIZE_STATS_MISMATCH,
+    BGR_INTO_RGB_MODEL,
+    UNCHECKED_PARTIAL_LOAD,
+)
 from nnlint.families.pretrained.preprocessing import (
     ImageReads,
     InputPipelines,
@@ -24,15 +35,6 @@ from nnlint.families.pretrained.preprocessing import (
 )
 from nnlint.families.pretrained.pretrained_models import PretrainedModel, PretrainedModels
 from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
-from nnlint.analysis.targets import is_target_like_name, kind_by_name
-from nnlint.analysis.transforms import Pipeline, pipeline_probe_input as _shared_pipeline_input
-from nnlint.check import Check
-from nnlint.families.pretrained.contracts import (
-    PRETRAINED_WITHOUT_NORMALIZE,
-    NORMALIZE_STATS_MISMATCH,
-    BGR_INTO_RGB_MODEL,
-    UNCHECKED_PARTIAL_LOAD,
-)
 
 
 MEAN_TOLERANCE = 0.011
@@ -175,9 +177,6 @@ class PretrainedInputsCheck(Check):
 
     def _unknown_helper(self, call: cst.Call, statement: Optional[Statement]) -> bool:
         """A call named like a normalizer whose code this module does not show (nor a pipeline it knows)."""
-        from nnlint.analysis.dataflow import DataFlow
-        from nnlint.analysis.transforms import TransformPipelines
-
         site = self.ctx.index.call_sites.get(call)
         if site is not None and self.ctx.fact(DataFlow).callee(site) is not None:
             return False  # a function of this module: its own arithmetic is seen
@@ -292,8 +291,6 @@ class PretrainedInputsCheck(Check):
         self.report(node, NORMALIZE_STATS_MISMATCH, message, probe)
 
     def _names(self, node: cst.CSTNode):
-        from nnlint.analysis.values import FixedValues
-
         statement = self.ctx.index.statement_of.get(node)
         site = self.ctx.index.call_sites.get(node) if isinstance(node, cst.Call) else None
         at = site.statement if site is not None else statement
@@ -351,8 +348,6 @@ class PretrainedInputsCheck(Check):
             )
             pipeline = None
             if hit.description == "transform":
-                from nnlint.analysis.transforms import TransformPipelines
-
                 application = self.ctx.fact(TransformPipelines).application_of(hit.node)  # type: ignore[arg-type]
                 if application is not None:
                     pipeline = pipeline_probe_input(self.ctx, application.pipelines[:1])
@@ -431,8 +426,6 @@ class UncheckedPartialLoadCheck(Check):
                 self.candidates.append((node, statement))
 
     def finish(self) -> None:
-        from nnlint.analysis.dataflow import DataFlow
-
         flow = self.ctx.fact(DataFlow)
         for call, statement in self.candidates:
             strict = keyword_arg(call, "strict")

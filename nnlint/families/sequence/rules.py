@@ -23,13 +23,13 @@ import libcst as cst
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import callee_terminal_name, dotted_name, method_receiver
+from nnlint.analysis.values import FixedValues
+from nnlint.check import Check
+from nnlint.contracts import Rule
+from nnlint.families.sequence.contracts import NOT_SHIFTED, DOUBLE_SHIFT, MISALIGNED, ROLL_WRAPAROUND
 from nnlint.families.sequence.objectives import TARGET_KEYWORDS, Objective, TokenObjectives
 from nnlint.families.sequence.sequence_windows import TRANSPARENT_METHODS
-from nnlint.analysis.values import FixedValues
 from nnlint.families.sequence.windows import Alignment, Window, render_pair, render_window
-from nnlint.contracts import Rule
-from nnlint.check import Check
-from nnlint.families.sequence.contracts import NOT_SHIFTED, DOUBLE_SHIFT, MISALIGNED, ROLL_WRAPAROUND
 
 
 PREDICTION_CANDIDATES = frozenset({"cross_entropy", "nll_loss", "Trainer"})

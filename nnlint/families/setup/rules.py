@@ -22,7 +22,6 @@ import libcst as cst
 
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
-from nnlint.families.setup.loaders import DataLoaders
 from nnlint.analysis.model_modes import ModelModes
 from nnlint.analysis.names import (
     argument,
@@ -44,8 +43,8 @@ from nnlint.analysis.timeline import (
     Timeline,
     TrainingTimelines,
 )
-from nnlint.analysis.values import FixedValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
+from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
 from nnlint.families.setup.contracts import (
     TRAIN_LOADER_UNSHUFFLED,
@@ -53,6 +52,7 @@ from nnlint.families.setup.contracts import (
     SCHEDULER_BEFORE_OPTIMIZER,
     LOSS_ACCUMULATED_WITH_GRAPH,
 )
+from nnlint.families.setup.loaders import DataLoaders
 
 
 def short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
