@@ -3,23 +3,13 @@ small snippets."""
 
 from __future__ import annotations
 
-import textwrap
-
-import libcst as cst
 import pytest
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.objects import MODEL, OPTIMIZER, SCALER, SCHEDULER, TrainingObjects, related
 from nnlint.analysis.timeline import TrainingTimelines
 from nnlint.analysis.training import backward_call
-
-
-def analysed(source: str) -> ModuleContext:
-    source = textwrap.dedent(source)
-    module = cst.parse_module(source)
-    ctx = ModuleContext("snippet.py", source, module)
-    cst.visit_batched(module, [], before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
-    return ctx
+from tests.helpers import analysed
 
 
 def loop_timeline(ctx: ModuleContext, index: int = 0, scope_name: str = None):

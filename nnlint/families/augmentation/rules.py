@@ -26,7 +26,7 @@ from nnlint.analysis.transforms import (
     rotation_range,
 )
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, shorten
 from nnlint.families.augmentation.alignment import Alignment, Misalignment
 from nnlint.families.augmentation.contracts import (
     FLIP_WITHOUT_TARGET,
@@ -59,11 +59,6 @@ def _op_list(ops: List[TransformOp], limit: int = 3) -> str:
     return shown + (", ..." if len(names) > limit else "")
 
 
-def _short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
-    text = ctx.code(node)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 class FlipWithoutTargetCheck(Check):
     rules = (FLIP_WITHOUT_TARGET,)
     triggers = GEOMETRY_TRIGGERS
@@ -77,7 +72,7 @@ class FlipWithoutTargetCheck(Check):
         ctx = self.ctx
         what = KIND_WORDS.get(item.target_kind, "target")
         if item.manual is not None:
-            flip = _short(ctx, item.manual.node)
+            flip = shorten(ctx.code(item.manual.node))
             axis = "vertically" if item.manual.axis == "v" else "horizontally"
             return (
                 f"`{flip}` flips {item.image} {axis} at random but {item.target} ({what}), returned with it, is not "
@@ -92,7 +87,7 @@ class FlipWithoutTargetCheck(Check):
                 f"random flips/crops make image and {what} disagree. Pass a joint transform with `transforms=` "
                 f"(torchvision.transforms.v2 transforms image and target together)."
             )
-        call = _short(ctx, item.node)
+        call = shorten(ctx.code(item.node))
         pipeline = item.pipelines[0] if item.pipelines else None
         if pipeline is not None and pipeline.library == "custom" and item.ops:
             verb = {"hflip": "flips", "vflip": "flips", "flip": "flips"}.get(item.ops[0].geometry or "", "transforms")
@@ -165,8 +160,8 @@ class IndependentRandomTransformsCheck(Check):
         )
         if item.manual is not None:
             return (
-                f"`{_short(ctx, item.node)}` flips {item.target} under its own random draw, separate from the draw that "
-                f"flips {item.image} (`{_short(ctx, item.manual.node)}`): image and {what} are flipped differently "
+                f"`{shorten(ctx.code(item.node))}` flips {item.target} under its own random draw, separate from the draw that "
+                f"flips {item.image} (`{shorten(ctx.code(item.manual.node))}`): image and {what} are flipped differently "
                 f"about half the time. Draw once (`flip = random.random() < 0.5`) and flip both under it."
             )
         ops = _op_list(item.ops)
@@ -177,9 +172,9 @@ class IndependentRandomTransformsCheck(Check):
                 f"and draw their own random parameters, so image and {what} get different flips/crops. Use one joint "
                 f"`transforms=` (torchvision.transforms.v2) instead."
             )
-        other = _short(ctx, item.other) if item.other is not None else "the image's call"
+        other = shorten(ctx.code(item.other)) if item.other is not None else "the image's call"
         return (
-            f"`{_short(ctx, item.node)}` applies random {ops} to {item.target} in a separate call from `{other}`: "
+            f"`{shorten(ctx.code(item.node))}` applies random {ops} to {item.target} in a separate call from `{other}`: "
             f"each call draws its own randomness, so image and {what} get different flips/crops. {fix}"
         )
 
@@ -268,7 +263,7 @@ class KeypointFlipWithoutSwapCheck(Check):
 
     def _mirror_message(self, mirror: Mirror, pairing) -> str:
         return (
-            f"`{_short(self.ctx, mirror.node)}` mirrors the x coordinates of {mirror.keypoints} but keeps their order, and "
+            f"`{shorten(self.ctx.code(mirror.node))}` mirrors the x coordinates of {mirror.keypoints} but keeps their order, and "
             f"{pairing.reason}: after the flip the left-joint slots hold right joints, so the model is taught left and "
             f"right swapped. Also permute the keypoints with the flip pairs, e.g. `{mirror.keypoints} = "
             f"{mirror.keypoints}[FLIP_INDEX]` (the index of each joint's mirror partner)."
@@ -276,7 +271,7 @@ class KeypointFlipWithoutSwapCheck(Check):
 
     def _library_message(self, application: Application, keypoints: str, op: TransformOp, pairing) -> str:
         return (
-            f"`{_short(self.ctx, application.node)}` runs {op.name}, which mirrors {keypoints} but never swaps left and "
+            f"`{shorten(self.ctx.code(application.node))}` runs {op.name}, which mirrors {keypoints} but never swaps left and "
             f"right joints, and {pairing.reason}: on flipped samples the left-joint slots hold right joints. After a "
             f"flip, reorder the keypoints with the flip pairs (or declare the swap, e.g. albumentations "
             f"`KeypointParams(label_mapping=...)`)."
@@ -371,7 +366,7 @@ class FlipChangesLabelCheck(Check):
 
     def _message(self, op: TransformOp, change: str, dataset: str) -> str:
         return (
-            f"`{_short(self.ctx, op.node)}` {change.format(dataset=dataset)} at random, but {dataset}'s classes depend on "
+            f"`{shorten(self.ctx.code(op.node))}` {change.format(dataset=dataset)} at random, but {dataset}'s classes depend on "
             f"orientation ({ORIENTATION_EXAMPLES.get(dataset, DIGIT_EXAMPLES)}): the model is trained on "
             f"images whose true class differs from their label. Drop it, or keep rotations within about 15 degrees."
         )

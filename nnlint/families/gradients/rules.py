@@ -34,7 +34,7 @@ from nnlint.analysis.timeline import (
     TrainingTimelines,
 )
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, excerpt
 from nnlint.families.gradients.contracts import CLIP_MISORDERED, CLIP_WHILE_SCALED, ZERO_GRAD_MISPLACED
 
 
@@ -46,15 +46,11 @@ SUSPECT_CALL = ("backward", "clip", "unscale", "zero_grad", "zero_", "clear", "r
 ENVIRONMENT = re.compile(r"env|sim|game|world|scheduler|sched|ema|meter|timer|progress|pbar|profiler|tracker")
 
 
-def short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
-    text = ctx.code(node)
-    if len(text) <= limit:
-        return text
-    if isinstance(node, cst.Call):
-        return f"{ctx.code(node.func)}(...)" if len(ctx.code(node.func)) < limit else f"{callee_terminal_name(node)}(...)"
-    if isinstance(node, cst.For):
+def _clearing(ctx, node: cst.CSTNode) -> str:
+    """How a message quotes a gradient clearing: a long `for p in ...: p.grad = None` loop in one line."""
+    if isinstance(node, cst.For) and len(ctx.code(node)) > 60:
         return f"for {ctx.code(node.target)} in {ctx.code(node.iter)}: ... .grad = None"
-    return text[: limit - 3] + "..."
+    return excerpt(ctx, node)
 
 
 def optimizer_expression(step: Event) -> Optional[cst.BaseExpression]:
@@ -170,9 +166,10 @@ class ClipOrder:
         return self.previous is not None and self.previous.kind == BACKWARD and self.relevant_step(self.next)
 
 
-class ClipMisorderedCheck(_StepCheck):
-    rules = (CLIP_MISORDERED,)
-    triggers = ("clip_grad", "clip_gradients")
+class _ClipCheck(_StepCheck):
+    """Checks of gradient clipping: each clipping call that clips something, in its training step,
+    is judged by `judge`."""
+
     interesting = CLIP_NAMES
 
     def finish(self) -> None:
@@ -184,12 +181,22 @@ class ClipMisorderedCheck(_StepCheck):
             if found is None:
                 continue
             timeline, clip = found
-            if clip.kind != CLIP or _clips_nothing(clip, fixed):
-                continue
-            verdict = self._verdict(timeline, clip)
-            if verdict is not None:
-                order, view, view_clip, anchor = verdict
-                self._report(view, view_clip, anchor, order, fixed)
+            if clip.kind == CLIP and not _clips_nothing(clip, fixed):
+                self.judge(timeline, clip, fixed)
+
+    def judge(self, timeline: Timeline, clip: Event, fixed: FixedValues) -> None:
+        raise NotImplementedError
+
+
+class ClipMisorderedCheck(_ClipCheck):
+    rules = (CLIP_MISORDERED,)
+    triggers = ("clip_grad", "clip_gradients")
+
+    def judge(self, timeline: Timeline, clip: Event, fixed: FixedValues) -> None:
+        verdict = self._verdict(timeline, clip)
+        if verdict is not None:
+            order, view, view_clip, anchor = verdict
+            self._report(view, view_clip, anchor, order, fixed)
 
     def _verdict(self, timeline: Timeline, clip: Event):
         """Misplaced on every path through the step (if/else decisions): the order, and the path's view."""
@@ -210,30 +217,30 @@ class ClipMisorderedCheck(_StepCheck):
 
     def _report(self, timeline: Timeline, clip: Event, anchor: Event, order: str, fixed: FixedValues) -> None:
         ctx = self.ctx
-        clip_text = short(ctx, clip.node)
+        clip_text = excerpt(ctx, clip.node)
         if order == "before_backward":
             backward = anchor
             step = next((e for e, _ in timeline.after(backward) if e.kind == STEP and timeline.concerns(clip, e)), None)
-            step_text = short(ctx, step.node) if step is not None else "step()"
+            step_text = excerpt(ctx, step.node) if step is not None else "step()"
             in_closure = step is not None and any(site.node is step.node for site in backward.via)
             where = (
-                f"into the closure, right after `{short(ctx, backward.node)}`"
+                f"into the closure, right after `{excerpt(ctx, backward.node)}`"
                 if in_closure
-                else f"between `{short(ctx, backward.node)}` and `{step_text}`"
+                else f"between `{excerpt(ctx, backward.node)}` and `{step_text}`"
             )
             message = (
-                f"`{clip_text}` runs before `{short(ctx, backward.node)}` in the same training step: it clips the "
+                f"`{clip_text}` runs before `{excerpt(ctx, backward.node)}` in the same training step: it clips the "
                 f"previous step's gradients (already applied or zeroed), and `{step_text}` then applies the new "
                 f"gradients unclipped, so clipping never takes effect. Move it {where}."
             )
         else:
             step = anchor
             backward = self.backward_before(timeline, step)
-            backward_text = short(ctx, backward.node) if backward is not None else "backward()"
+            backward_text = excerpt(ctx, backward.node) if backward is not None else "backward()"
             message = (
-                f"`{clip_text}` runs after `{short(ctx, step.node)}`: the update has already used the unclipped "
+                f"`{clip_text}` runs after `{excerpt(ctx, step.node)}`: the update has already used the unclipped "
                 f"gradients, and the clipped ones are only zeroed or added to the next step's, so clipping never "
-                f"takes effect. Move it between `{backward_text}` and `{short(ctx, step.node)}`."
+                f"takes effect. Move it between `{backward_text}` and `{excerpt(ctx, step.node)}`."
             )
         self.report(clip.node, CLIP_MISORDERED, message, _clip_probe_input(ctx, clip, fixed, {"order": order}))
 
@@ -267,31 +274,22 @@ def _clip_probe_input(ctx, clip: Event, fixed: FixedValues, extra: Dict) -> dict
 # -- NNL103 ---------------------------------------------------------------------------------------
 
 
-class ClipWhileScaledCheck(_StepCheck):
+class ClipWhileScaledCheck(_ClipCheck):
     rules = (CLIP_WHILE_SCALED,)
     triggers = ("clip_grad",)
-    interesting = CLIP_NAMES
 
-    def finish(self) -> None:
-        if not self.candidates:
+    def judge(self, timeline: Timeline, clip: Event, fixed: FixedValues) -> None:
+        if clip.detail.get("api") != "torch":
             return
-        fixed = self.ctx.fact(FixedValues)
-        for node in self.candidates:
-            found = self.placed(node)
-            if found is None:
-                continue
-            timeline, clip = found
-            if clip.kind != CLIP or clip.detail.get("api") != "torch" or _clips_nothing(clip, fixed):
-                continue
-            # on some path through the step (the AMP branch of `if scaler: ... else: ...`)
-            for view, view_clip in timeline.paths(clip) or ():
-                order = ClipOrder(view, view_clip)
-                if not order.relevant_step(order.next):
-                    continue  # not before a step: NNL102's business
-                backward = self._scaled_backward_before(view, view_clip)
-                if backward is not None:
-                    self._report(view, view_clip, backward, order.next, fixed)
-                    break
+        # on some path through the step (the AMP branch of `if scaler: ... else: ...`)
+        for view, view_clip in timeline.paths(clip) or ():
+            order = ClipOrder(view, view_clip)
+            if not order.relevant_step(order.next):
+                continue  # not before a step: NNL102's business
+            backward = self._scaled_backward_before(view, view_clip)
+            if backward is not None:
+                self._report(view, view_clip, backward, order.next, fixed)
+                break
 
     def _scaled_backward_before(self, timeline: Timeline, clip: Event) -> Optional[Event]:
         keys = set(timeline.optimizers()) | {e.scaler for e in timeline.of(BACKWARD, STEP) if e.scaler}
@@ -346,7 +344,7 @@ class ClipWhileScaledCheck(_StepCheck):
                 f"divided by the scale: updates thousands of times too small"
             )
         message = (
-            f"`{short(ctx, clip.node)}` clips the gradients of `{short(ctx, backward.node)}` while they are still "
+            f"`{excerpt(ctx, clip.node)}` clips the gradients of `{excerpt(ctx, backward.node)}` while they are still "
             f"scaled: {effect}. Call `{scaler}.unscale_({optimizer_text})` right before clipping."
         )
         extra = {
@@ -425,11 +423,11 @@ class ZeroGradMisplacedCheck(_StepCheck):
     def _report_cleared(self, timeline: Timeline, zero: Event, step: Event) -> None:
         ctx = self.ctx
         backward = self.backward_before(timeline, zero)
-        backward_text = short(ctx, backward.node) if backward is not None else "backward()"
+        backward_text = excerpt(ctx, backward.node) if backward is not None else "backward()"
         message = (
-            f"`{short(ctx, zero.node)}` runs after `{backward_text}` and before `{short(ctx, step.node)}`: the "
+            f"`{_clearing(ctx, zero.node)}` runs after `{backward_text}` and before `{excerpt(ctx, step.node)}`: the "
             f"gradients are cleared before the optimizer uses them, so every update sees zero gradients and the "
-            f"model does not learn. Clear them before the forward pass or after `{short(ctx, step.node)}`."
+            f"model does not learn. Clear them before the forward pass or after `{excerpt(ctx, step.node)}`."
         )
         probe_input = {"form": "cleared_before_step", "zero_grad": ctx.code(zero.node), "step": ctx.code(step.node)}
         self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input)
@@ -472,15 +470,15 @@ class ZeroGradMisplacedCheck(_StepCheck):
         optimizer = optimizer_expression(step)
         optimizer_text = ctx.code(optimizer) if optimizer is not None else "optimizer"
         backward = self.backward_before(timeline, step)
-        backward_text = short(ctx, backward.node) if backward is not None else "backward()"
+        backward_text = excerpt(ctx, backward.node) if backward is not None else "backward()"
         if timeline.kind == "loop":
             where = "the loop"
         else:
             where = f"{timeline.scope.name} (Lightning does not clear them under manual optimization)"
         message = (
-            f"`{short(ctx, step.node)}` applies the gradients of `{backward_text}` every iteration, but nothing in "
+            f"`{excerpt(ctx, step.node)}` applies the gradients of `{backward_text}` every iteration, but nothing in "
             f"{where} clears them (no `{optimizer_text}.zero_grad()`): gradients accumulate over the whole run and "
             f"each update uses the sum of all past gradients. Call `{optimizer_text}.zero_grad()` once per step, "
-            f"before backward() or after `{short(ctx, step.node)}`."
+            f"before backward() or after `{excerpt(ctx, step.node)}`."
         )
         self.report(step.node, ZERO_GRAD_MISPLACED, message, {"form": "never_cleared", "step": ctx.code(step.node)})

@@ -26,7 +26,7 @@ from nnlint.analysis.names import (
     positional_args,
 )
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, excerpt
 from nnlint.families.layers.contracts import (
     FUNCTIONAL_DROPOUT,
     UNREGISTERED_SUBMODULES,
@@ -38,15 +38,6 @@ from nnlint.families.layers.models import SEQUENTIAL, ModelFacts, ModuleClass
 from nnlint.families.layers.probabilities import Probabilities, Squashed
 from nnlint.families.layers.registration import PlainContainer, Registration
 from nnlint.families.layers.shapes import ShapeNames
-
-
-def _short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
-    text = ctx.code(node)
-    if len(text) <= limit:
-        return text
-    if isinstance(node, cst.Call):
-        return ctx.code(node.func) + "(...)"
-    return text[: limit - 3] + "..."
 
 
 # --- NNL503 -----------------------------------------------------------------------------------
@@ -125,7 +116,7 @@ class FunctionalDropoutCheck(Check):
 
     def _message(self, call: cst.Call, qualified: str, statement: Statement, module: ModuleClass) -> str:
         name = qualified.rsplit(".", 1)[-1]
-        code = _short(self.ctx, call)
+        code = excerpt(self.ctx, call)
         scope = statement.scope
         if scope.class_info is not None:
             where = f"{scope.name}"
@@ -301,8 +292,8 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
         return None
 
     def _message(self, call: cst.Call, logits: cst.BaseExpression, squashed: Squashed, loss_text: str) -> str:
-        value = _short(self.ctx, logits, 40)
-        applied = _short(self.ctx, squashed.node, 50)
+        value = excerpt(self.ctx, logits, 40)
+        applied = excerpt(self.ctx, squashed.node, 50)
         if squashed.via:
             origin = f" ({squashed.via} ends in `{applied}`)"
         elif squashed.node is logits:
@@ -477,7 +468,7 @@ class ViewAsPermuteCheck(Check):
         else:
             fix = f"{tensor}.permute({', '.join(str(i) for i in order)}).reshape(...)"
         return (
-            f"`{_short(self.ctx, call)}` lists {tensor}'s own dimensions in another order: {method}() only "
+            f"`{excerpt(self.ctx, call)}` lists {tensor}'s own dimensions in another order: {method}() only "
             f"reinterprets the memory, so values are scrambled across positions instead of moved to the new axes, "
             f"and the model trains on garbage without any error. Reorder the axes with {fix} "
             f"(.contiguous() before a view)."
@@ -693,8 +684,8 @@ class BiasBeforeBatchNormCheck(Check):
         name = layer_class.rsplit(".", 1)[-1]
         default = "" if keyword_arg(layer, "bias") is not None else " (bias=True is the default)"
         return (
-            f"`{_short(self.ctx, layer)}` has a bias{default} but is followed directly by "
-            f"`{_short(self.ctx, norm)}` {where}: BatchNorm subtracts the per-channel batch mean, which cancels the "
+            f"`{excerpt(self.ctx, layer)}` has a bias{default} but is followed directly by "
+            f"`{excerpt(self.ctx, norm)}` {where}: BatchNorm subtracts the per-channel batch mean, which cancels the "
             f"bias exactly, so those parameters get zero gradient and are wasted. Pass bias=False to {name}."
         )
 

@@ -23,7 +23,7 @@ from nnlint.analysis.model_modes import ModeFound, ModelModes, called_model
 from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, method_receiver
 from nnlint.analysis.objects import MODULE_BASE, related
 from nnlint.analysis.timeline import BACKWARD, FORWARD, MODE, Event, Timeline, TrainingTimelines
-from nnlint.check import Check
+from nnlint.check import Check, excerpt
 from nnlint.families.mode.contracts import EVAL_MODE_MISSING, TRAIN_MODE_NOT_RESTORED
 
 
@@ -34,15 +34,6 @@ EVAL_FUNCTION = re.compile(
 )
 # Hooks the frameworks call with the model already in evaluation mode.
 FRAMEWORK_CLASS = re.compile(r"LightningModule$|LightningDataModule$|Trainer$|Callback$")
-
-
-def short(ctx, node: cst.CSTNode, limit: int = 50) -> str:
-    text = ctx.code(node)
-    if len(text) <= limit:
-        return text
-    if isinstance(node, cst.Call):
-        return f"{ctx.code(node.func)}(...)" if len(ctx.code(node.func)) < limit else f"{callee_terminal_name(node)}(...)"
-    return text[: limit - 3] + "..."
 
 
 def _kinds(layers: Optional[Tuple[str, ...]]) -> Tuple[List[str], List[str], List[str]]:
@@ -208,7 +199,7 @@ class EvalModeMissingCheck(Check):
         if found.state == "train" and found.event is not None:
             switch = found.event
             state = (
-                f"{model} is still in training mode here (last set by `{short(ctx, switch.node)}` in "
+                f"{model} is still in training mode here (last set by `{excerpt(ctx, switch.node, 50)}` in "
                 f"{_where(switch.statement.scope)}, and no eval() since)"
             )
         else:
@@ -216,7 +207,7 @@ class EvalModeMissingCheck(Check):
         where = _where(statement.scope)
         context = "" if why.startswith("in ") else f", {why},"
         message = (
-            f"`{short(ctx, node)}` in {where}{context} evaluates {model}, but {state}: "
+            f"`{excerpt(ctx, node, 50)}` in {where}{context} evaluates {model}, but {state}: "
             f"{in_training_mode(layers)}, so predictions and metrics are wrong and change from run to run. "
             f"Call `{model}.eval()` before evaluating (and `{model}.train()` before training resumes)."
         )
@@ -423,8 +414,8 @@ class TrainModeNotRestoredCheck(Check):
         train_scope = forward.statement.scope if forward is not None else timeline.scope
         where_eval = _where(evaluation.statement.scope)
         message = (
-            f"`{short(ctx, node)}` in {where_eval} switches {model} to evaluation mode inside {loop_text}, and "
-            f"nothing switches it back before `{short(ctx, step.node)}` trains it again (no {model}.train() in "
+            f"`{excerpt(ctx, node, 50)}` in {where_eval} switches {model} to evaluation mode inside {loop_text}, and "
+            f"nothing switches it back before `{excerpt(ctx, step.node, 50)}` trains it again (no {model}.train() in "
             f"{_where(train_scope)} or anywhere in between): after the first evaluation, training runs in "
             f"evaluation mode ({in_evaluation_mode(layers)}). Call `{model}.train()` at the start of each "
             f"training phase."
@@ -436,9 +427,9 @@ class TrainModeNotRestoredCheck(Check):
 def _loop_text(ctx, timeline: Timeline) -> str:
     root = timeline.root
     if isinstance(root, cst.For):
-        return f"the loop `for {ctx.code(root.target)} in {short(ctx, root.iter, 40)}`"
+        return f"the loop `for {ctx.code(root.target)} in {excerpt(ctx, root.iter, 40)}`"
     if isinstance(root, cst.While):
-        return f"the loop `while {short(ctx, root.test, 40)}`"
+        return f"the loop `while {excerpt(ctx, root.test, 40)}`"
     return "the training loop"
 
 

@@ -45,7 +45,7 @@ from nnlint.analysis.timeline import (
 )
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, excerpt
 from nnlint.families.setup.contracts import (
     TRAIN_LOADER_UNSHUFFLED,
     OPTIMIZER_MISSES_NEW_LAYERS,
@@ -53,15 +53,6 @@ from nnlint.families.setup.contracts import (
     LOSS_ACCUMULATED_WITH_GRAPH,
 )
 from nnlint.families.setup.loaders import DataLoaders
-
-
-def short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
-    text = ctx.code(node)
-    if len(text) <= limit:
-        return text
-    if isinstance(node, cst.Call):
-        return f"{ctx.code(node.func)}(...)" if len(ctx.code(node.func)) < limit else f"{callee_terminal_name(node)}(...)"
-    return text[: limit - 3] + "..."
 
 
 def _target_names(target: cst.BaseExpression) -> List[str]:
@@ -82,9 +73,9 @@ def _target_name_nodes(target: cst.BaseExpression) -> List[cst.Name]:
 
 def _loop_header(ctx, loop: cst.CSTNode) -> str:
     if isinstance(loop, cst.For):
-        return f"for {short(ctx, loop.target, 30)} in {short(ctx, loop.iter, 40)}"
+        return f"for {excerpt(ctx, loop.target, 30)} in {excerpt(ctx, loop.iter, 40)}"
     if isinstance(loop, cst.While):
-        return f"while {short(ctx, loop.test, 40)}"
+        return f"while {excerpt(ctx, loop.test, 40)}"
     return "the loop"
 
 
@@ -116,13 +107,13 @@ class TrainLoaderUnshuffledCheck(Check):
         how = "shuffle=False" if shuffle is not None else "no shuffle=True"
         if use.timeline is not None:
             backward = use.timeline.of(BACKWARD)[0]
-            fed = f"feeds the training loop `{_loop_header(ctx, use.timeline.root)}` (its batches reach `{short(ctx, backward.node, 40)}`)"
+            fed = f"feeds the training loop `{_loop_header(ctx, use.timeline.root)}` (its batches reach `{excerpt(ctx, backward.node, 40)}`)"
         elif use.how == "lightning":
             fed = "is the training DataLoader of the LightningModule (train_dataloader)"
         else:
             fed = "is the training DataLoader given to trainer.fit()"
         message = (
-            f"`{short(ctx, call)}` {fed} but reads the dataset in stored order ({how}, no sampler): every epoch "
+            f"`{excerpt(ctx, call)}` {fed} but reads the dataset in stored order ({how}, no sampler): every epoch "
             f"sees the same sequence, and data stored sorted by class or by source arrives in long runs, so "
             f"the updates chase one class at a time. Pass shuffle=True (or a sampler such as RandomSampler or "
             f"DistributedSampler)."
@@ -344,7 +335,7 @@ class OptimizerMissesNewLayersCheck(Check):
         ctx = self.ctx
         model = path.split(".")[0] if form == "assign" else path
         message = (
-            f"`{short(ctx, node)}` puts {new_layer} on {model} after `{optimizer_name} = {short(ctx, construction, 50)}` "
+            f"`{excerpt(ctx, node)}` puts {new_layer} on {model} after `{optimizer_name} = {excerpt(ctx, construction, 50)}` "
             f"took its parameters: the optimizer keeps the old parameters and never sees the new ones, so the new "
             f"layer stays at its random initialization (and the replaced one is still updated for nothing). Build "
             f"the optimizer after changing the model, or add the new parameters with "
@@ -461,14 +452,14 @@ class SchedulerBeforeOptimizerCheck(Check):
         ctx = self.ctx
         nested = step.in_nested_loop and not event.in_nested_loop
         where = (
-            f"at the top of `{_loop_header(ctx, timeline.root)}`, before the batch loop that runs `{short(ctx, step.node, 40)}`"
+            f"at the top of `{_loop_header(ctx, timeline.root)}`, before the batch loop that runs `{excerpt(ctx, step.node, 40)}`"
             if nested
-            else f"before `{short(ctx, step.node, 40)}` in each iteration of `{_loop_header(ctx, timeline.root)}`"
+            else f"before `{excerpt(ctx, step.node, 40)}` in each iteration of `{_loop_header(ctx, timeline.root)}`"
         )
         message = (
-            f"`{short(ctx, event.node)}` runs {where}: the first value of the schedule is skipped (PyTorch only "
+            f"`{excerpt(ctx, event.node)}` runs {where}: the first value of the schedule is skipped (PyTorch only "
             f"warns at run time), so every learning rate comes one step early and warmup or decay milestones shift. "
-            f"Call it after `{short(ctx, step.node, 40)}`."
+            f"Call it after `{excerpt(ctx, step.node, 40)}`."
         )
         self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message)
 
@@ -500,8 +491,8 @@ class SchedulerBeforeOptimizerCheck(Check):
             "CosineAnnealingWarmRestarts": "the restarts come every few batches instead of every few epochs",
         }
         message = (
-            f"`{short(ctx, event.node)}` runs every batch of `{_loop_header(ctx, timeline.root)}`, but "
-            f"`{short(ctx, call, 90)}` counts `{short(ctx, length, 40)}` in epochs: {effects[terminal]}. Step it once "
+            f"`{excerpt(ctx, event.node)}` runs every batch of `{_loop_header(ctx, timeline.root)}`, but "
+            f"`{excerpt(ctx, call, 90)}` counts `{excerpt(ctx, length, 40)}` in epochs: {effects[terminal]}. Step it once "
             f"per epoch after the batch loop, or express the schedule in steps (multiply by the number of batches "
             f"per epoch)."
         )
@@ -758,15 +749,15 @@ class LossAccumulatedWithGraphCheck(Check):
 
     def _report(self, node, accumulator: str, value, leaf, timeline: Timeline, form: str) -> None:
         ctx = self.ctx
-        leaf_text = short(ctx, _surface(ctx, value) or leaf, 30)
+        leaf_text = excerpt(ctx, _surface(ctx, value) or leaf, 30)
         if form == "append":
-            what = f"`{short(ctx, node)}` keeps the loss tensor `{leaf_text}` in {accumulator} across iterations"
+            what = f"`{excerpt(ctx, node)}` keeps the loss tensor `{leaf_text}` in {accumulator} across iterations"
             fix = f"append `{leaf_text}.item()` (or `{leaf_text}.detach()`) instead"
         elif form == "update":
-            what = f"`{short(ctx, node)}` adds the loss tensor `{leaf_text}` to the running totals of {accumulator} across iterations"
+            what = f"`{excerpt(ctx, node)}` adds the loss tensor `{leaf_text}` to the running totals of {accumulator} across iterations"
             fix = f"pass `{leaf_text}.item()` instead"
         else:
-            what = f"`{short(ctx, node)}` adds the loss tensor `{leaf_text}` to the running total {accumulator} across iterations"
+            what = f"`{excerpt(ctx, node)}` adds the loss tensor `{leaf_text}` to the running total {accumulator} across iterations"
             fix = f"accumulate `{leaf_text}.item()` (or `{leaf_text}.detach()`) instead"
         message = (
             f"{what} of `{_loop_header(ctx, timeline.root)}` without .item() or .detach(): each iteration's autograd "
