@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import FrozenSet, Optional
 
 from nnlint import __version__
+from nnlint.analysis.summaries import SUMMARY_FORMAT
 from nnlint.engine import SourceError, decode_source, split_lines
 from nnlint.finding import FileResult, Finding
 
@@ -27,7 +28,7 @@ CACHEDIR_TAG = (
     "# This file is a cache directory tag created by nnlint.\n"
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
-ENTRY_FORMAT = 1
+ENTRY_FORMAT = 2
 
 
 @lru_cache(maxsize=None)
@@ -60,9 +61,10 @@ class ResultCache:
         except OSError:
             return False
 
-    def key(self, data: bytes, enabled: FrozenSet[str]) -> str:
+    def key(self, data: bytes, enabled: FrozenSet[str], project: str = "") -> str:
+        """`project`: a digest of the project modules the file's checks may read (project analysis)."""
         digest = hashlib.sha256()
-        for part in (build_fingerprint(), ",".join(sorted(enabled)), self.options):
+        for part in (build_fingerprint(), ",".join(sorted(enabled)), self.options, project):
             digest.update(part.encode())
             digest.update(b"\0")
         digest.update(data)
@@ -79,7 +81,12 @@ class ResultCache:
             record = json.loads(self._entry(key).read_text(encoding="utf-8"))
             if record.get("format") != ENTRY_FORMAT or record.get("key") != key:
                 return None
-            findings = [Finding.from_record({**item, "path": path}) for item in record["findings"]]
+            own = record.get("path")
+            # findings reported in another file of the project keep that file's path
+            findings = [
+                Finding.from_record({**item, "path": path if item["path"] == own else item["path"]})
+                for item in record["findings"]
+            ]
         except (OSError, ValueError, TypeError, KeyError):
             return None
         result = FileResult(path, findings)
@@ -94,7 +101,28 @@ class ResultCache:
         if not self.usable or result.internal_errors:
             return  # a crashed check is retried next time, not remembered
         entry = self._entry(key)
-        record = {"format": ENTRY_FORMAT, "key": key, "findings": [f.to_record() for f in result.findings]}
+        record = {"format": ENTRY_FORMAT, "key": key, "path": result.path, "findings": [f.to_record() for f in result.findings]}
+        self._write(entry, record)
+
+    def _summary_entry(self, digest: str) -> Path:
+        key = hashlib.sha256(f"{build_fingerprint()}\0{digest}".encode()).hexdigest()
+        return self.directory / "summaries" / key[:2] / f"{key}.json"
+
+    def load_summary(self, digest: str) -> Optional[dict]:
+        """A module summary (project analysis, pass 1) for content with this digest, or None."""
+        if not self.usable:
+            return None
+        try:
+            record = json.loads(self._summary_entry(digest).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) and record.get("format") == SUMMARY_FORMAT else None
+
+    def store_summary(self, digest: str, summary: dict) -> None:
+        if self.usable:
+            self._write(self._summary_entry(digest), summary)
+
+    def _write(self, entry: Path, record: dict) -> None:
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".json")

@@ -38,13 +38,27 @@ def excerpt(ctx: ModuleContext, node: cst.CSTNode, limit: int = 60) -> str:
 
 
 @dataclass(frozen=True)
+class Elsewhere:
+    """A place in another file of the project: its path (as given to `ProjectValues`) and
+    [line, column, end_line, end_column]."""
+
+    path: str
+    at: Tuple[int, int, int, int]
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Report:
-    """What a check reports; the engine turns it into a Finding with positions."""
+    """What a check reports; the engine turns it into a Finding with positions. A finding whose
+    fix goes into another file of the project is reported `at` that place; `related` names the
+    other places the finding rests on (a node of this module, or a place elsewhere)."""
 
     node: cst.CSTNode
     rule: Rule
     message: str
     probe_input: Optional[Dict[str, Any]] = None
+    at: Optional[Elsewhere] = None
+    related: Tuple[Tuple[Any, str], ...] = ()
 
 
 class Check(cst.BatchableCSTVisitor):
@@ -63,8 +77,17 @@ class Check(cst.BatchableCSTVisitor):
     def finish(self) -> None:
         """Called once after the traversal; most checks decide here."""
 
-    def report(self, node: cst.CSTNode, rule: Rule, message: str, probe_input: Optional[Dict[str, Any]] = None) -> None:
-        self.reports.append(Report(node, rule, message, probe_input))
+    def report(
+        self,
+        node: cst.CSTNode,
+        rule: Rule,
+        message: str,
+        probe_input: Optional[Dict[str, Any]] = None,
+        at: Optional[Elsewhere] = None,
+        related: Tuple[Tuple[Any, str], ...] = (),
+    ) -> None:
+        """`related`: (a node of this module or an `Elsewhere`, what happens there) pairs."""
+        self.reports.append(Report(node, rule, message, probe_input, at, related))
 
     def get_visitors(self) -> Mapping[str, Callable[[cst.CSTNode], Any]]:
         # Every visitor method is guarded: a check that raises on some file is switched off for

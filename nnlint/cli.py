@@ -19,6 +19,7 @@ from nnlint.config import ConfigError, RuleSelection, Settings, cli_patterns, lo
 from nnlint.discovery import STDIN, SourceFile, discover
 from nnlint.engine import DEFAULT_FILE_TIMEOUT
 from nnlint.finding import FileResult
+from nnlint.project import Projects
 from nnlint.report import FORMATS, ReportOptions, render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -83,6 +84,7 @@ def _cache_directory(option: Optional[str], settings: Settings) -> Path:
 @click.option("--confirm-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS", help="Time limit of one probe.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True, help="Processes to lint with; 0 means one per available core.")
 @click.option("--file-timeout", type=click.FloatRange(min=0), default=DEFAULT_FILE_TIMEOUT, show_default=True, metavar="SECONDS", help="Give up on a file that takes longer (reported as NNL000); 0 means no limit.")
+@click.option("--no-project", is_flag=True, help="Lint file by file: no facts from the project's other modules (config: project = false).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
 @click.option("--cache-dir", metavar="PATH", envvar="NNLINT_CACHE_DIR", help="Result cache folder (default: .nnlint_cache next to the config file, else in the current folder; env NNLINT_CACHE_DIR).")
 @click.option("--list-rules", is_flag=True, help="List every rule and exit.")
@@ -104,6 +106,7 @@ def command(
     confirm_timeout: float,
     jobs: int,
     file_timeout: float,
+    no_project: bool,
     no_cache: bool,
     cache_dir: Optional[str],
     list_rules: bool,
@@ -150,6 +153,9 @@ def command(
         jobs=jobs or available_cores(),
         cache=None if no_cache else ResultCache(_cache_directory(cache_dir, settings)),
         timeout=file_timeout or None,
+        projects=None if no_project or not settings.project else Projects(
+            settings.src, settings.source.parent if settings.source is not None else None
+        ),
     )
     if confirm:
         from nnlint.runtime import confirm_results

@@ -1,7 +1,8 @@
 """Configuration: `[tool.nnlint]` in pyproject.toml, command-line overrides, rule selection.
 
-Keys: select, ignore, extend-select (codes or prefixes such as NNL1), exclude (globs) and
-per-file-ignores (glob -> codes). The file is the nearest pyproject.toml with a [tool.nnlint]
+Keys: select, ignore, extend-select (codes or prefixes such as NNL1), exclude (globs),
+per-file-ignores (glob -> codes), src (import roots of the project) and project (false: lint file by
+file, without cross-file facts). The file is the nearest pyproject.toml with a [tool.nnlint]
 table, from the current folder upward, or the file given with --config.
 """
 
@@ -22,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
-KNOWN_KEYS = ("select", "ignore", "extend-select", "exclude", "per-file-ignores")
+KNOWN_KEYS = ("select", "ignore", "extend-select", "exclude", "per-file-ignores", "src", "project")
 _CODE_SHAPE = re.compile(r"^NNL[0-9]{0,3}$")
 
 
@@ -56,6 +57,9 @@ class Settings:
     exclude: List[Pattern] = field(default_factory=list)
     per_file_ignores: List[Tuple[Pattern, List[str]]] = field(default_factory=list)
     source: Optional[Path] = None  # the config file read, if any
+    # import roots of the project, relative to the config file (None: the root and its src/)
+    src: Optional[List[str]] = None
+    project: bool = True  # read the whole project for cross-file facts (False: file by file)
 
 
 def validate_codes(values: Iterable[str], where: str) -> List[str]:
@@ -146,6 +150,12 @@ def load_settings(config_path: Optional[Path] = None, start: Optional[Path] = No
         settings.extend_select = split_codes(table["extend-select"], f"'extend-select' in {where}")
     if "exclude" in table:
         settings.exclude = [Pattern(glob, base) for glob in _string_list(table["exclude"], f"'exclude' in {where}")]
+    if "src" in table:
+        settings.src = _string_list(table["src"], f"'src' in {where}")
+    if "project" in table:
+        if not isinstance(table["project"], bool):
+            raise ConfigError(f"'project' in {where} must be true or false")
+        settings.project = table["project"]
     if "per-file-ignores" in table:
         value = table["per-file-ignores"]
         if not isinstance(value, dict):

@@ -22,11 +22,12 @@ from typing import FrozenSet, List, Optional, Tuple, Type
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
+from nnlint.analysis.project_values import ProjectValues
 from nnlint.budget import NO_DEADLINE, Deadline, TimeBudgetExceeded
 from nnlint.catalogue import UNPARSABLE
-from nnlint.check import Check, Report
+from nnlint.check import Check, Elsewhere, Report
 from nnlint.contracts import Rule
-from nnlint.finding import FileResult, Finding
+from nnlint.finding import FileResult, Finding, Related
 from nnlint.registry import check_classes
 from nnlint.suppression import file_suppression, finding_suppressed
 from nnlint.traversal import walk
@@ -103,13 +104,19 @@ def _libcst_rejects(path: str, error: Exception) -> Finding:
     return _unparsable(path, f"cannot parse with LibCST: {first_line}", line, column)
 
 
-def active_checks(text: str, enabled: FrozenSet[str], use_triggers: bool = True) -> List[Type[Check]]:
-    """Checks with an enabled rule whose trigger substrings occur in the text."""
+def active_checks(
+    text: str, enabled: FrozenSet[str], use_triggers: bool = True, elsewhere: FrozenSet[str] = frozenset()
+) -> List[Type[Check]]:
+    """Checks with an enabled rule whose trigger substrings occur in the text (or, in project
+    analysis, in a module of the project the file reaches: `elsewhere`)."""
     picked = []
     for check in check_classes():
         if not any(rule.code in enabled for rule in check.rules):
             continue
-        if use_triggers and check.triggers and not any(trigger in text for trigger in check.triggers):
+        if (
+            use_triggers and check.triggers
+            and not any(trigger in text or trigger in elsewhere for trigger in check.triggers)
+        ):
             continue
         picked.append(check)
     return picked
@@ -122,13 +129,14 @@ def lint_text(
     use_triggers: bool = True,
     apply_noqa: bool = True,
     deadline: Deadline = NO_DEADLINE,
+    project: Optional[ProjectValues] = None,
 ) -> FileResult:
     result = FileResult(path)
     suppressed_file = file_suppression(text)
     if suppressed_file.everything:
         return result
     enabled = frozenset(code for code in enabled if not suppressed_file.suppresses(code))
-    checks = active_checks(text, enabled, use_triggers)
+    checks = active_checks(text, enabled, use_triggers, project.triggers if project is not None else frozenset())
     if not checks:
         return result
     tree, rejected = _python_parse(path, text)
@@ -146,6 +154,7 @@ def lint_text(
 
     deadline.check()
     ctx = ModuleContext(path, text, module, deadline, statement_lines)
+    ctx.project = project
     instances = [check(ctx) for check in checks]
     try:
         walk(module, instances, before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
@@ -173,7 +182,8 @@ def lint_text(
             finding = _finding(ctx, report)
             if finding.code not in enabled:
                 continue
-            if apply_noqa and finding_suppressed(lines, finding.code, finding.line, finding.end_line):
+            where = lines if report.at is None or project is None else project.lines(report.at.path)
+            if apply_noqa and finding_suppressed(where, finding.code, finding.line, finding.end_line):
                 continue
             result.findings.append(finding)
     result.findings.sort(key=Finding.sort_key)
@@ -194,20 +204,36 @@ def cannot_analyse(path: str, enabled: FrozenSet[str], message: str) -> FileResu
 
 
 def _finding(ctx: ModuleContext, report: Report) -> Finding:
-    position = ctx.position(report.node)
     rule: Rule = report.rule
+    related = tuple(_related(ctx, place, message) for place, message in report.related)
+    if report.at is not None and ctx.project is not None:
+        line, column, end_line, end_column = report.at.at
+        path = ctx.project.display(report.at.path)
+    else:
+        position = ctx.position(report.node)
+        path, line, column = ctx.path, position.start.line, position.start.column + 1
+        end_line, end_column = position.end.line, position.end.column + 1
     return Finding(
-        path=ctx.path,
-        line=position.start.line,
-        column=position.start.column + 1,
-        end_line=position.end.line,
-        end_column=position.end.column + 1,
+        path=path,
+        line=line,
+        column=column,
+        end_line=end_line,
+        end_column=end_column,
         code=rule.code,
         name=rule.name,
         severity=rule.severity,
         message=report.message,
         probe_input=report.probe_input,
+        related=related,
     )
+
+
+def _related(ctx: ModuleContext, place, message: str) -> Related:
+    if isinstance(place, Elsewhere):
+        assert ctx.project is not None  # only project analysis reports places elsewhere
+        return Related(ctx.project.display(place.path), place.at[0], place.at[1], message)
+    position = ctx.position(place)
+    return Related(ctx.path, position.start.line, position.start.column + 1, message)
 
 
 DEFAULT_FILE_TIMEOUT = 60.0
@@ -220,6 +246,7 @@ def lint_bytes(
     use_triggers: bool = True,
     apply_noqa: bool = True,
     timeout: Optional[float] = DEFAULT_FILE_TIMEOUT,
+    project: Optional[ProjectValues] = None,
 ) -> FileResult:
     """Lint one file's bytes within a time budget; a file over budget gets one NNL000."""
     try:
@@ -227,6 +254,6 @@ def lint_bytes(
     except SourceError as error:
         return cannot_analyse(path, enabled, str(error))
     try:
-        return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout))
+        return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout), project)
     except TimeBudgetExceeded:
         return cannot_analyse(path, enabled, f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)")

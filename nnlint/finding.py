@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 
 class Severity(str, enum.Enum):
@@ -34,6 +34,19 @@ class Confirmation:
 
 
 @dataclass(frozen=True)
+class Related:
+    """Another place a finding rests on (in the same file or another file of the project)."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+
+
+@dataclass(frozen=True)
 class Finding:
     """One report. Lines and columns are 1-based, end positions inclusive of the last line and
     exclusive of the last column, as editors expect."""
@@ -50,6 +63,8 @@ class Finding:
     confirmation: Optional[Confirmation] = None
     # Plain data a runtime probe needs (source fragments, resolved definitions). Never shown.
     probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
+    # the other places the finding rests on (the model built in model.py for a pipeline in data.py)
+    related: Tuple[Related, ...] = ()
 
     def with_confirmation(self, confirmation: Confirmation) -> "Finding":
         return replace(self, confirmation=confirmation)
@@ -60,11 +75,13 @@ class Finding:
             "path": self.path, "line": self.line, "column": self.column, "end_line": self.end_line,
             "end_column": self.end_column, "code": self.code, "name": self.name,
             "severity": self.severity.value, "message": self.message, "probe_input": self.probe_input,
+            "related": [item.to_dict() for item in self.related],
         }
 
     @classmethod
     def from_record(cls, record: Dict[str, Any]) -> "Finding":
-        return cls(**{**record, "severity": Severity(record["severity"])})
+        related = tuple(Related(**item) for item in record.get("related", ()))
+        return cls(**{**record, "severity": Severity(record["severity"]), "related": related})
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.code)

@@ -23,8 +23,12 @@ RULES_DIR = ROOT / "rules"
 EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>NNL\d{3}(?:\s*,\s*NNL\d{3})*)")
 
 
+PROJECTS = FIXTURES / "projects"
+
+
 def fixture_files() -> List[Path]:
-    return sorted(FIXTURES.rglob("*.py"))
+    """Single-file fixtures (the multi-file projects under fixtures/projects/ are linted as projects)."""
+    return sorted(path for path in FIXTURES.rglob("*.py") if PROJECTS not in path.parents)
 
 
 def expected_findings(path: Path) -> Set[Tuple[int, str]]:

@@ -22,7 +22,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("check", ("nnlint.check",)),
     ("families", ("nnlint.families.*.*",)),
     ("engine", ("nnlint.registry", "nnlint.engine")),
-    ("config", ("nnlint.config", "nnlint.discovery", "nnlint.cache")),
+    ("config", ("nnlint.config", "nnlint.discovery", "nnlint.cache", "nnlint.project")),
     ("batch", ("nnlint.batch",)),
     ("report", ("nnlint.report", "nnlint.report.*")),
     ("runtime", ("nnlint.runtime", "nnlint.runtime.*", "nnlint.families.*.probe")),

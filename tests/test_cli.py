@@ -109,7 +109,7 @@ def test_json_format(project):
     assert len(records) == 1
     record = records[0]
     assert set(record) == {
-        "path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "confirmation",
+        "path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "confirmation", "related",
     }
     assert (record["path"], record["line"], record["column"]) == ("train.py", 8, 16)
     assert (record["end_line"], record["end_column"]) == (8, 35)

@@ -11,6 +11,7 @@ from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionPr
 
 from nnlint.analysis.imports import ImportTable
 from nnlint.analysis.index import ModuleIndex
+from nnlint.analysis.project_values import ProjectValues
 from nnlint.budget import NO_DEADLINE, Deadline
 
 FactT = TypeVar("FactT")
@@ -36,6 +37,8 @@ class ModuleContext:
         self._top_level_lines: Optional[List[int]] = None
         self._top_level_positions: Dict[int, Tuple[Any, Dict[int, cst.CSTNode], int]] = {}
         self._positions: Optional[Any] = None
+        # project analysis: what the other modules of the project give (None: file by file)
+        self.project: Optional["ProjectValues"] = None
 
     @property
     def is_test_file(self) -> bool:

@@ -62,6 +62,7 @@ from nnlint.analysis.objects import (
     optimizer_root,
     related,
 )
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.training import LossValues, backward_call, looks_like_loss_name, manual_optimization
 
 FORWARD = "forward"
@@ -636,6 +637,9 @@ class TrainingTimelines:
         callee, self_key = self._callee(site, statement)
         if callee is not None:
             return [event("expand", detail={"site": site, "callee": callee, "self_key": self_key})]
+        remote = self._remote_events(call, statement, guards, contexts)
+        if remote is not None:
+            return remote
         if terminal == "step" and receiver is not None:
             return self._step(call, receiver, statement, guards, event)
         found = backward_call(self.ctx, call)
@@ -739,6 +743,89 @@ class TrainingTimelines:
             return [step]
         site = self.ctx.index.call_sites[call]
         return [event("expand", detail={"site": site, "callee": closure_scope, "self_key": "self", "then": step})]
+
+    # -- functions of other modules of the project ----------------------------------------------
+
+    def _remote_events(self, call: cst.Call, statement: Statement, guards, contexts) -> Optional[List[Event]]:
+        """The events of a function of another project module, from its summary, all at the call:
+        what it does to the arguments it is given (steps the optimizer, switches the model's mode,
+        backpropagates, in a loop of its own or not). An opaque call event follows them, since a
+        summary does not show everything the function does (checks that need the whole story stay
+        silent). None when the call does not run a project function of another file."""
+        remote = self.ctx.fact(RemoteValues)
+        callee = remote.callee(call)
+        if callee is None or callee.kind != "function" or call.args and any(arg.star for arg in call.args):
+            return None
+        params = list(callee.data["params"])
+        if params and params[0] in ("self", "cls") and "." in callee.name:
+            params = params[1:]
+        bound: Dict[str, cst.BaseExpression] = {}
+        for position, arg in enumerate(call.args):
+            name = arg.keyword.value if arg.keyword is not None else (params[position] if position < len(params) else None)
+            if name is not None:
+                bound[name] = arg.value
+        events: List[Event] = []
+        self._remote_effects(callee, bound, statement, guards, contexts, call, events, 0)
+        if not events:
+            return None
+        events.append(Event(CALL, call, statement, statement, guards=guards, contexts=contexts,
+                            detail={"callee": callee.name, "opaque": True, "remote": callee.path}))
+        return events
+
+    def _remote_effects(self, callee, bound, statement: Statement, guards, contexts, call: cst.Call, events: List[Event], depth: int) -> None:
+        objects = self.objects
+        project = self.ctx.project
+        for effect in callee.data["effects"]:
+            target_value = effect.get("t") or {}
+            argument_expr = bound.get(target_value.get("p")) if "p" in target_value else None
+            extra = tuple(Guard(call, "loop") for _ in range(min(effect["loops"], 1)))
+            if effect["cond"]:
+                extra += (Guard(call, "if"),)
+            fields: Dict[str, Any] = {}
+            kind = effect["k"]
+            if kind == "call":
+                if depth >= self.MAX_HELPER_DEPTH or "n" not in effect["call"]:
+                    continue
+                inner = project.function(callee.path, effect["call"]["n"]) if project is not None else None
+                if inner is None:
+                    continue
+                params = list(inner.data["params"])
+                mapped = {}
+                for name, value in zip(params, effect["args"]):
+                    if "p" in value and value["p"] in bound:
+                        mapped[name] = bound[value["p"]]
+                for name, value in effect["kw"].items():
+                    if "p" in value and value["p"] in bound:
+                        mapped[name] = bound[value["p"]]
+                self._remote_effects(inner, mapped, statement, guards + extra, contexts, call, events, depth + 1)
+                continue
+            if kind == "step":
+                if argument_expr is None or objects.kind(argument_expr, statement) not in (OPTIMIZER, SCALER):
+                    continue
+                fields = self._optimizer_fields(argument_expr, statement)
+                event_kind = STEP
+            elif kind == "zero_grad":
+                if argument_expr is None:
+                    continue
+                fields = {"target": objects.key(argument_expr, statement), "identity": objects.identity(argument_expr, statement)}
+                event_kind = ZERO_GRAD
+            elif kind == "backward":
+                event_kind = BACKWARD
+                fields = {"detail": {"form": "remote"}}
+            elif kind == "mode":
+                if argument_expr is None:
+                    continue
+                event_kind = MODE
+                fields = {"target": objects.key(argument_expr, statement), "detail": {"training": effect["training"]}}
+            elif kind == "forward":
+                if argument_expr is None:
+                    continue
+                event_kind = FORWARD
+                fields = {"target": objects.key(argument_expr, statement), "target_kind": MODEL}
+            else:
+                continue
+            fields.setdefault("detail", {})["remote"] = {"path": callee.path, "at": effect["at"], "function": callee.name}
+            events.append(Event(event_kind, call, statement, statement, guards=guards + extra, contexts=contexts, **fields))
 
     def _optimizer_fields(self, optimizer: cst.BaseExpression, statement: Statement) -> Dict[str, Any]:
         objects = self.objects

@@ -61,6 +61,18 @@ def render(results: Sequence[FileResult], options) -> str:
                     }
                 ],
             }
+            if f.related:
+                entry["relatedLocations"] = [
+                    {
+                        "id": number,
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": _uri(item.path)},
+                            "region": {"startLine": item.line, "startColumn": item.column},
+                        },
+                        "message": {"text": item.message},
+                    }
+                    for number, item in enumerate(f.related)
+                ]
             if f.confirmation is not None:
                 entry["properties"] = {"confirmation": f.confirmation.to_dict()}
             sarif_results.append(entry)

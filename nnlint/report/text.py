@@ -31,6 +31,9 @@ def render(results: Sequence[FileResult], options) -> str:
                 indent = "".join(c if c.isspace() else " " for c in line[: finding.column - 1])
                 out.append(line)
                 out.append(f"{indent}^")
+            if options.show_source:
+                for item in finding.related:
+                    out.append(f"    {item.path}:{item.line}:{item.column}: {item.message}")
     if options.statistics:
         for code in sorted(counts):
             rule = get_rule(code)

@@ -18,12 +18,13 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import ClassInfo, Scope, Statement
 from nnlint.analysis.model_modes import ModeFound, ModelModes, called_model
 from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, method_receiver
 from nnlint.analysis.objects import MODULE_BASE, related
 from nnlint.analysis.timeline import BACKWARD, FORWARD, MODE, Event, Timeline, TrainingTimelines
-from nnlint.check import Check, excerpt
+from nnlint.check import Check, Elsewhere, excerpt
 from nnlint.families.mode.contracts import EVAL_MODE_MISSING, TRAIN_MODE_NOT_RESTORED
 
 
@@ -136,10 +137,65 @@ class EvalModeMissingCheck(Check):
                 continue
             finding = self._verdict(node, statement, modes)
             if finding is None:
+                if self.ctx.project is not None and self._remote_verdict(node, statement, timeline, why):
+                    reported.add((id(scope), forward.target))
                 continue
             reported.add((id(scope), forward.target))
             found, layers = finding
             self._report(node, statement, forward, why, found, layers)
+
+    def _remote_verdict(self, node: cst.Call, statement: Statement, timeline: Timeline, why: str) -> bool:
+        """`evaluate(net, loader)` whose `net` is a parameter: what `net` is, and its mode, is known
+        only from the functions's callers in other modules of the project. Reported when every such
+        call passes a model with BatchNorm/Dropout that the caller never puts in evaluation mode,
+        the function does not either, and no call of this module runs it."""
+        scope = statement.scope
+        project = self.ctx.project
+        func = node.func
+        if scope.is_module or scope.class_info is not None or not isinstance(func, cst.Name):
+            return False
+        if scope.parameter(func.value) is None or self.ctx.fact(DataFlow).definition(func.value, statement).kind != "param":
+            return False
+        if self.ctx.fact(ModelModes).callers(scope) or any(
+            e.kind in (MODE, "call") and (e.target == func.value or func.value in (e.roots or ()))
+            for e in timeline.events
+        ):
+            return False
+        params = [p.name.value for p in scope.parameters()]
+        position = params.index(func.value)
+        callers = project.callers(project.path, scope.function_name)
+        if not callers:
+            return False
+        models = []
+        for caller_path, record in callers:
+            value = record["kw"].get(func.value, record["args"][position] if position < len(record["args"]) else None)
+            if value is None or "?" in value:
+                return False
+            model = project.evaluate(value, caller_path, {})
+            layers = project.mode_layers(model)
+            if not layers or project.may_switch_to_eval(caller_path, record["scope"], value, record["at"]):
+                return False
+            models.append((caller_path, record, model, layers))
+        ctx = self.ctx
+        caller_path, record, model, layers = models[0]
+        call_place = f"{project.display(caller_path)}:{record['at'][0]}"
+        built = f"{project.display(model.path)}:{model.line}" if model.at else call_place
+        related = tuple(
+            (Elsewhere(path, tuple(rec["at"])), f"calls {scope.function_name}() with a model in training mode")
+            for path, rec, _, _ in models
+        )
+        if model.at:
+            related += ((Elsewhere(model.path, tuple(model.at)), "builds the model"),)
+        context = "" if why.startswith("in ") else f", {why},"
+        message = (
+            f"`{excerpt(ctx, node, 50)}` in {_where(scope)}{context} evaluates `{func.value}`, the model {call_place} passes "
+            f"(built at {built}), which is never put in evaluation mode: {in_training_mode(layers)}, so "
+            f"predictions and metrics are wrong and change from run to run. Call `{func.value}.eval()` at the start "
+            f"of {scope.function_name}() (and `.train()` before training resumes)."
+        )
+        probe_input = {"rule": "NNL501", "layers": list(layers), "model": func.value}
+        self.report(node, EVAL_MODE_MISSING, message, probe_input, related=related)
+        return True
 
     def _evaluation_scope(self, scope: Scope, modes: ModelModes) -> Optional[str]:
         """Why code in this function evaluates (its name, its decorator, how it is called); None when

@@ -41,6 +41,8 @@ from nnlint.analysis.names import (
     sequence_elements,
 )
 from nnlint.analysis.objects import TrainingObjects
+from nnlint.analysis.project_values import Remote
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.timeline import BACKWARD, Timeline, TrainingTimelines
 
 LOADER_CLASSES = frozenset({
@@ -76,6 +78,16 @@ MAX_ORDER_DEPTH = 10
 
 
 @dataclass(frozen=True)
+class RemoteLoaderUse:
+    """A DataLoader built in another file of the project (`train_loader, _ = get_loaders()`) whose
+    batches reach backward in a loop of this module."""
+
+    loader: Remote
+    statement: Statement  # the loop
+    timeline: Timeline
+
+
+@dataclass(frozen=True)
 class LoaderUse:
     """A DataLoader construction whose batches reach backward, and how."""
 
@@ -92,6 +104,7 @@ class DataLoaders:
         self.flow = ctx.fact(DataFlow)
         self.objects = ctx.fact(TrainingObjects)
         self._uses: Optional[List[LoaderUse]] = None
+        self.remote_uses: List[RemoteLoaderUse] = []
 
     # -- what an iterable is -------------------------------------------------------------------------
 
@@ -231,6 +244,7 @@ class DataLoaders:
                 evaluation_only = self._given_only_by_evaluation_calls(timeline)
                 if isinstance(node, cst.For):
                     add(self._minus(self.constructions(node.iter, statement)[0], evaluation_only), "loop", timeline)
+                    self._add_remote(node.iter, statement, timeline)
                 for fetched, where in self._fetched_in(statement):
                     add(self._minus(self.constructions(fetched, where)[0], evaluation_only), "next", timeline)
         for info in self.ctx.index.classes:
@@ -252,6 +266,17 @@ class DataLoaders:
             if loader is not None:
                 add(self.constructions(loader, site.statement)[0], "trainer.fit")
         return uses
+
+    def _add_remote(self, iterable: cst.BaseExpression, loop: Statement, timeline: Timeline) -> None:
+        remote = self.ctx.fact(RemoteValues)
+        if not remote.active:
+            return
+        while isinstance(iterable, cst.Call) and len(self._unwrapped(iterable)) == 1:
+            iterable = self._unwrapped(iterable)[0]
+        found = remote.value(iterable, loop)
+        if found is not None and found.kind == "loader" and remote.elsewhere(found):
+            if all(use.loader.at != found.at for use in self.remote_uses):
+                self.remote_uses.append(RemoteLoaderUse(found, loop, timeline))
 
     def _given_only_by_evaluation_calls(self, timeline: Timeline) -> Set[int]:
         """A shared epoch helper, `run_epoch(model, valid_dl, mode="valid")`, whose backward sits under

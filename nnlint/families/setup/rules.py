@@ -45,7 +45,7 @@ from nnlint.analysis.timeline import (
 )
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check, excerpt
+from nnlint.check import Check, Elsewhere, excerpt
 from nnlint.families.setup.contracts import (
     TRAIN_LOADER_UNSHUFFLED,
     OPTIMIZER_MISSES_NEW_LAYERS,
@@ -99,6 +99,30 @@ class TrainLoaderUnshuffledCheck(Check):
             if use.timeline is not None and _carries_state(use.timeline):
                 continue  # truncated backprop through time: batches must come in order
             self._report(use, loaders)
+        project = self.ctx.project
+        for remote in loaders.remote_uses:
+            loader = remote.loader
+            if loader.detail["order"] != "unshuffled" or project.dataset_order(loader.detail["dataset"]) != "map":
+                continue
+            if _carries_state(remote.timeline):
+                continue
+            self._report_remote(remote)
+
+    def _report_remote(self, use) -> None:
+        """The DataLoader is built in another file (where the fix goes); this module trains on it."""
+        ctx = self.ctx
+        project = ctx.project
+        backward = use.timeline.of(BACKWARD)[0]
+        here = f"{project.display(project.path)}:{ctx.position(use.statement.node).start.line}"
+        message = (
+            f"this DataLoader feeds the training loop `{_loop_header(ctx, use.timeline.root)}` at {here} (its "
+            f"batches reach `{excerpt(ctx, backward.node, 40)}`) but reads the dataset in stored order "
+            f"(no shuffle=True, no sampler): every epoch sees the same sequence, and data stored sorted by class "
+            f"arrives in long runs. Pass shuffle=True (or a sampler such as RandomSampler or DistributedSampler)."
+        )
+        at = Elsewhere(use.loader.path, tuple(use.loader.at))
+        related = ((use.statement.node, "the training loop that iterates it"),)
+        self.report(use.statement.node, TRAIN_LOADER_UNSHUFFLED, message, at=at, related=related)
 
     def _report(self, use, loaders: DataLoaders) -> None:
         ctx = self.ctx
@@ -456,12 +480,19 @@ class SchedulerBeforeOptimizerCheck(Check):
             if nested
             else f"before `{excerpt(ctx, step.node, 40)}` in each iteration of `{_loop_header(ctx, timeline.root)}`"
         )
+        remote = step.detail.get("remote")
+        related = ()
+        if remote is not None:
+            # the optimizer's step is in a function of another module that this loop calls
+            place = f"{ctx.project.display(remote['path'])}:{remote['at'][0]}"
+            where += f" (its optimizer.step() is at {place}, in {remote['function']}())"
+            related = ((Elsewhere(remote["path"], tuple(remote["at"])), "the optimizer step"),)
         message = (
             f"`{excerpt(ctx, event.node)}` runs {where}: the first value of the schedule is skipped (PyTorch only "
             f"warns at run time), so every learning rate comes one step early and warmup or decay milestones shift. "
             f"Call it after `{excerpt(ctx, step.node, 40)}`."
         )
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message)
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related)
 
     # (b) an epoch-based scheduler stepped every batch
 

@@ -1,0 +1,103 @@
+"""Project analysis: multi-file fixture projects give exactly the findings their markers name, in
+whichever file holds them (`# expect: CODE` on the reported line, `# related: CODE` on each line
+the finding cites), and the cache re-checks a file when a module it reads changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FIXTURES, run_cli
+
+PROJECTS = FIXTURES / "projects"
+MARKER = re.compile(r"#\s*(?P<kind>expect|related):\s*(?P<codes>NNL\d{3}(?:\s*,\s*NNL\d{3})*)")
+
+
+def _markers(root: Path):
+    expected, related = set(), set()
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for match in MARKER.finditer(line):
+                for code in match.group("codes").split(","):
+                    target = expected if match.group("kind") == "expect" else related
+                    target.add((relative, number, code.strip()))
+    return expected, related
+
+
+def _lint(root: Path, *args: str):
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        result = run_cli(["--format", "json", "--no-cache", "-j", "1", *args])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PROJECTS.iterdir() if p.is_dir()))
+def test_project_findings_are_exact(name):
+    root = PROJECTS / name
+    expected, related = _markers(root)
+    records = _lint(root, ".")
+    assert {(r["path"], r["line"], r["code"]) for r in records} == expected
+    cited = {(item["path"], item["line"], r["code"]) for r in records for item in r["related"]}
+    assert cited == related
+
+
+def test_there_are_buggy_and_clean_projects():
+    names = [p for p in PROJECTS.iterdir() if p.is_dir()]
+    assert any(_markers(p)[0] for p in names) and any(not _markers(p)[0] for p in names)
+
+
+def test_no_project_lints_file_by_file():
+    assert _lint(PROJECTS / "unshuffled_scripts", "--no-project", ".") == []
+
+
+def test_linting_one_file_uses_the_other_modules():
+    records = _lint(PROJECTS / "unshuffled_scripts", "train.py")
+    assert [(r["path"], r["line"], r["code"]) for r in records] == [("data.py", 15, "NNL601")]
+    assert records[0]["related"] == [
+        {"path": "train.py", "line": 24, "column": 9, "message": "the training loop that iterates it"}
+    ]
+
+
+def test_a_linted_module_hears_of_its_importers():
+    records = _lint(PROJECTS / "classifier_pkg", "classifier/evaluation.py")
+    assert [(r["path"], r["line"], r["code"]) for r in records] == [("classifier/evaluation.py", 8, "NNL501")]
+
+
+def test_noqa_on_the_reported_line_suppresses(tmp_path):
+    root = tmp_path / "project"
+    shutil.copytree(PROJECTS / "unshuffled_scripts", root)
+    data = root / "data.py"
+    data.write_text(data.read_text().replace("# expect: NNL601", "# noqa: NNL601"))
+    assert _lint(root, ".") == []
+
+
+def test_editing_a_module_rechecks_the_files_that_read_it(tmp_path):
+    root = tmp_path / "project"
+    shutil.copytree(PROJECTS / "classifier_pkg", root)
+    cache = tmp_path / "cache"
+
+    def lint():
+        cwd = os.getcwd()
+        os.chdir(root)
+        try:
+            result = run_cli(["--format", "json", "--cache-dir", str(cache), "."])
+        finally:
+            os.chdir(cwd)
+        return [(r["path"], r["line"], r["code"]) for r in json.loads(result.stdout)]
+
+    assert lint() == [("classifier/evaluation.py", 8, "NNL501")]
+    assert lint() == [("classifier/evaluation.py", 8, "NNL501")]  # from the cache
+    model = root / "classifier" / "model.py"
+    # without BatchNorm the model behaves the same in both modes: evaluation.py is re-checked
+    model.write_text(model.read_text().replace("self.bn = nn.BatchNorm2d(channels)", "self.bn = nn.Identity()"))
+    assert lint() == []
