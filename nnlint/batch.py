@@ -21,7 +21,16 @@ from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tup
 from nnlint.analysis.project_values import ProjectValues
 from nnlint.cache import ResultCache
 from nnlint.discovery import SourceFile
-from nnlint.engine import DEFAULT_FILE_TIMEOUT, SourceError, cannot_analyse, decode_source, lint_bytes, split_lines
+from nnlint.catalogue import INTERNAL_ERROR
+from nnlint.engine import (
+    DEFAULT_FILE_TIMEOUT,
+    SourceError,
+    cannot_analyse,
+    decode_source,
+    internal_error,
+    lint_bytes,
+    split_lines,
+)
 from nnlint.finding import FileResult, Finding
 from nnlint.project import ProjectIndex, Projects
 
@@ -56,9 +65,11 @@ def _context():
 
 
 def _crashed(job: Job) -> FileResult:
+    crash = internal_error(job.path, "the worker process linting this file", "no traceback: the process died")
     return FileResult(
         job.path,
-        internal_errors=[f"internal error on {job.path}: the worker process linting it died; please report"],
+        findings=[crash] if INTERNAL_ERROR.code in job.enabled else [],
+        internal_errors=[f"{job.path}: the worker process linting it died (no traceback: the process is gone)"],
     )
 
 

@@ -27,6 +27,14 @@ UNPARSABLE = Rule(
     summary="The file could not be read, decoded or parsed, so no rule could check it.",
 )
 
+# Reported by the engine when a check raised on a file: the other checks' findings still stand.
+INTERNAL_ERROR = Rule(
+    code="NNL001",
+    name="internal-error",
+    severity=Severity.ERROR,
+    summary="A check crashed on this file (a bug in nnlint, please report it); the other checks still ran.",
+)
+
 
 def family_names() -> Tuple[str, ...]:
     """Every family (a package under nnlint/families/), sorted."""
@@ -35,8 +43,8 @@ def family_names() -> Tuple[str, ...]:
 
 @lru_cache(maxsize=None)
 def all_rules() -> Dict[str, Rule]:
-    """Code -> rule, sorted by code, NNL000 included."""
-    rules = {UNPARSABLE.code: UNPARSABLE}
+    """Code -> rule, sorted by code, NNL000 and NNL001 included."""
+    rules = {UNPARSABLE.code: UNPARSABLE, INTERNAL_ERROR.code: INTERNAL_ERROR}
     for family in family_names():
         declared = importlib.import_module(f"{families_package.__name__}.{family}.contracts")
         for value in vars(declared).values():

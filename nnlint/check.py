@@ -55,10 +55,11 @@ class Report:
 
     node: cst.CSTNode
     rule: Rule
-    message: str
+    message: str  # the full form: what the code does, what it does to training, the fix
     probe_input: Optional[Dict[str, Any]] = None
     at: Optional[Elsewhere] = None
     related: Tuple[Tuple[Any, str], ...] = ()
+    short: str = ""  # the concise form: what is wrong and the fix in a few words (under ~110 characters)
 
 
 class Check(cst.BatchableCSTVisitor):
@@ -85,9 +86,11 @@ class Check(cst.BatchableCSTVisitor):
         probe_input: Optional[Dict[str, Any]] = None,
         at: Optional[Elsewhere] = None,
         related: Tuple[Tuple[Any, str], ...] = (),
+        short: str = "",
     ) -> None:
-        """`related`: (a node of this module or an `Elsewhere`, what happens there) pairs."""
-        self.reports.append(Report(node, rule, message, probe_input, at, related))
+        """`related`: (a node of this module or an `Elsewhere`, what happens there) pairs; `short`: the
+        concise form of the message."""
+        self.reports.append(Report(node, rule, message, probe_input, at, related, short))
 
     def get_visitors(self) -> Mapping[str, Callable[[cst.CSTNode], Any]]:
         # Every visitor method is guarded: a check that raises on some file is switched off for

@@ -1,26 +1,37 @@
 """The `nnlint` command: options -> settings -> batch (engine per file) -> (probes) -> reporter -> exit code.
 
-Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.
+Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error (2 wins over
+--exit-zero: a crashed check must not pass CI unnoticed).
 """
 
 from __future__ import annotations
 
+import io
 import sys
+import tokenize
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import click
 
-from nnlint import __version__
+from nnlint import __version__, suppression
 from nnlint.batch import available_cores, lint_files
 from nnlint.cache import ResultCache
-from nnlint.catalogue import all_rules, get_rule, rule_doc
-from nnlint.config import ConfigError, RuleSelection, Settings, cli_patterns, load_settings, split_codes
+from nnlint.catalogue import INTERNAL_ERROR, UNPARSABLE, all_rules, get_rule, rule_doc
+from nnlint.config import (
+    ConfigError,
+    RuleSelection,
+    Settings,
+    cli_patterns,
+    cli_per_file_ignores,
+    load_settings,
+    split_codes,
+)
 from nnlint.discovery import STDIN, SourceFile, discover
 from nnlint.engine import DEFAULT_FILE_TIMEOUT
-from nnlint.finding import FileResult
+from nnlint.finding import SEVERITY_ORDER, FileResult, Severity
 from nnlint.project import Projects
-from nnlint.report import FORMATS, ReportOptions, render
+from nnlint.report import DEFAULT_FORMAT, OUTPUT_FORMATS, TEXT_FORMATS, ReportOptions, render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -30,9 +41,11 @@ def _error(message: str) -> None:
 
 
 def _list_rules() -> None:
+    """One line per rule; the fourth column says whether it runs without being selected."""
     width = max(len(rule.name) for rule in all_rules().values())
     for rule in all_rules().values():
-        click.echo(f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<8} {rule.summary}")
+        default = "on" if rule.on_by_default else "off"
+        click.echo(f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<8} {default:<4} {rule.summary}")
 
 
 def _explain(code: str) -> int:
@@ -48,16 +61,36 @@ def _explain(code: str) -> int:
     return EXIT_CLEAN
 
 
-def _settings(config: Optional[str], select, ignore, extend_select, exclude) -> Settings:
-    settings = load_settings(Path(config) if config else None)
+def _settings(
+    config: Optional[str],
+    isolated: bool,
+    select: Optional[str],
+    ignore: Optional[str],
+    extend_select: Optional[str],
+    extend_ignore: Optional[str],
+    exclude: Optional[str],
+    extend_exclude: Optional[str],
+    per_file_ignores: Sequence[str],
+) -> Settings:
+    """The config file's settings with the command line's on top (ruff's semantics: select,
+    ignore, exclude and per-file-ignores replace the file's; the extend- options add to them)."""
+    if isolated and config:
+        raise ConfigError("--isolated ignores every config file: it cannot be used with --config")
+    settings = Settings() if isolated else load_settings(Path(config) if config else None)
     if select is not None:
         settings.select = split_codes(select, "--select")
     if ignore is not None:
         settings.ignore = split_codes(ignore, "--ignore")
     if extend_select is not None:
         settings.extend_select = settings.extend_select + split_codes(extend_select, "--extend-select")
+    if extend_ignore is not None:
+        settings.ignore = settings.ignore + split_codes(extend_ignore, "--extend-ignore")
     if exclude is not None:
         settings.exclude = cli_patterns(exclude)
+    if extend_exclude is not None:
+        settings.exclude = settings.exclude + cli_patterns(extend_exclude)
+    if per_file_ignores:
+        settings.per_file_ignores = cli_per_file_ignores(per_file_ignores)
     return settings
 
 
@@ -68,17 +101,89 @@ def _cache_directory(option: Optional[str], settings: Settings) -> Path:
     return root / ".nnlint_cache"
 
 
+def _output_format(output_format: Optional[str], format_alias: Optional[str]) -> str:
+    """--format is kept as an alias of --output-format; its `text` is the default text form."""
+    alias = {"text": DEFAULT_FORMAT}.get(format_alias, format_alias) if format_alias else None
+    if output_format and alias and alias != output_format:
+        raise ConfigError(f"--format {format_alias} contradicts --output-format {output_format}")
+    return output_format or alias or DEFAULT_FORMAT
+
+
+def _ignored_text_options(output_format: str, **flags: bool) -> List[str]:
+    """The text-only options given with a machine-readable format, which ignores them."""
+    if output_format in TEXT_FORMATS:
+        return []
+    return [f"--{name.replace('_', '-')}" for name, given in flags.items() if given]
+
+
+def _write(output: str, output_file: Optional[str]) -> None:
+    if output_file is None:
+        if output:
+            click.echo(output, nl=False)
+        return
+    path = Path(output_file)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(output, encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot write --output-file {output_file}: {error.strerror or error}") from None
+
+
+def _exit_code(results: Sequence[FileResult], missing: Sequence[str], fail_on: Severity, exit_zero: bool) -> int:
+    if missing or any(result.internal_errors for result in results):
+        return EXIT_ERROR
+    if exit_zero:
+        return EXIT_CLEAN
+    failing = SEVERITY_ORDER[: SEVERITY_ORDER.index(fail_on) + 1]
+    has_failing = any(finding.severity in failing for result in results for finding in result.findings)
+    return EXIT_FINDINGS if has_failing else EXIT_CLEAN
+
+
+def _add_noqa(sources: Sequence[SourceFile], results: Sequence[FileResult]) -> Tuple[int, int, int]:
+    """Append `# noqa: CODE` for every finding, file by file (ruff's --add-noqa). Files that do not
+    parse are left alone; internal errors (NNL001) are bugs to report, not to silence.
+    Returns (directives added, files changed, findings left without a legal line)."""
+    added = changed = skipped = 0
+    for source, result in zip(sources, results):
+        findings = [(f.line, f.end_line, f.code) for f in result.findings if f.code != INTERNAL_ERROR.code]
+        if source.path is None or not findings or any(f.code == UNPARSABLE.code for f in result.findings):
+            continue
+        try:
+            data = source.path.read_bytes()
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+            text, lines, left = suppression.add_noqa(data.decode(encoding), findings)
+            if lines:
+                source.path.write_bytes(text.encode(encoding))
+        except OSError as error:
+            _error(f"{source.display}: cannot add noqa: {error.strerror or error}")
+            continue
+        skipped += left
+        added += lines
+        changed += 1 if lines else 0
+    return added, changed, skipped
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--select", metavar="CODES", help="Comma list of rule codes or prefixes to report (default: all).")
+@click.option("--select", metavar="CODES", help="Comma list of rule codes or prefixes to report, or ALL (default: the rules that are on by default).")
 @click.option("--ignore", metavar="CODES", help="Comma list of rule codes or prefixes not to report.")
-@click.option("--extend-select", metavar="CODES", help="Codes or prefixes to report in addition to --select.")
+@click.option("--extend-select", metavar="CODES", help="Codes or prefixes to report in addition to the selection.")
+@click.option("--extend-ignore", metavar="CODES", help="Codes or prefixes not to report, in addition to the ignored ones.")
+@click.option("--per-file-ignores", metavar="GLOB:CODES", multiple=True, help="Comma list of GLOB:CODE pairs, codes not reported in matching files (replaces the config's).")
 @click.option("--exclude", metavar="GLOBS", help="Comma list of globs of files and folders to skip (replaces the config's).")
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format.")
-@click.option("--show-source", is_flag=True, help="Show the offending line and a caret under the column (text format).")
-@click.option("--statistics", is_flag=True, help="Count findings per code at the end (text format).")
-@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
-@click.option("--config", "config_path", metavar="PATH", help="TOML file with the [tool.nnlint] settings to use.")
+@click.option("--extend-exclude", metavar="GLOBS", help="Globs to skip in addition to the excluded ones.")
+@click.option("--force-exclude/--no-force-exclude", default=True, show_default=True, help="Apply the excludes to files named on the command line too (pre-commit names every file).")
+@click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), help=f"Output format (default: {DEFAULT_FORMAT}).")
+@click.option("--format", "format_alias", type=click.Choice(("text",) + OUTPUT_FORMATS), help="Alias of --output-format; 'text' is the default text form.")
+@click.option("-o", "--output-file", metavar="PATH", help="Write the report to this file instead of standard output.")
+@click.option("--show-source", is_flag=True, help="Show the offending line under each finding (concise format; full always does).")
+@click.option("--statistics", is_flag=True, help="Count findings per code, and in total, at the end (text formats).")
+@click.option("--count", is_flag=True, help="Print the number of findings at the end (text formats).")
+@click.option("--fail-on", type=click.Choice([s.value for s in SEVERITY_ORDER]), default=Severity.INFO.value, show_default=True, help="The least severe finding that makes the exit code 1.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings (not on internal errors: those exit 2).")
+@click.option("--config", "config_path", metavar="PATH", help="TOML file with the [tool.nnlint] settings to use (/dev/null: none).")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--add-noqa", is_flag=True, help="Append `# noqa: CODE` to every line with a finding (to adopt nnlint on existing code), then exit.")
 @click.option("--stdin-filename", metavar="NAME", help="Name for the code read from '-' in output and per-file config.")
 @click.option("--confirm", is_flag=True, help="Run a short torch experiment per finding to confirm it (needs nnlint[runtime]).")
 @click.option("--confirm-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS", help="Time limit of one probe.")
@@ -87,7 +192,9 @@ def _cache_directory(option: Optional[str], settings: Settings) -> Path:
 @click.option("--no-project", is_flag=True, help="Lint file by file: no facts from the project's other modules (config: project = false).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
 @click.option("--cache-dir", metavar="PATH", envvar="NNLINT_CACHE_DIR", help="Result cache folder (default: .nnlint_cache next to the config file, else in the current folder; env NNLINT_CACHE_DIR).")
-@click.option("--list-rules", is_flag=True, help="List every rule and exit.")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings and errors, nothing else (no notes on standard error).")
+@click.option("-v", "--verbose", is_flag=True, help="Print the config file used and the traceback of each internal error on standard error.")
+@click.option("--list-rules", is_flag=True, help="List every rule (and whether it is on by default) and exit.")
 @click.option("--explain", metavar="CODE", help="Print a rule's documentation and exit.")
 @click.version_option(__version__, "--version", prog_name="nnlint")
 def command(
@@ -95,12 +202,22 @@ def command(
     select: Optional[str],
     ignore: Optional[str],
     extend_select: Optional[str],
+    extend_ignore: Optional[str],
+    per_file_ignores: Sequence[str],
     exclude: Optional[str],
-    output_format: str,
+    extend_exclude: Optional[str],
+    force_exclude: bool,
+    output_format: Optional[str],
+    format_alias: Optional[str],
+    output_file: Optional[str],
     show_source: bool,
     statistics: bool,
+    count: bool,
+    fail_on: str,
     exit_zero: bool,
     config_path: Optional[str],
+    isolated: bool,
+    add_noqa: bool,
     stdin_filename: Optional[str],
     confirm: bool,
     confirm_timeout: float,
@@ -109,6 +226,8 @@ def command(
     no_project: bool,
     no_cache: bool,
     cache_dir: Optional[str],
+    quiet: bool,
+    verbose: bool,
     list_rules: bool,
     explain: Optional[str],
 ) -> None:
@@ -122,6 +241,11 @@ def command(
         sys.exit(EXIT_CLEAN)
     if explain is not None:
         sys.exit(_explain(explain))
+
+    def note(message: str) -> None:
+        if not quiet:
+            _error(message)
+
     if confirm:
         from nnlint.runtime import runtime_available
 
@@ -129,16 +253,24 @@ def command(
             _error('--confirm needs PyTorch: pip install "nnlint[runtime]"')
             sys.exit(EXIT_ERROR)
     try:
-        settings = _settings(config_path, select, ignore, extend_select, exclude)
+        report_format = _output_format(output_format, format_alias)
+        settings = _settings(
+            config_path, isolated, select, ignore, extend_select, extend_ignore, exclude, extend_exclude, per_file_ignores
+        )
     except ConfigError as error:
         _error(str(error))
         sys.exit(EXIT_ERROR)
+    if verbose:
+        _error(f"config: {settings.source or 'none'}")
+    ignored = _ignored_text_options(report_format, show_source=show_source, statistics=statistics, count=count)
+    if ignored:
+        note(f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored with --output-format {report_format}")
 
-    sources, missing = discover(list(paths) or ["."], settings.exclude, stdin_filename)
+    sources, missing = discover(list(paths) or ["."], settings.exclude, stdin_filename, force_exclude)
     for message in missing:
         _error(message)
     if not sources and not missing:
-        _error(f"no Python files found in {', '.join(paths) or '.'}")
+        note(f"no Python files to lint in {', '.join(paths) or '.'} (none found, or all excluded)")
 
     selection = RuleSelection(settings)
 
@@ -157,22 +289,33 @@ def command(
             settings.src, settings.source.parent if settings.source is not None else None
         ),
     )
+    if add_noqa:
+        added, changed, skipped = _add_noqa(sources, results)
+        note(f"added {added} noqa directive{'' if added == 1 else 's'} to {changed} file{'' if changed == 1 else 's'}")
+        if skipped:
+            _error(f"{skipped} finding{'s' if skipped > 1 else ''} inside a multi-line string or continued line got no noqa")
+        sys.exit(EXIT_ERROR if missing or any(result.internal_errors for result in results) else EXIT_CLEAN)
     if confirm:
         from nnlint.runtime import confirm_results
 
         results = confirm_results(results, timeout=confirm_timeout)
 
-    output = render(output_format, results, ReportOptions(show_source=show_source, statistics=statistics))
-    if output:
-        click.echo(output, nl=False)
-    internal_errors = [line for result in results for line in result.internal_errors]
-    for line in internal_errors:
-        _error(line)
-
-    if missing or internal_errors:
+    options = ReportOptions(show_source=show_source, statistics=statistics, count=count)
+    try:
+        _write(render(report_format, results, options), output_file)
+    except ConfigError as error:
+        _error(str(error))
         sys.exit(EXIT_ERROR)
-    has_findings = any(result.findings for result in results)
-    sys.exit(EXIT_FINDINGS if has_findings and not exit_zero else EXIT_CLEAN)
+    crashes = [trace for result in results for trace in result.internal_errors]
+    if crashes:
+        _error(
+            f"{len(crashes)} internal error{'s' if len(crashes) > 1 else ''} (reported as NNL001); "
+            + ("please report them with these tracebacks:" if verbose else "--verbose prints the tracebacks; please report")
+        )
+        if verbose:
+            for trace in crashes:
+                click.echo(trace.rstrip("\n"), err=True)
+    sys.exit(_exit_code(results, missing, Severity(fail_on), exit_zero))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

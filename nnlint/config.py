@@ -1,9 +1,10 @@
 """Configuration: `[tool.nnlint]` in pyproject.toml, command-line overrides, rule selection.
 
-Keys: select, ignore, extend-select (codes or prefixes such as NNL1), exclude (globs),
-per-file-ignores (glob -> codes), src (import roots of the project) and project (false: lint file by
-file, without cross-file facts). The file is the nearest pyproject.toml with a [tool.nnlint]
-table, from the current folder upward, or the file given with --config.
+Keys: select, ignore, extend-select, extend-ignore (codes or prefixes such as NNL1; `ALL` selects
+every rule), exclude and extend-exclude (globs), per-file-ignores (glob -> codes), src (import roots
+of the project) and project (false: lint file by file, without cross-file facts). The file is the
+nearest pyproject.toml with a [tool.nnlint] table, from the current folder upward, or the file given
+with --config.
 """
 
 from __future__ import annotations
@@ -16,15 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from nnlint.catalogue import UNPARSABLE, all_rules
+from nnlint.catalogue import INTERNAL_ERROR, UNPARSABLE, all_rules
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
-KNOWN_KEYS = ("select", "ignore", "extend-select", "exclude", "per-file-ignores", "src", "project")
+KNOWN_KEYS = (
+    "select", "ignore", "extend-select", "extend-ignore", "exclude", "extend-exclude", "per-file-ignores",
+    "src", "project",
+)
 _CODE_SHAPE = re.compile(r"^NNL[0-9]{0,3}$")
+ALL = "ALL"  # selects every rule, the ones off by default included
+# What the engine itself reports is on whatever the selection, unless ignored.
+ALWAYS_SELECTED = frozenset({UNPARSABLE.code, INTERNAL_ERROR.code})
 
 
 class ConfigError(Exception):
@@ -70,9 +77,12 @@ def validate_codes(values: Iterable[str], where: str) -> List[str]:
         code = raw.strip().upper()
         if not code:
             continue
+        if code == ALL:
+            codes.append(code)
+            continue
         if not _CODE_SHAPE.match(code) or not any(k.startswith(code) for k in known):
             raise ConfigError(
-                f"unknown rule code or prefix {raw.strip()!r} in {where} (known rules: {', '.join(known)})"
+                f"unknown rule code or prefix {raw.strip()!r} in {where} (known rules: ALL, {', '.join(known)})"
             )
         codes.append(code)
     return codes
@@ -131,8 +141,10 @@ def load_settings(config_path: Optional[Path] = None, start: Optional[Path] = No
         config_path = find_config(start or Path.cwd())
         if config_path is None:
             return Settings()
-    elif not config_path.is_file():
+    elif not config_path.exists():
         raise ConfigError(f"config file {config_path} does not exist")
+    elif config_path.is_dir():
+        raise ConfigError(f"config file {config_path} is a folder")
     table = _nnlint_table(config_path, explicit) or {}
     unknown = sorted(set(table) - set(KNOWN_KEYS))
     if unknown:
@@ -141,15 +153,20 @@ def load_settings(config_path: Optional[Path] = None, start: Optional[Path] = No
         )
     base = config_path.resolve().parent
     where = f"[tool.nnlint] of {config_path}"
-    settings = Settings(source=config_path)
+    # the cache goes next to a real config file; `--config /dev/null` (an empty config) has none
+    settings = Settings(source=config_path if config_path.is_file() else None)
     if "select" in table:
         settings.select = split_codes(table["select"], f"'select' in {where}")
     if "ignore" in table:
         settings.ignore = split_codes(table["ignore"], f"'ignore' in {where}")
     if "extend-select" in table:
         settings.extend_select = split_codes(table["extend-select"], f"'extend-select' in {where}")
-    if "exclude" in table:
-        settings.exclude = [Pattern(glob, base) for glob in _string_list(table["exclude"], f"'exclude' in {where}")]
+    if "extend-ignore" in table:
+        settings.ignore = settings.ignore + split_codes(table["extend-ignore"], f"'extend-ignore' in {where}")
+    for key in ("exclude", "extend-exclude"):
+        if key in table:
+            globs = _string_list(table[key], f"{key!r} in {where}")
+            settings.exclude = settings.exclude + [Pattern(glob, base) for glob in globs]
     if "src" in table:
         settings.src = _string_list(table["src"], f"'src' in {where}")
     if "project" in table:
@@ -167,13 +184,22 @@ def load_settings(config_path: Optional[Path] = None, start: Optional[Path] = No
     return settings
 
 
-def _longest_prefix(code: str, prefixes: Sequence[str]) -> int:
-    return max((len(p) for p in prefixes if code.startswith(p)), default=-1)
+def _longest_prefix(code: str, prefixes: Sequence[str], min_length: int = 0) -> int:
+    """Length of the longest prefix of `code` among `prefixes` (ALL counts as the empty prefix);
+    prefixes shorter than `min_length` other than ALL do not count. -1 when none matches."""
+    lengths = [0 if prefix == ALL else len(prefix) for prefix in prefixes if prefix == ALL or code.startswith(prefix)]
+    return max((length for length in lengths if length == 0 or length >= min_length), default=-1)
+
+
+# A rule that is off by default is selected by its code, its family (NNL5) or ALL, not by `NNL`.
+_FAMILY_PREFIX_LENGTH = len("NNL5")
 
 
 class RuleSelection:
     """Which rule codes apply to which file (flake8's semantics: the most specific of select and
-    ignore wins, ignore on a tie). NNL000 (file cannot be analysed) is reported unless ignored."""
+    ignore wins, ignore on a tie). The default selection is every rule that is on by default; a
+    rule that is off by default (severity info) needs its code, its family prefix or ALL.
+    NNL000 (file cannot be analysed) and NNL001 (internal error) are reported unless ignored."""
 
     def __init__(self, settings: Settings) -> None:
         self.selected = (settings.select if settings.select is not None else ["NNL"]) + settings.extend_select
@@ -188,9 +214,9 @@ class RuleSelection:
                     extra.extend(codes)
         ignored = self.ignored + extra
         enabled = set()
-        for code in all_rules():
-            selected = _longest_prefix(code, self.selected)
-            if code == UNPARSABLE.code:
+        for code, rule in all_rules().items():
+            selected = _longest_prefix(code, self.selected, 0 if rule.on_by_default else _FAMILY_PREFIX_LENGTH)
+            if code in ALWAYS_SELECTED:
                 selected = max(selected, 0)
             if selected >= 0 and selected > _longest_prefix(code, ignored):
                 enabled.add(code)
@@ -201,8 +227,46 @@ def is_excluded(path: Path, patterns: Sequence[Pattern]) -> bool:
     return any(pattern.matches(path) for pattern in patterns)
 
 
+def is_excluded_with_folders(path: Path, patterns: Sequence[Pattern]) -> bool:
+    """Whether a path named on the command line is excluded: by itself or by a folder above it,
+    up to the folder a pattern is relative to (ruff's force-exclude; pre-commit names every file,
+    so `exclude = ["experiments"]` must cover experiments/train.py)."""
+    absolute = Path(os.path.abspath(path))
+    for pattern in patterns:
+        if absolute == pattern.base or absolute in pattern.base.parents:
+            continue  # `nnlint .` from the project's own folder is never excluded by its name
+        if pattern.matches(absolute):
+            return True
+        if pattern.base not in absolute.parents:
+            continue
+        for folder in absolute.parents:
+            if folder == pattern.base:
+                break
+            if pattern.matches(folder):
+                return True
+    return False
+
+
 def cli_patterns(value: Optional[str]) -> List[Pattern]:
     """--exclude globs are relative to the current folder."""
     if not value:
         return []
     return [Pattern(glob.strip(), Path(os.getcwd())) for glob in value.split(",") if glob.strip()]
+
+
+def cli_per_file_ignores(values: Sequence[str]) -> List[Tuple[Pattern, List[str]]]:
+    """--per-file-ignores in ruff's syntax: comma-separated `glob:CODES` pairs, globs relative to
+    the current folder (`scripts/*.py:NNL101,tests/*:NNL1`). A code without a glob of its own
+    belongs to the glob before it (`scripts/*.py:NNL101,NNL201`), as flake8 reads it."""
+    pairs: List[Tuple[Pattern, List[str]]] = []
+    for value in values:
+        for item in (item.strip() for item in value.split(",")):
+            if not item:
+                continue
+            glob, colon, code = item.rpartition(":")
+            if colon and glob.strip():
+                pairs.append((Pattern(glob.strip(), Path(os.getcwd())), []))
+            elif colon or not pairs:
+                raise ConfigError(f"--per-file-ignores expects GLOB:CODES pairs, not {item!r}")
+            pairs[-1][1].extend(validate_codes([code], "--per-file-ignores"))
+    return pairs

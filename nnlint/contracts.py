@@ -16,8 +16,6 @@ class Rule:
     name: str
     severity: Severity
     summary: str
-    # whether the rule runs when the configuration selects nothing
-    default_enabled: bool = True
 
     @property
     def doc_name(self) -> str:
@@ -27,3 +25,8 @@ class Rule:
     @property
     def help_uri(self) -> str:
         return f"{HELP_URI_BASE}{self.doc_name}"
+
+    @property
+    def on_by_default(self) -> bool:
+        """Info rules (waste, training unaffected) run only when selected."""
+        return self.severity is not Severity.INFO

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Set, Tuple
 
-from nnlint.config import Pattern, is_excluded
+from nnlint.config import Pattern, is_excluded, is_excluded_with_folders
 
 STDIN = "-"
 # Folders never searched when recursing (a file named explicitly is still linted).
@@ -43,9 +43,15 @@ def _skipped_folder(folder: Path, excludes: Sequence[Pattern]) -> bool:
 
 
 def discover(
-    paths: Sequence[str], excludes: Sequence[Pattern], stdin_name: Optional[str] = None
+    paths: Sequence[str], excludes: Sequence[Pattern], stdin_name: Optional[str] = None, force_exclude: bool = True
 ) -> Tuple[List[SourceFile], List[str]]:
-    """Files to lint in a stable order, and one error line per path that does not exist."""
+    """Files to lint in a stable order, and one error line per path that does not exist. With
+    `force_exclude` the excludes apply to the paths named here too (files and folders, by their
+    own name or a folder's above them)."""
+
+    def named_and_excluded(path: Path) -> bool:
+        return force_exclude and is_excluded_with_folders(path, excludes)
+
     files: List[SourceFile] = []
     errors: List[str] = []
     seen: Set[Path] = set()
@@ -62,12 +68,12 @@ def discover(
             continue
         path = Path(given)
         if path.is_dir():
-            if is_excluded(path, excludes) and path.name not in (".", ".."):
+            if named_and_excluded(path):
                 continue
             for display, found in _walk(given, excludes):
                 add(display, found)
         elif path.is_file():
-            if not is_excluded(path, excludes):
+            if not named_and_excluded(path):
                 add(given, path)
         elif path.exists() or path.is_symlink():
             errors.append(f"{given}: not a regular file or folder")

@@ -6,8 +6,11 @@ checks whose rules are enabled and whose trigger substrings occur in the text, p
 LibCST, run the module index and every picked check in ONE batched traversal, let each check
 decide in `finish()`, then attach positions and apply `# noqa`.
 
-A file in which no enabled check's trigger occurs is not parsed at all (see README, "Which files
-are parsed").
+A file in which no enabled check's trigger occurs is only compiled by CPython's parser, so that a
+syntax error is still reported (see README, "Which files are parsed").
+
+A check that raises is switched off for that file and reported as NNL001 at 1:1; the other
+checks' findings still stand, and the traceback is kept for `--verbose`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import ast
 import io
 import re
 import tokenize
+import traceback
 import warnings
 from typing import FrozenSet, List, Optional, Tuple, Type
 
@@ -24,7 +28,7 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.project_values import ProjectValues
 from nnlint.budget import NO_DEADLINE, Deadline, TimeBudgetExceeded
-from nnlint.catalogue import UNPARSABLE
+from nnlint.catalogue import INTERNAL_ERROR, UNPARSABLE
 from nnlint.check import Check, Elsewhere, Report
 from nnlint.contracts import Rule
 from nnlint.finding import FileResult, Finding, Related
@@ -36,7 +40,12 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class SourceError(Exception):
-    """The bytes are not Python source we can read."""
+    """The bytes are not Python source we can read; `line` and `column` (1-based) locate the problem."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 def split_lines(text: str) -> List[str]:
@@ -44,18 +53,47 @@ def split_lines(text: str) -> List[str]:
     return _LINE_BREAK.split(text)
 
 
+def _byte_position(data: bytes, offset: int, encoding: str) -> Tuple[int, int]:
+    """1-based line and column (in characters) of the byte at `offset`; the line breaks are the
+    tokenizer's and the bytes before `offset` decode, since decoding stopped at `offset`."""
+    before = data[:offset].decode(encoding, errors="replace")
+    lines = split_lines(before)
+    return len(lines), len(lines[-1]) + 1
+
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
+
+
+def _declaration_problem(data: bytes) -> Tuple[int, int]:
+    """Where detect_encoding's complaint is: the coding declaration, else the first non-UTF-8 byte."""
+    cookie = _COOKIE.search(data)
+    if cookie is not None:
+        return _byte_position(data, cookie.start(), "latin-1")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _byte_position(data, error.start, "utf-8")
+    return 1, 1
+
+
 def decode_source(data: bytes) -> str:
     if b"\x00" in data:
-        raise SourceError("cannot read as Python source: the file contains NUL bytes (is it a binary file?)")
+        nul = data.index(b"\x00")
+        raise SourceError(
+            "cannot read as Python source: the file contains NUL bytes (is it a binary file?)",
+            *_byte_position(data, nul, "utf-8"),
+        )
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
-        raise SourceError(f"cannot decode: {error}") from None
+        # an unknown or wrong coding declaration, or bytes on the first two lines that are not UTF-8
+        raise SourceError(f"cannot decode: {error}", *_declaration_problem(data)) from None
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as error:
         raise SourceError(
-            f"cannot decode as {encoding}: invalid byte 0x{data[error.start]:02x} at offset {error.start}"
+            f"cannot decode as {encoding}: invalid byte 0x{data[error.start]:02x} at offset {error.start}",
+            *_byte_position(data, error.start, encoding),
         ) from None
     except LookupError:
         raise SourceError(f"cannot decode: unknown encoding {encoding!r} in the coding declaration") from None
@@ -137,11 +175,13 @@ def lint_text(
         return result
     enabled = frozenset(code for code in enabled if not suppressed_file.suppresses(code))
     checks = active_checks(text, enabled, use_triggers, project.triggers if project is not None else frozenset())
-    if not checks:
+    if not checks and UNPARSABLE.code not in enabled:
         return result
     tree, rejected = _python_parse(path, text)
     if rejected is not None:
         return _with_unparsable(result, enabled, rejected)
+    if not checks:
+        return result  # no rule can fire: parsing was only to report a syntax error
     statement_lines = _statement_lines(tree)
     del tree  # only the statement lines are kept
     deadline.check()
@@ -173,10 +213,7 @@ def lint_text(
             except Exception as error:  # noqa: BLE001 - reported as an internal error
                 instance.failure = error
         if instance.failure is not None:
-            codes = ", ".join(rule.code for rule in instance.rules)
-            result.internal_errors.append(
-                f"internal error in check {codes} on {path}: {type(instance.failure).__name__}: {instance.failure}; please report"
-            )
+            _report_crash(result, enabled, type(instance).__name__, instance.rules, instance.failure)
             continue
         for report in instance.reports:
             finding = _finding(ctx, report)
@@ -192,15 +229,42 @@ def lint_text(
     return result
 
 
+def internal_error(path: str, what: str, detail: str) -> Finding:
+    """NNL001 at the top of the file: `what` crashed with `detail`."""
+    return Finding(
+        path=path, line=1, column=1, end_line=1, end_column=1,
+        code=INTERNAL_ERROR.code, name=INTERNAL_ERROR.name, severity=INTERNAL_ERROR.severity,
+        message=f"internal error: {what} crashed on this file ({detail}); the other checks still ran. "
+        "This is a bug in nnlint: please report it with the traceback that --verbose prints.",
+        short_message=f"internal error: {what} crashed ({detail}); please report",
+    )
+
+
+def _report_crash(result: FileResult, enabled: FrozenSet[str], check: str, rules, error: BaseException) -> None:
+    codes = ", ".join(rule.code for rule in rules)
+    exception = _one_line(f"{type(error).__name__}: {error}")
+    result.internal_errors.append(
+        f"{result.path}: check {check} ({codes}) raised:\n"
+        + "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    )
+    if INTERNAL_ERROR.code in enabled:
+        result.findings.append(internal_error(result.path, f"check {codes}", exception))
+
+
+def _one_line(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _with_unparsable(result: FileResult, enabled: FrozenSet[str], finding: Finding) -> FileResult:
     if UNPARSABLE.code in enabled:
         result.findings.append(finding)
     return result
 
 
-def cannot_analyse(path: str, enabled: FrozenSet[str], message: str) -> FileResult:
-    """The result of a file that cannot be analysed at all: one NNL000 at its start (when enabled)."""
-    return _with_unparsable(FileResult(path), enabled, _unparsable(path, message))
+def cannot_analyse(path: str, enabled: FrozenSet[str], message: str, line: int = 1, column: int = 1) -> FileResult:
+    """The result of a file that cannot be analysed at all: one NNL000 (when enabled)."""
+    return _with_unparsable(FileResult(path), enabled, _unparsable(path, message, line, column))
 
 
 def _finding(ctx: ModuleContext, report: Report) -> Finding:
@@ -223,6 +287,7 @@ def _finding(ctx: ModuleContext, report: Report) -> Finding:
         name=rule.name,
         severity=rule.severity,
         message=report.message,
+        short_message=report.short,
         probe_input=report.probe_input,
         related=related,
     )
@@ -252,7 +317,7 @@ def lint_bytes(
     try:
         text = decode_source(data)
     except SourceError as error:
-        return cannot_analyse(path, enabled, str(error))
+        return cannot_analyse(path, enabled, str(error), error.line, error.column)
     try:
         return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout), project)
     except TimeBudgetExceeded:

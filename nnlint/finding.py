@@ -16,6 +16,9 @@ class Severity(str, enum.Enum):
     INFO = "info"  # waste
 
 
+SEVERITY_ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)  # most severe first
+
+
 class ConfirmationStatus(str, enum.Enum):
     CONFIRMED = "confirmed"
     NOT_CONFIRMED = "not-confirmed"
@@ -59,7 +62,9 @@ class Finding:
     code: str
     name: str
     severity: Severity
-    message: str
+    message: str  # the full form: what the code does, what it does to training, the fix
+    # the concise form: what is wrong and the fix in a few words (the full message when empty)
+    short_message: str = ""
     confirmation: Optional[Confirmation] = None
     # Plain data a runtime probe needs (source fragments, resolved definitions). Never shown.
     probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
@@ -74,14 +79,18 @@ class Finding:
         return {
             "path": self.path, "line": self.line, "column": self.column, "end_line": self.end_line,
             "end_column": self.end_column, "code": self.code, "name": self.name,
-            "severity": self.severity.value, "message": self.message, "probe_input": self.probe_input,
-            "related": [item.to_dict() for item in self.related],
+            "severity": self.severity.value, "message": self.message, "short_message": self.short_message,
+            "probe_input": self.probe_input, "related": [item.to_dict() for item in self.related],
         }
 
     @classmethod
     def from_record(cls, record: Dict[str, Any]) -> "Finding":
         related = tuple(Related(**item) for item in record.get("related", ()))
         return cls(**{**record, "severity": Severity(record["severity"]), "related": related})
+
+    @property
+    def concise(self) -> str:
+        return self.short_message or self.message
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.code)
@@ -93,7 +102,8 @@ class FileResult:
 
     path: str
     findings: List[Finding] = field(default_factory=list)
-    # one line each: a check that crashed on this file (the rest of the file is still reported)
+    # the traceback of each check that crashed on this file (shown with --verbose); each crash is
+    # also an NNL001 finding when that code is enabled
     internal_errors: List[str] = field(default_factory=list)
     # the file's lines, kept only when there are findings (for --show-source)
     lines: List[str] = field(default_factory=list)

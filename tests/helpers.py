@@ -15,11 +15,14 @@ from nnlint.analysis.context import ModuleContext
 
 from nnlint.catalogue import all_rules
 from nnlint.cli import command
+from nnlint.config import RuleSelection, Settings
 from nnlint.engine import lint_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 RULES_DIR = ROOT / "rules"
+# what `nnlint` runs when nothing is configured (info rules such as NNL507 are off)
+DEFAULT_RULES = RuleSelection(Settings()).enabled_codes(None)
 EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>NNL\d{3}(?:\s*,\s*NNL\d{3})*)")
 
 

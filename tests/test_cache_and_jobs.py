@@ -124,5 +124,10 @@ def test_a_dying_worker_is_an_internal_error_naming_the_file(monkeypatch):
     jobs = [Job(i, name, CAPPED.encode(), ENABLED) for i, name in enumerate(["a.py", "crash.py", "b.py", "c.py"])]
     results = lint_jobs(jobs, workers=2)
     assert [r.path for r in results] == ["a.py", "crash.py", "b.py", "c.py"]
-    assert results[1].internal_errors == ["internal error on crash.py: the worker process linting it died; please report"]
+    crashed = results[1]
+    assert [(f.code, f.line, f.column) for f in crashed.findings] == [("NNL001", 1, 1)]
+    assert crashed.findings[0].short_message == (
+        "internal error: the worker process linting this file crashed (no traceback: the process died); please report"
+    )
+    assert crashed.internal_errors == ["crash.py: the worker process linting it died (no traceback: the process is gone)"]
     assert all(r.findings and not r.internal_errors for i, r in enumerate(results) if i != 1)

@@ -50,7 +50,7 @@ def test_text_output_is_flake8_format(project):
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("train.py:8:16: NNL101 loss is capped at 5.0 by `loss.clamp(max=5.0)` before backward()")
+    assert lines[0].startswith("train.py:8:16: NNL101 [error] ")
     assert result.stderr == ""
 
 
@@ -74,7 +74,7 @@ def test_folder_recursion_finds_every_marked_fixture():
 def test_no_path_means_current_folder(project):
     write(project / "pkg" / "train.py", CAPPED)
     result = run_cli([])
-    assert result.stdout.startswith(os.path.join("pkg", "train.py") + ":8:16: NNL101")
+    assert result.stdout.startswith(os.path.join("pkg", "train.py") + ":8:16: NNL101 [error] ")
 
 
 def test_default_skipped_folders(project):
@@ -92,14 +92,16 @@ def test_show_source_adds_line_and_caret(project):
     write(project / "train.py", CAPPED)
     lines = run_cli(["--show-source", "train.py"]).stdout.splitlines()
     assert lines[1] == "        loss = loss.clamp(max=5.0)"
-    assert lines[2] == " " * 15 + "^"
+    # the caret underlines the finding's span (deliberate change: it was one caret at the column)
+    assert lines[2] == " " * 15 + "^" * len("loss.clamp(max=5.0)")
 
 
 def test_statistics_counts_per_code(project):
     write(project / "a.py", CAPPED)
     write(project / "b.py", CAPPED)
     lines = run_cli(["--statistics", "."]).stdout.splitlines()
-    assert lines[-1].split() == ["2", "NNL101", "loss-clipped"]
+    assert lines[-2].split() == ["2", "NNL101", "loss-clipped"]
+    assert lines[-1] == "2     total in 2 files"
 
 
 def test_json_format(project):
@@ -109,7 +111,8 @@ def test_json_format(project):
     assert len(records) == 1
     record = records[0]
     assert set(record) == {
-        "path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "confirmation", "related",
+        "path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "short_message",
+        "confirmation", "related",
     }
     assert (record["path"], record["line"], record["column"]) == ("train.py", 8, 16)
     assert (record["end_line"], record["end_column"]) == (8, 35)
@@ -153,9 +156,9 @@ def test_unknown_code_is_a_usage_error(project, option):
 
 def test_stdin_with_and_without_a_name():
     result = run_cli(["-"], input=CAPPED.encode())
-    assert result.stdout.startswith("stdin:8:16: NNL101")
+    assert result.stdout.startswith("stdin:8:16: NNL101 [error] ")
     result = run_cli(["--stdin-filename", "src/train.py", "-"], input=CAPPED.encode())
-    assert result.stdout.startswith("src/train.py:8:16: NNL101")
+    assert result.stdout.startswith("src/train.py:8:16: NNL101 [error] ")
 
 
 def test_stdin_filename_drives_per_file_config(project):
@@ -175,8 +178,9 @@ def test_list_rules():
     result = run_cli(["--list-rules"])
     assert result.exit_code == 0
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
-    assert rows["NNL101"][1:3] == ["loss-clipped", "error"]
-    assert "NNL000" in rows
+    assert rows["NNL101"][1:4] == ["loss-clipped", "error", "on"]
+    assert rows["NNL507"][1:4] == ["bias-before-batchnorm", "info", "off"]
+    assert "NNL000" in rows and "NNL001" in rows
 
 
 def test_explain_prints_the_doc():
@@ -204,8 +208,8 @@ def test_syntax_error_is_nnl000_at_its_location_and_others_still_linted(project)
     write(project / "b_train.py", CAPPED)
     result = run_cli(["."])
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("a_broken.py:3:10: NNL000 cannot parse: ")
-    assert lines[1].startswith("b_train.py:8:16: NNL101")
+    assert lines[0].startswith("a_broken.py:3:10: NNL000 [error] cannot parse: ")
+    assert lines[1].startswith("b_train.py:8:16: NNL101 [error] ")
     assert result.exit_code == 1
 
 
@@ -215,9 +219,9 @@ def test_non_utf8_and_binary_files(project):
     write(project / "train.py", CAPPED)
     result = run_cli(["."])
     out = result.stdout
-    assert "blob.py:1:1: NNL000 cannot read as Python source: the file contains NUL bytes" in out
-    assert "latin.py:1:1: NNL000 cannot decode as utf-8: invalid byte 0xe9" in out
-    assert "train.py:8:16: NNL101" in out
+    assert "blob.py:1:1: NNL000 [error] cannot read as Python source: the file contains NUL bytes" in out
+    assert "latin.py:2:9: NNL000 [error] cannot decode as utf-8: invalid byte 0xe9" in out
+    assert "train.py:8:16: NNL101 [error] " in out
     assert result.exit_code == 1 and "Traceback" not in result.stderr
 
 
@@ -225,12 +229,12 @@ def test_coding_cookie_is_honoured(project):
     source = "# -*- coding: latin-1 -*-\n" + CAPPED.replace("import torch\n", "import torch\nAUTHOR = '\xe9'\n", 1)
     (project / "train.py").write_bytes(source.encode("latin-1"))
     result = run_cli(["train.py"])
-    assert result.stdout.startswith("train.py:10:16: NNL101")
+    assert result.stdout.startswith("train.py:10:16: NNL101 [error] ")
 
 
 def test_bom_is_honoured(project):
     (project / "train.py").write_bytes(b"\xef\xbb\xbf" + CAPPED.encode())
-    assert run_cli(["train.py"]).stdout.startswith("train.py:8:16: NNL101")
+    assert run_cli(["train.py"]).stdout.startswith("train.py:8:16: NNL101 [error] ")
 
 
 def test_empty_file(project):
@@ -244,14 +248,14 @@ def test_missing_path_is_reported_and_the_rest_linted(project):
     result = run_cli(["nope.py", "train.py"])
     assert result.exit_code == 2
     assert "nnlint: nope.py: no such file or folder" in result.stderr
-    assert result.stdout.startswith("train.py:8:16: NNL101")
+    assert result.stdout.startswith("train.py:8:16: NNL101 [error] ")
 
 
 def test_folder_without_python_files(project):
     write(project / "notes.txt", "nothing here")
     result = run_cli(["."])
     assert result.exit_code == 0 and result.stdout == ""
-    assert "no Python files found" in result.stderr
+    assert result.stderr == "nnlint: no Python files to lint in . (none found, or all excluded)\n"
 
 
 def test_unreadable_file(project, monkeypatch):
@@ -266,8 +270,8 @@ def test_unreadable_file(project, monkeypatch):
 
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     result = run_cli(["."])
-    assert "secret.py:1:1: NNL000 cannot read: Permission denied" in result.stdout
-    assert "train.py:8:16: NNL101" in result.stdout
+    assert "secret.py:1:1: NNL000 [error] cannot read: Permission denied" in result.stdout
+    assert "train.py:8:16: NNL101 [error] " in result.stdout
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can read any file")
@@ -278,7 +282,7 @@ def test_unreadable_file_for_real(project):
         result = run_cli(["secret.py"])
     finally:
         path.chmod(0o644)
-    assert "secret.py:1:1: NNL000 cannot read" in result.stdout
+    assert "secret.py:1:1: NNL000 [error] cannot read" in result.stdout
 
 
 def test_installed_console_script_and_module_entry_point(tmp_path):
@@ -288,4 +292,4 @@ def test_installed_console_script_and_module_entry_point(tmp_path):
             command + [str(BUGGY)], capture_output=True, text=True, cwd=tmp_path, timeout=120
         )
         assert completed.returncode == 1, completed.stderr
-        assert completed.stdout.startswith(f"{BUGGY}:34:20: NNL101 ")
+        assert completed.stdout.startswith(f"{BUGGY}:34:20: NNL101 [error] ")

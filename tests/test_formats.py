@@ -69,5 +69,5 @@ def test_github_levels(severity, level):
 
 def test_text_format_appends_confirmation():
     confirmation = Confirmation(ConfirmationStatus.INCONCLUSIVE, "not evaluated: x")
-    text = render("text", [sample_result(message="m", confirmation=confirmation)], ReportOptions())
-    assert text == "src/train, v2.py:3:5: NNL101 m [inconclusive: not evaluated: x]\n"
+    text = render("concise", [sample_result(message="m", confirmation=confirmation)], ReportOptions())
+    assert text == "src/train, v2.py:3:5: NNL101 [error] m [inconclusive: not evaluated: x]\n"

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from nnlint.engine import lint_bytes
-from nnlint.catalogue import all_rules
-from tests.helpers import FIXTURES, ROOT, fixture_files
+from tests.helpers import DEFAULT_RULES, FIXTURES, ROOT, fixture_files
 
 BIN = Path(sys.executable).parent
 
@@ -31,8 +30,9 @@ def test_flake8_reports_the_same_findings_and_columns():
     flake8_lines = sorted(line for line in completed.stdout.splitlines() if line)
     expected = []
     for path in fixture_files():
-        result = lint_bytes(str(path), path.read_bytes(), frozenset(all_rules()))
-        expected += [f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}" for f in result.findings]
+        # flake8 --select NNL runs the rules that are on by default, as nnlint does
+        result = lint_bytes(str(path), path.read_bytes(), DEFAULT_RULES)
+        expected += [f"{f.path}:{f.line}:{f.column}: {f.code} [{f.severity.value}] {f.concise}" for f in result.findings]
     assert flake8_lines == sorted(expected)
     assert len(expected) >= 6
 
@@ -44,6 +44,31 @@ def test_flake8_noqa_applies(tmp_path):
     path.write_text(silenced)
     completed = run([sys.executable, "-m", "flake8", "--select", "NNL", str(path)])
     assert completed.stdout == "" and completed.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "comment, silenced", [("# NOQA: NNL101", True), ("# noqa:NNL1", True), ("# NOQA:nnl101", False), ("#noqa", False)]
+)
+def test_flake8_and_nnlint_read_noqa_alike(tmp_path, comment, silenced):
+    source = (FIXTURES / "loss" / "plain_loop_args_cap.py").read_text()
+    path = tmp_path / "train.py"
+    path.write_text(source.replace("# expect: NNL101", comment))
+    flake8 = run([sys.executable, "-m", "flake8", "--select", "NNL", str(path)])
+    nnlint = run([sys.executable, "-m", "nnlint", "--no-cache", str(path)])
+    assert (flake8.stdout == "", nnlint.stdout == "") == (silenced, silenced)
+
+
+def test_flake8_runs_info_rules_only_when_selected(tmp_path):
+    from tests.test_cli_options import BIAS_BEFORE_BN
+
+    path = tmp_path / "model.py"
+    path.write_text(BIAS_BEFORE_BN)
+    assert run([sys.executable, "-m", "flake8", "--select", "NNL", str(path)]).stdout == ""
+    for selection in (["--select", "NNL5"], ["--select", "E,NNL", "--extend-select", "NNL507"]):
+        completed = run([sys.executable, "-m", "flake8", *selection, str(path)])
+        assert completed.stdout == (
+            f"{path}:6:9: NNL507 [info] bias of Conv2d is cancelled by the BatchNorm after it: pass bias=False\n"
+        ), selection
 
 
 def test_pre_commit_manifest_is_valid():

@@ -74,7 +74,21 @@ def main(loader):
     (finding,) = lint(source)
     confirmation = confirm_finding(finding, runner)
     assert confirmation.status is ConfirmationStatus.CONFIRMED
-    assert confirmation.evidence.startswith("model's layers are not visible; with Dropout and BatchNorm layers")
+    assert confirmation.evidence.startswith(
+        "model's layers are not visible here; with Dropout and BatchNorm layers (whichever it has), in training mode"
+    )
+
+
+def test_nnl501_a_library_model_is_not_said_to_have_dropout(runner):
+    # a torchvision ResNet has BatchNorm and no Dropout: neither the message nor the evidence may
+    # say it has both
+    path = FIXTURES / "mode" / "eval_missing_inline_epoch_loop.py"
+    (finding,) = [f for f in lint(path.read_text(), path=str(path)) if f.code == "NNL501"]
+    assert "Dropout" not in finding.message
+    assert "its dropout and normalization layers, whichever it has, behave as in training" in finding.message
+    evidence = confirm_finding(finding, runner).evidence
+    assert "layers like" not in evidence
+    assert "layers are not visible here; with Dropout and BatchNorm layers (whichever it has)" in evidence
 
 
 def test_nnl502_evidence_compares_with_train_restored(runner):

@@ -37,7 +37,9 @@ def test_doc_has_every_section(code):
     assert positions == sorted(positions), "sections are out of order"
 
 
-@pytest.mark.parametrize("code", list(all_rules()))
+# NNL001 reports a crash of a check: no input is known to produce one (each is fixed when found);
+# tests/test_internal_errors.py forces one instead.
+@pytest.mark.parametrize("code", [code for code in all_rules() if code != "NNL001"])
 def test_example_produces_the_finding_and_fix_does_not(code):
     doc = rule_doc(code)
     example = python_block(section(doc, "Example"))

@@ -112,7 +112,9 @@ def test_confirm_without_torch_is_a_clear_error(monkeypatch):
 @pytest.mark.parametrize(
     "source, names, refused",
     [
-        ("compute_cap()", {"compute_cap": {"kind": "user", "reason": "defined here"}}, "compute_cap"),
+        # the name itself is the user's: said once ("get_cap needs get_cap" was the old wording)
+        ("compute_cap()", {"compute_cap": {"kind": "user", "reason": "defined here"}}, "compute_cap is defined in your code"),
+        ("cfg.cap", {"cfg": {"kind": "user", "reason": "defined here"}}, "cfg.cap needs cfg, which is defined in your code"),
         ("torch.load('x.pt')", {"torch.load": {"kind": "import", "qualified": "torch.load"}}, "outside the process"),
         ("os.system('x')", {"os.system": {"kind": "import", "qualified": "os.system"}}, "not a library"),
         ("open('x')", {"open": {"kind": "import", "qualified": "builtins.open"}}, "open"),

@@ -17,14 +17,20 @@ def with_comment(comment: str) -> str:
 
 @pytest.mark.parametrize(
     "comment",
-    ["# noqa", "# noqa: NNL101", "#noqa:NNL101", "# NOQA: nnl101", "# noqa: E501, NNL101", "# noqa:NNL101,NNL201",
-     "# noqa: NNL201 NNL101", "# some words # noqa"],
+    ["# noqa", "# NOQA", "# noqa: NNL101", "# NOQA:NNL101", "# noqa: E501, NNL101", "# noqa:NNL101,NNL201",
+     "# noqa: NNL201 NNL101", "# some words # noqa", "# noqa: NNL1", "# noqa:NNL10"],
 )
 def test_noqa_forms_that_silence(comment):
     assert codes_and_lines(with_comment(comment)) == []
 
 
-@pytest.mark.parametrize("comment", ["# noqa: NNL201", "# noqa: E501", "# nnlint: noqa: NNL201", "# no qa"])
+# flake8's rule, which nnlint follows so that both silence the same findings: `# noqa` exactly
+# (any case), codes case-sensitive; a lower-case code is a code nnlint does not have
+@pytest.mark.parametrize(
+    "comment",
+    ["# noqa: NNL201", "# noqa: E501", "# nnlint: noqa: NNL201", "# no qa", "# NOQA: nnl101", "#noqa:NNL101",
+     "# noqa: NNL2"],
+)
 def test_noqa_forms_that_do_not_silence(comment):
     assert codes_and_lines(with_comment(comment)) == [("NNL101", 8)]
 

@@ -17,6 +17,12 @@ from nnlint.budget import NO_DEADLINE, Deadline
 FactT = TypeVar("FactT")
 
 
+def brief_text(text: str, limit: int = 32) -> str:
+    """`text` on one line, cut to `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class ModuleContext:
     def __init__(
         self,
@@ -66,6 +72,16 @@ class ModuleContext:
     def code(self, node: cst.CSTNode) -> str:
         """The node's source on one line, for messages."""
         return " ".join(self.module.code_for_node(node).split())
+
+    def brief(self, node: cst.CSTNode, limit: int = 32) -> str:
+        """The node's source cut to `limit` characters, for a concise message: a long call keeps
+        its callee (`model.load_state_dict(...)`)."""
+        text = self.code(node)
+        if len(text) > limit and isinstance(node, cst.Call):
+            callee = self.code(node.func)
+            if len(callee) + 5 <= limit:
+                return f"{callee}(...)"
+        return brief_text(text, limit)
 
     def fragment(self, node: cst.CSTNode) -> str:
         """The node's source as code a probe can parse: line breaks kept, comments removed (so a

@@ -8,20 +8,23 @@ from typing import Callable, Dict, Sequence
 from nnlint.finding import FileResult
 from nnlint.report import github, json_format, sarif, text
 
-Renderer = Callable[[Sequence[FileResult], "ReportOptions"], str]
-RENDERERS: Dict[str, Renderer] = {
-    "text": text.render,
+OUTPUT_FORMATS = ("concise", "full", "json", "sarif", "github")
+TEXT_FORMATS = ("concise", "full")  # the forms --show-source, --statistics and --count apply to
+DEFAULT_FORMAT = "concise"
+RENDERERS: Dict[str, Callable[[Sequence[FileResult], "ReportOptions"], str]] = {
+    "concise": text.render_concise,
+    "full": text.render_full,
     "json": json_format.render,
     "sarif": sarif.render,
     "github": github.render,
 }
-FORMATS = tuple(RENDERERS)
 
 
 @dataclass(frozen=True)
 class ReportOptions:
     show_source: bool = False
     statistics: bool = False
+    count: bool = False
 
 
 def render(format_name: str, results: Sequence[FileResult], options: ReportOptions) -> str:

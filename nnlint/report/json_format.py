@@ -20,6 +20,7 @@ def render(results: Sequence[FileResult], options) -> str:
             "name": f.name,
             "severity": f.severity.value,
             "message": f.message,
+            "short_message": f.concise,
             "confirmation": f.confirmation.to_dict() if f.confirmation else None,
             "related": [item.to_dict() for item in f.related],
         }

@@ -31,7 +31,7 @@ def _rule_descriptor(code: str) -> Dict:
         "fullDescription": {"text": rule.summary},
         "help": {"text": doc, "markdown": doc},
         "helpUri": rule.help_uri,
-        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "defaultConfiguration": {"level": LEVELS[rule.severity], "enabled": rule.on_by_default},
         "properties": {"tags": ["pytorch", "training", "correctness"]},
     }
 

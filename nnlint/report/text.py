@@ -1,12 +1,20 @@
-"""flake8's format: `path:line:col: CODE message`, line and column 1-based."""
+"""The text forms, both in flake8's shape `path:line:col: CODE [severity] message` (1-based):
+
+- concise (the default): one line per finding, the short message;
+- full: the full message (what the code does, what it does to training, the fix), then the
+  source line with the finding's span underlined, and a blank line.
+
+flake8's parsers take everything after the code as the message, so the severity in brackets
+keeps every flake8 integration working.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import List, Sequence
 
+from nnlint.catalogue import INTERNAL_ERROR, get_rule
 from nnlint.finding import FileResult, Finding
-from nnlint.catalogue import get_rule
 
 
 def confirmation_suffix(finding: Finding) -> str:
@@ -15,27 +23,57 @@ def confirmation_suffix(finding: Finding) -> str:
     return f" [{finding.confirmation.status.value}: {finding.confirmation.evidence}]"
 
 
-def render(results: Sequence[FileResult], options) -> str:
+def headline(finding: Finding, message: str) -> str:
+    return (
+        f"{finding.path}:{finding.line}:{finding.column}: {finding.code} [{finding.severity.value}] {message}"
+        f"{confirmation_suffix(finding)}"
+    )
+
+
+def source_excerpt(finding: Finding, lines: Sequence[str]) -> List[str]:
+    """The finding's first line and a caret under its span on that line ('^' at least); nothing
+    for an internal error, which is about the file, not a line."""
+    if finding.code == INTERNAL_ERROR.code or not 1 <= finding.line <= len(lines):
+        return []
+    line = lines[finding.line - 1]
+    start = finding.column - 1
+    end = finding.end_column - 1 if finding.end_line == finding.line else len(line.rstrip())
+    # tabs are kept so that the caret lines up in a terminal
+    indent = "".join(c if c.isspace() else " " for c in line[:start])
+    excerpt = [line, indent + "^" * max(1, end - start)]
+    excerpt.extend(f"    {item.path}:{item.line}:{item.column}: {item.message}" for item in finding.related)
+    return excerpt
+
+
+def render_concise(results: Sequence[FileResult], options) -> str:
     out: List[str] = []
-    counts: Counter = Counter()
     for result in results:
         for finding in result.findings:
-            counts[finding.code] += 1
-            out.append(
-                f"{finding.path}:{finding.line}:{finding.column}: {finding.code} {finding.message}"
-                f"{confirmation_suffix(finding)}"
-            )
-            if options.show_source and 1 <= finding.line <= len(result.lines):
-                line = result.lines[finding.line - 1]
-                # the caret sits under the column; tabs are kept so it lines up in a terminal
-                indent = "".join(c if c.isspace() else " " for c in line[: finding.column - 1])
-                out.append(line)
-                out.append(f"{indent}^")
+            out.append(headline(finding, finding.concise))
             if options.show_source:
-                for item in finding.related:
-                    out.append(f"    {item.path}:{item.line}:{item.column}: {item.message}")
+                out.extend(source_excerpt(finding, result.lines))
+    return _with_totals(out, results, options)
+
+
+def render_full(results: Sequence[FileResult], options) -> str:
+    out: List[str] = []
+    for result in results:
+        for finding in result.findings:
+            out.append(headline(finding, finding.message))
+            out.extend(source_excerpt(finding, result.lines))
+            out.append("")
+    return _with_totals(out, results, options)
+
+
+def _with_totals(out: List[str], results: Sequence[FileResult], options) -> str:
+    counts = Counter(finding.code for result in results for finding in result.findings)
+    total = sum(counts.values())
     if options.statistics:
         for code in sorted(counts):
             rule = get_rule(code)
             out.append(f"{counts[code]:<5} {code} {rule.name if rule else ''}".rstrip())
+        files = sum(1 for result in results if result.findings)
+        out.append(f"{total:<5} total in {files} file{'' if files == 1 else 's'}")
+    if options.count:
+        out.append(str(total))
     return "\n".join(out) + ("\n" if out else "")

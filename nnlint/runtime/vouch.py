@@ -199,7 +199,8 @@ class _Rewriter(ast.NodeTransformer):
             self.runtime_names.append(dotted)
             return ast.Name(runtime_placeholder(dotted), ast.Load())
         if kind == "user":
-            raise Refused(f"{dotted} needs {root}, which is defined in your code (probes never run it)")
+            what = f"{root} is" if dotted == root else f"{dotted} needs {root}, which is"
+            raise Refused(f"{what} defined in your code (probes never run it)")
         raise Refused(entry.get("reason") or f"{dotted} could not be resolved")
 
 

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Set
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.flips import access_path
 from nnlint.analysis.names import argument, keyword_arg, positional_args
 from nnlint.analysis.targets import kind_by_name
@@ -59,6 +60,29 @@ def _op_list(ops: List[TransformOp], limit: int = 3) -> str:
     return shown + (", ..." if len(names) > limit else "")
 
 
+def _target_words(target: str, what: str, limit: Optional[int] = None) -> str:
+    """`seg (mask)`, but `mask` alone when the code's name already says what it is."""
+    shown = brief_text(target, limit) if limit else target
+    return shown if what.split()[0].rstrip("s").lower() in target.lower() else f"{shown} ({what})"
+
+
+def _geometry_verb(item: Misalignment) -> str:
+    if item.manual is not None:
+        return "flipped"
+    geometries = {op.geometry for op in item.ops}
+    if geometries and geometries <= {"hflip", "vflip", "flip", "transpose"}:
+        return "flipped"
+    if geometries == {"rotate"}:
+        return "rotated"
+    if geometries and geometries <= {"crop", "resized_crop"}:
+        return "cropped"
+    return "transformed"
+
+
+def _keypoint_concise(keypoints: str) -> str:
+    return f"{brief_text(keypoints, 24)} mirrored without swapping left/right joints: permute them with the flip pairs"
+
+
 class FlipWithoutTargetCheck(Check):
     rules = (FLIP_WITHOUT_TARGET,)
     triggers = GEOMETRY_TRIGGERS
@@ -66,7 +90,17 @@ class FlipWithoutTargetCheck(Check):
     def finish(self) -> None:
         for item in self.ctx.fact(Alignment).misalignments():
             if item.kind == "image-only":
-                self.report(item.node, FLIP_WITHOUT_TARGET, self._message(item), self._probe_input(item))
+                self.report(item.node, FLIP_WITHOUT_TARGET, self._message(item), self._probe_input(item), short=self._concise(item))
+
+    @staticmethod
+    def _concise(item: Misalignment) -> str:
+        what = KIND_WORDS.get(item.target_kind, "target")
+        if item.feed is not None:
+            return f"random transform= is applied to the image only, not to its {what}: pass a joint transforms="
+        return (
+            f"{brief_text(item.image, 20)} is {_geometry_verb(item)} at random but {_target_words(item.target, what, 20)} "
+            "is not: transform both together"
+        )
 
     def _message(self, item: Misalignment) -> str:
         ctx = self.ctx
@@ -75,7 +109,7 @@ class FlipWithoutTargetCheck(Check):
             flip = shorten(ctx.code(item.manual.node))
             axis = "vertically" if item.manual.axis == "v" else "horizontally"
             return (
-                f"`{flip}` flips {item.image} {axis} at random but {item.target} ({what}), returned with it, is not "
+                f"`{flip}` flips {item.image} {axis} at random but {_target_words(item.target, what)}, returned with it, is not "
                 f"flipped in that branch: about half the training samples pair a mirrored image with an unmirrored "
                 f"{what}. Flip {item.target} in the same branch (the same flip for masks; x -> w - x for boxes/points)."
             )
@@ -92,7 +126,7 @@ class FlipWithoutTargetCheck(Check):
         if pipeline is not None and pipeline.library == "custom" and item.ops:
             verb = {"hflip": "flips", "vflip": "flips", "flip": "flips"}.get(item.ops[0].geometry or "", "transforms")
             return (
-                f"`{call}` randomly {verb} {item.image} (inside {item.ops[0].name}), while {item.target} ({what}) is "
+                f"`{call}` randomly {verb} {item.image} (inside {item.ops[0].name}), while {_target_words(item.target, what)} is "
                 f"returned with it unflipped: image and {what} disagree whenever the flip fires. Pass {item.target} "
                 f"to {item.ops[0].name} too and flip both under the same draw."
             )
@@ -105,7 +139,7 @@ class FlipWithoutTargetCheck(Check):
                 f"tv_tensors, or albumentations `aug(image=..., mask=...)`)"
             )
         return (
-            f"`{call}` applies random {ops} to {item.image} only, while {item.target} ({what}) is returned with it "
+            f"`{call}` applies random {ops} to {item.image} only, while {_target_words(item.target, what)} is returned with it "
             f"untransformed: image and {what} no longer line up whenever the transform fires. Instead, {fix}."
         )
 
@@ -148,7 +182,11 @@ class IndependentRandomTransformsCheck(Check):
     def finish(self) -> None:
         for item in self.ctx.fact(Alignment).misalignments():
             if item.kind == "independent":
-                self.report(item.node, INDEPENDENT_RANDOM_TRANSFORMS, self._message(item), self._probe_input(item))
+                concise = (
+                    f"{brief_text(item.target, 20)} and {brief_text(item.image, 20)} get separate random draws, so they "
+                    "disagree: transform both in one call"
+                )
+                self.report(item.node, INDEPENDENT_RANDOM_TRANSFORMS, self._message(item), self._probe_input(item), short=concise)
 
     def _message(self, item: Misalignment) -> str:
         ctx = self.ctx
@@ -227,13 +265,13 @@ class KeypointFlipWithoutSwapCheck(Check):
             if pairing_fact.permuted(mirror.statement.scope, mirror.keypoints):
                 continue
             self.report(mirror.node, KEYPOINT_FLIP_WITHOUT_SWAP, self._mirror_message(mirror, pairing),
-                        self._mirror_probe(mirror, pairing))
+                        self._mirror_probe(mirror, pairing), short=_keypoint_concise(mirror.keypoints))
         for application, keypoints, op in applications:
             statement = application.statement
             if statement is None or pairing_fact.permuted(statement.scope, keypoints) or self._label_mapping(application):
                 continue
             self.report(application.node, KEYPOINT_FLIP_WITHOUT_SWAP, self._library_message(application, keypoints, op, pairing),
-                        self._library_probe(application, pairing))
+                        self._library_probe(application, pairing), short=_keypoint_concise(keypoints))
 
     def _keypoint_applications(self):
         found = []
@@ -324,7 +362,11 @@ class FlipChangesLabelCheck(Check):
                     if change is None or id(op.node) in reported:
                         continue
                     reported.add(id(op.node))
-                    self.report(op.node, FLIP_CHANGES_LABEL, self._message(op, change, dataset), self._probe_input(pipeline, op, dataset))
+                    concise = f"{op.name} {change.format(dataset=dataset)}, whose classes depend on orientation: drop it"
+                    self.report(
+                        op.node, FLIP_CHANGES_LABEL, self._message(op, change, dataset),
+                        self._probe_input(pipeline, op, dataset), short=concise,
+                    )
 
     def _orientation_change(self, op: TransformOp) -> Optional[str]:
         if not op.random or op.geometry is None:

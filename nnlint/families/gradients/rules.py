@@ -17,6 +17,7 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.names import argument, callee_terminal_name, method_receiver, number_value
 from nnlint.analysis.objects import SCALER, SCALER_NAME, TrainingObjects, related
 from nnlint.analysis.timeline import (
@@ -228,6 +229,7 @@ class ClipMisorderedCheck(_ClipCheck):
                 if in_closure
                 else f"between `{excerpt(ctx, backward.node)}` and `{step_text}`"
             )
+            concise = f"gradient clipping runs before {ctx.brief(backward.node, 30)}: it never takes effect; move it after backward"
             message = (
                 f"`{clip_text}` runs before `{excerpt(ctx, backward.node)}` in the same training step: it clips the "
                 f"previous step's gradients (already applied or zeroed), and `{step_text}` then applies the new "
@@ -237,12 +239,13 @@ class ClipMisorderedCheck(_ClipCheck):
             step = anchor
             backward = self.backward_before(timeline, step)
             backward_text = excerpt(ctx, backward.node) if backward is not None else "backward()"
+            concise = f"gradient clipping runs after {ctx.brief(step.node, 30)}: it never takes effect; move it before the step"
             message = (
                 f"`{clip_text}` runs after `{excerpt(ctx, step.node)}`: the update has already used the unclipped "
                 f"gradients, and the clipped ones are only zeroed or added to the next step's, so clipping never "
                 f"takes effect. Move it between `{backward_text}` and `{excerpt(ctx, step.node)}`."
             )
-        self.report(clip.node, CLIP_MISORDERED, message, _clip_probe_input(ctx, clip, fixed, {"order": order}))
+        self.report(clip.node, CLIP_MISORDERED, message, _clip_probe_input(ctx, clip, fixed, {"order": order}), short=concise)
 
 
 def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
@@ -351,7 +354,8 @@ class ClipWhileScaledCheck(_ClipCheck):
             "init_scale": ctx.code(init_scale) if init_scale is not None else None,
             "scale_names": fixed.resolve_for_probe([init_scale], backward.statement) if init_scale is not None else {},
         }
-        self.report(clip.node, CLIP_WHILE_SCALED, message, _clip_probe_input(ctx, clip, fixed, extra))
+        concise = f"gradients clipped while still scaled by the GradScaler: call {brief_text(scaler, 20)}.unscale_(optimizer) first"
+        self.report(clip.node, CLIP_WHILE_SCALED, message, _clip_probe_input(ctx, clip, fixed, extra), short=concise)
 
 
 # -- NNL104 ---------------------------------------------------------------------------------------
@@ -430,7 +434,8 @@ class ZeroGradMisplacedCheck(_StepCheck):
             f"model does not learn. Clear them before the forward pass or after `{excerpt(ctx, step.node)}`."
         )
         probe_input = {"form": "cleared_before_step", "zero_grad": ctx.code(zero.node), "step": ctx.code(step.node)}
-        self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input)
+        concise = f"{ctx.brief(zero.node, 30)} clears the gradients before {ctx.brief(step.node, 30)} uses them: move it"
+        self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise)
 
     # (b) never cleared
 
@@ -481,4 +486,5 @@ class ZeroGradMisplacedCheck(_StepCheck):
             f"each update uses the sum of all past gradients. Call `{optimizer_text}.zero_grad()` once per step, "
             f"before backward() or after `{excerpt(ctx, step.node)}`."
         )
-        self.report(step.node, ZERO_GRAD_MISPLACED, message, {"form": "never_cleared", "step": ctx.code(step.node)})
+        concise = f"gradients are never cleared, so they accumulate: call {brief_text(optimizer_text, 24)}.zero_grad() every step"
+        self.report(step.node, ZERO_GRAD_MISPLACED, message, {"form": "never_cleared", "step": ctx.code(step.node)}, short=concise)

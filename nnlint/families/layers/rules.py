@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.names import (
@@ -85,7 +86,10 @@ class FunctionalDropoutCheck(Check):
             module = models.run_by_forward(statement.scope)
             if module is None or self._decides_mode_itself(statement) or self._says_on_purpose(call):
                 continue
-            self.report(call, FUNCTIONAL_DROPOUT, self._message(call, qualified, statement, module), self._probe_input(call, qualified, statement))
+            self.report(
+                call, FUNCTIONAL_DROPOUT, self._message(call, qualified, statement, module),
+                self._probe_input(call, qualified, statement), short=self._concise(qualified),
+            )
 
     def _says_on_purpose(self, call: cst.Call) -> bool:
         """A comment on the line says dropout stays on deliberately (Tacotron's prenet, MC dropout)."""
@@ -113,6 +117,13 @@ class FunctionalDropoutCheck(Check):
             if isinstance(earlier.node, cst.If) and MODE_WORDS.search(self.ctx.code(earlier.node.test)):
                 return True
         return any(MODE_WORDS.fullmatch(name) for name in parameters)
+
+    @staticmethod
+    def _concise(qualified: str) -> str:
+        name = qualified.rsplit(".", 1)[-1]
+        if qualified in DROPOUT_OFF_BY_DEFAULT:
+            return f"{name}() without training=: this dropout never runs; pass training=self.training"
+        return f"{name}() without training=: stays on after model.eval(); pass training=self.training"
 
     def _message(self, call: cst.Call, qualified: str, statement: Statement, module: ModuleClass) -> str:
         name = qualified.rsplit(".", 1)[-1]
@@ -167,9 +178,23 @@ class UnregisteredSubmodulesCheck(Check):
             if not module.certain:
                 continue  # a class with a forward and a base from elsewhere may not register at all
             for container in registration.plain_containers(module):
-                self.report(container.target, UNREGISTERED_SUBMODULES, self._message(module, container), self._probe_input(container))
+                self.report(
+                    container.target, UNREGISTERED_SUBMODULES, self._message(module, container),
+                    self._probe_input(container), short=self._concise(container),
+                )
 
     # -- reporting -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _concise(container: PlainContainer) -> str:
+        kind = container.kind
+        if container.parameters:
+            wrapper = "nn.ParameterDict" if kind == "dict" else "nn.ParameterList"
+            what = "parameters"
+        else:
+            wrapper = "nn.ModuleDict" if kind == "dict" else "nn.ModuleList"
+            what = "modules"
+        return f"self.{brief_text(container.attribute, 24)} holds {what} in a plain {kind}: not registered; use {wrapper}"
 
     def _message(self, module: ModuleClass, container: PlainContainer) -> str:
         attribute, kind, stateful, parameters = container.attribute, container.kind, container.layers, container.parameters
@@ -263,7 +288,13 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             squashed = probabilities.squashed(logits, statement)
             if squashed is None or squashed.kind != expected:
                 continue
-            self.report(call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text), self._probe_input(squashed))
+            concise = (
+                f"{self.ctx.brief(logits, 24)} is {squashed.kind} output but the loss expects logits: pass the raw logits"
+            )
+            self.report(
+                call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text),
+                self._probe_input(squashed), short=concise,
+            )
 
     def _loss(self, call: cst.Call, statement: Statement, loss_classes: bool) -> Optional[Tuple[str, str]]:
         qualified = self.ctx.qualified_name(call.func)
@@ -364,7 +395,7 @@ class ViewAsPermuteCheck(Check):
                 "ndim": ndim,
                 "assumed_ndim": assumed,
                 "fragment": self.ctx.code(call),
-            })
+            }, short=self._concise(call, tensor, groups, ndim))
 
     def _receiver_and_shape(self, call: cst.Call):
         if has_star_args(call) or any(arg.keyword is not None for arg in call.args):
@@ -457,6 +488,11 @@ class ViewAsPermuteCheck(Check):
             if len(missing) == 1:
                 return [missing if g is None else g for g in groups], arguments, True
         return groups, None, False
+
+    def _concise(self, call: cst.Call, tensor: str, groups, ndim) -> str:
+        order = self._permute_order(groups, ndim)
+        fix = f"{brief_text(tensor, 20)}.permute({', '.join(str(i) for i in order)})" if order is not None else "permute()"
+        return f"{callee_terminal_name(call)}() reorders {brief_text(tensor, 20)}'s dimensions and scrambles the data: use {fix}"
 
     def _message(self, call: cst.Call, tensor: str, shape, groups, ndim) -> str:
         method = callee_terminal_name(call)
@@ -637,7 +673,7 @@ class BiasBeforeBatchNormCheck(Check):
             "layer": self.ctx.fragment(layer),
             "norm": self.ctx.fragment(norm),
             "names": names,
-        })
+        }, short=f"bias of {layer_class.rsplit('.', 1)[-1]} is cancelled by the BatchNorm after it: pass bias=False")
 
     def _single(self, expr, statement: Statement, models: ModelFacts) -> Optional[cst.Call]:
         if isinstance(expr, cst.Call):

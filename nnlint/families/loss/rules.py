@@ -92,7 +92,10 @@ class LossClippedCheck(Check):
             sink = losses.reaches_update(cap.node, statement, also)
             if sink is None:
                 continue
-            self.report(cap.node, LOSS_CLIPPED, self._message(cap, sink.description, losses), self._probe_input(cap, losses, fixed))
+            self.report(
+                cap.node, LOSS_CLIPPED, self._message(cap, sink.description, losses), self._probe_input(cap, losses, fixed),
+                short=self._concise(cap),
+            )
 
     # -- recognising the forms of a cap ------------------------------------------------------
 
@@ -208,6 +211,10 @@ class LossClippedCheck(Check):
             f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm) after backward(), or use a robust "
             f"loss (Huber/SmoothL1) if outliers are the concern."
         )
+
+    def _concise(self, cap: Cap) -> str:
+        operand, bound = self.ctx.brief(cap.operand, 24), self.ctx.brief(cap.bound, 24)
+        return f"{operand} capped at {bound} before backward(): no gradient above the cap; clip the gradients instead"
 
     def _probe_input(self, cap: Cap, losses: LossValues, fixed: FixedValues) -> dict:
         return {

@@ -38,7 +38,9 @@ def _prepare(probe_input: Dict[str, Any]) -> Dict[str, Any]:
     if not all(name.replace("/", "").replace(".", "").replace("_", "").isalnum() for name in layers):
         raise Refused("unexpected layer names")
     dropout, norm = _kinds(layers)
-    shown = bool(dropout or norm)
+    # a library model's layers (resnet50: BatchNorm, no Dropout) are not visible: the probe then
+    # uses both kinds and says that it does
+    shown = bool(dropout or norm) and "BatchNorm/Dropout" not in layers
     if not shown:
         dropout, norm = ["Dropout"], ["BatchNorm"]
     return {
@@ -70,7 +72,7 @@ def _intro(request: Dict[str, Any]) -> str:
     names = " and ".join(request["names"])
     if request["shown"]:
         return f"with {names} layers like {request['model']}'s, "
-    return f"{request['model']}'s layers are not visible; with Dropout and BatchNorm layers, "
+    return f"{request['model']}'s layers are not visible here; with Dropout and BatchNorm layers (whichever it has), "
 
 
 class EvalModeMissingProbe(Probe):

@@ -38,8 +38,10 @@ FRAMEWORK_CLASS = re.compile(r"LightningModule$|LightningDataModule$|Trainer$|Ca
 
 
 def _kinds(layers: Optional[Tuple[str, ...]]) -> Tuple[List[str], List[str], List[str]]:
+    """(dropout, normalization, other) layer names; a library model ("BatchNorm/Dropout": which
+    of the two it has is not visible) counts as other, so that no message names a kind it lacks."""
     layers = layers or ()
-    dropout = [name for name in layers if "ropout" in name]
+    dropout = [name for name in layers if "ropout" in name and "/" not in name]
     norm = [name for name in layers if "Norm" in name and "ropout" not in name]
     other = [name for name in layers if name not in dropout and name not in norm]
     return dropout, norm, other
@@ -54,7 +56,7 @@ def in_training_mode(layers: Optional[Tuple[str, ...]]) -> str:
     if norm:
         parts.append(f"{'/'.join(norm)} normalizes with each batch's own statistics and keeps updating its running averages")
     if other or not parts:
-        parts.append("its dropout and normalization layers behave as in training")
+        parts.append("its dropout and normalization layers, whichever it has, behave as in training")
     return "; ".join(parts)
 
 
@@ -67,7 +69,7 @@ def in_evaluation_mode(layers: Optional[Tuple[str, ...]]) -> str:
     if norm:
         parts.append(f"{'/'.join(norm)} uses its frozen running statistics and stops updating them")
     if other or not parts:
-        parts.append("dropout is off and BatchNorm statistics are frozen")
+        parts.append("any dropout is off and any BatchNorm statistics are frozen")
     return "; ".join(parts)
 
 
@@ -268,7 +270,8 @@ class EvalModeMissingCheck(Check):
             f"Call `{model}.eval()` before evaluating (and `{model}.train()` before training resumes)."
         )
         probe_input = {"rule": "NNL501", "layers": list(layers or ()), "model": model}
-        self.report(node, EVAL_MODE_MISSING, message, probe_input)
+        short_message = f"{ctx.brief(called_model(node), 30)} evaluates in training mode: call .eval() before evaluating"
+        self.report(node, EVAL_MODE_MISSING, message, probe_input, short=short_message)
 
 
 INSPECTING_ATTRIBUTES = frozenset({"size", "shape", "dtype", "device", "ndim", "dim", "requires_grad"})
@@ -477,7 +480,8 @@ class TrainModeNotRestoredCheck(Check):
             f"training phase."
         )
         probe_input = {"rule": "NNL502", "layers": list(layers or ()), "model": model}
-        self.report(node, TRAIN_MODE_NOT_RESTORED, message, probe_input)
+        short_message = f"{ctx.brief(receiver, 30)} stays in eval mode when training resumes: call .train() before training"
+        self.report(node, TRAIN_MODE_NOT_RESTORED, message, probe_input, short=short_message)
 
 
 def _loop_text(ctx, timeline: Timeline) -> str:

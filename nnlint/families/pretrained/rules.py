@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import dotted_name, keyword_arg, positional_args
@@ -168,7 +169,8 @@ class PretrainedInputsCheck(Check):
                 f"network sees raw [0, 1] (or 0-255) pixels where its weights expect inputs standardized with "
                 f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
             )
-            self.report(model.report, PRETRAINED_WITHOUT_NORMALIZE, message, probe)
+            concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} are never normalized: normalize with its mean/std"
+            self.report(model.report, PRETRAINED_WITHOUT_NORMALIZE, message, probe, short=concise)
 
     def _unknown_helper(self, call: cst.Call, statement: Optional[Statement]) -> bool:
         """A call named like a normalizer whose code this module does not show (nor a pipeline it knows)."""
@@ -283,7 +285,11 @@ class PretrainedInputsCheck(Check):
             "std": list(std),
             "expected": _expected(model),
         }
-        self.report(node, NORMALIZE_STATS_MISMATCH, message, probe)
+        concise = (
+            f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s: "
+            f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
+        )
+        self.report(node, NORMALIZE_STATS_MISMATCH, message, probe, short=concise)
 
     def _names(self, node: cst.CSTNode):
         statement = self.ctx.index.statement_of.get(node)
@@ -348,7 +354,11 @@ class PretrainedInputsCheck(Check):
                     pipeline = pipeline_probe_input(self.ctx, application.pipelines[:1])
             probe = {"read": self.ctx.code(read.node), "destination": hit.description, "pipeline": pipeline,
                      "expected": _expected(model)}
-            self.report(read.node, BGR_INTO_RGB_MODEL, message, probe)
+            concise = (
+                f"BGR image from {self.ctx.brief(read.node, 24)} reaches RGB-trained {brief_text(model.name or 'model', 20)}: "
+                "cv2.cvtColor(img, cv2.COLOR_BGR2RGB) first"
+            )
+            self.report(read.node, BGR_INTO_RGB_MODEL, message, probe, short=concise)
 
 
 def _pipeline_name(ctx, pipeline: Pipeline) -> str:
@@ -439,7 +449,8 @@ class UncheckedPartialLoadCheck(Check):
                 f"the result: `missing, unexpected = {receiver}.load_state_dict(..., strict=False)` and assert or log "
                 f"that only the keys you meant to skip are missing."
             )
-            self.report(call, UNCHECKED_PARTIAL_LOAD, message, {"call": self.ctx.code(call), "receiver": receiver})
+            concise = "load_state_dict(strict=False) result discarded: a failed load goes unnoticed; check the missing keys"
+            self.report(call, UNCHECKED_PARTIAL_LOAD, message, {"call": self.ctx.code(call), "receiver": receiver}, short=concise)
 
     def _is_false(self, expr: Optional[cst.BaseExpression], statement: Statement, flow, depth: int = 0) -> bool:
         if expr is None:

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import callee_terminal_name, dotted_name, method_receiver
@@ -85,7 +86,10 @@ class SequenceTargetCheck(Check):
             if key in reported:
                 continue
             reported.add(key)
-            self.report(node, rule, self._message(rule, objective), self._probe_input(rule, objective))
+            self.report(
+                node, rule, self._message(rule, objective), self._probe_input(rule, objective),
+                short=self._concise(rule, objective),
+            )
 
     def _all(self, objectives: TokenObjectives) -> List[Objective]:
         every = []
@@ -253,6 +257,19 @@ class SequenceTargetCheck(Check):
             f"position on a wrong target. Slice instead (input = seq[..., :-1], target = seq[..., 1:]) or set the "
             f"wrapped position to the ignore index {mask}."
         )
+
+    def _concise(self, rule: Rule, objective: Objective) -> str:
+        target = brief_text(self._name(objective.target_expr, objective.target_path, "target"), 24)
+        if objective.kind == "trainer":
+            target = '"labels"'
+        if rule is NOT_SHIFTED:
+            return f"target {target} is not shifted: the model learns to copy its input; take targets one token later"
+        if rule is DOUBLE_SHIFT:
+            model = brief_text(objective.model.name, 20)
+            return f"labels {target} are shifted here and again inside {model}: pass them unshifted"
+        if rule is MISALIGNED:
+            return f"target {target} is not the input's window moved by exactly +1 with the same length"
+        return f"target made with roll() wraps around: the last position learns the first token; slice instead"
 
     def _fix(self, objective: Objective) -> str:
         """A concrete next-token pairing in the code's own terms."""

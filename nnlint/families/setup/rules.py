@@ -20,6 +20,7 @@ from typing import List, Optional, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.model_modes import ModelModes
@@ -142,7 +143,8 @@ class TrainLoaderUnshuffledCheck(Check):
             f"the updates chase one class at a time. Pass shuffle=True (or a sampler such as RandomSampler or "
             f"DistributedSampler)."
         )
-        self.report(call, TRAIN_LOADER_UNSHUFFLED, message)
+        concise = f"the training DataLoader never shuffles ({how}): pass shuffle=True or a sampler"
+        self.report(call, TRAIN_LOADER_UNSHUFFLED, message, short=concise)
 
 
 def _carries_state(timeline: Timeline) -> bool:
@@ -365,7 +367,11 @@ class OptimizerMissesNewLayersCheck(Check):
             f"the optimizer after changing the model, or add the new parameters with "
             f"`{optimizer_name}.add_param_group(...)`."
         )
-        self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message)
+        concise = (
+            f"{brief_text(new_layer, 30)} added after the optimizer took the parameters: never trained; "
+            "build the optimizer after"
+        )
+        self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message, short=concise)
 
 
 # -- NNL603 -----------------------------------------------------------------------------------------
@@ -492,7 +498,8 @@ class SchedulerBeforeOptimizerCheck(Check):
             f"warns at run time), so every learning rate comes one step early and warmup or decay milestones shift. "
             f"Call it after `{excerpt(ctx, step.node, 40)}`."
         )
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related)
+        concise = f"scheduler stepped before {ctx.brief(step.node, 30)}: the schedule runs one step early; step it after"
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related, short=concise)
 
     # (b) an epoch-based scheduler stepped every batch
 
@@ -527,7 +534,8 @@ class SchedulerBeforeOptimizerCheck(Check):
             f"per epoch after the batch loop, or express the schedule in steps (multiply by the number of batches "
             f"per epoch)."
         )
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message)
+        concise = f"epoch-based {terminal} stepped every batch: the schedule runs far too fast; step it once per epoch"
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, short=concise)
 
     def _within_epoch_count(self, length: cst.BaseExpression, batch_loop: Statement) -> bool:
         """A literal length (`StepLR(opt, 30)`, `milestones=[30, 45]`) no larger than the number of epochs
@@ -795,7 +803,13 @@ class LossAccumulatedWithGraphCheck(Check):
             f"graph stays referenced from {accumulator}, so memory grows every step until the total is dropped; "
             f"{fix}."
         )
-        self.report(node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)})
+        concise = (
+            f"loss tensor {leaf_text} kept in {brief_text(accumulator, 24)} with its graph: memory grows; use .item()"
+        )
+        self.report(
+            node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)},
+            short=concise,
+        )
 
 
 def _surface(ctx, value: cst.BaseExpression) -> Optional[cst.BaseExpression]:
