@@ -15,26 +15,8 @@ from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
-from nnlint.analysis.names import callee_terminal_name
 from nnlint.budget import TimeBudgetExceeded
 from nnlint.contracts import Rule
-
-
-def shorten(text: str, limit: int = 60) -> str:
-    """Text quoted in a message, cut to `limit` characters ("..." marks the cut)."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def excerpt(ctx: ModuleContext, node: cst.CSTNode, limit: int = 60) -> str:
-    """A node's code quoted in a message, at most `limit` characters: a long call reads as
-    `callee(...)` (as `name(...)` when even the callee is long); other code is cut."""
-    text = ctx.code(node)
-    if len(text) <= limit:
-        return text
-    if isinstance(node, cst.Call):
-        callee = ctx.code(node.func)
-        return f"{callee}(...)" if len(callee) < limit else f"{callee_terminal_name(node)}(...)"
-    return shorten(text, limit)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from nnlint.analysis.transforms import (
     rotation_range,
 )
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check, shorten
+from nnlint.check import Check
 from nnlint.families.augmentation.alignment import Alignment, Misalignment
 from nnlint.families.augmentation.contracts import (
     FLIP_WITHOUT_TARGET,
@@ -106,7 +106,7 @@ class FlipWithoutTargetCheck(Check):
         ctx = self.ctx
         what = KIND_WORDS.get(item.target_kind, "target")
         if item.manual is not None:
-            flip = shorten(ctx.code(item.manual.node))
+            flip = brief_text(ctx.code(item.manual.node), 60)
             axis = "vertically" if item.manual.axis == "v" else "horizontally"
             return (
                 f"`{flip}` flips {item.image} {axis} at random but {_target_words(item.target, what)}, returned with it, is not "
@@ -121,7 +121,7 @@ class FlipWithoutTargetCheck(Check):
                 f"random flips/crops make image and {what} disagree. Pass a joint transform with `transforms=` "
                 f"(torchvision.transforms.v2 transforms image and target together)."
             )
-        call = shorten(ctx.code(item.node))
+        call = brief_text(ctx.code(item.node), 60)
         pipeline = item.pipelines[0] if item.pipelines else None
         if pipeline is not None and pipeline.library == "custom" and item.ops:
             verb = {"hflip": "flips", "vflip": "flips", "flip": "flips"}.get(item.ops[0].geometry or "", "transforms")
@@ -198,8 +198,8 @@ class IndependentRandomTransformsCheck(Check):
         )
         if item.manual is not None:
             return (
-                f"`{shorten(ctx.code(item.node))}` flips {item.target} under its own random draw, separate from the draw that "
-                f"flips {item.image} (`{shorten(ctx.code(item.manual.node))}`): image and {what} are flipped differently "
+                f"`{brief_text(ctx.code(item.node), 60)}` flips {item.target} under its own random draw, separate from the draw that "
+                f"flips {item.image} (`{brief_text(ctx.code(item.manual.node), 60)}`): image and {what} are flipped differently "
                 f"about half the time. Draw once (`flip = random.random() < 0.5`) and flip both under it."
             )
         ops = _op_list(item.ops)
@@ -210,9 +210,9 @@ class IndependentRandomTransformsCheck(Check):
                 f"and draw their own random parameters, so image and {what} get different flips/crops. Use one joint "
                 f"`transforms=` (torchvision.transforms.v2) instead."
             )
-        other = shorten(ctx.code(item.other)) if item.other is not None else "the image's call"
+        other = brief_text(ctx.code(item.other), 60) if item.other is not None else "the image's call"
         return (
-            f"`{shorten(ctx.code(item.node))}` applies random {ops} to {item.target} in a separate call from `{other}`: "
+            f"`{brief_text(ctx.code(item.node), 60)}` applies random {ops} to {item.target} in a separate call from `{other}`: "
             f"each call draws its own randomness, so image and {what} get different flips/crops. {fix}"
         )
 
@@ -301,7 +301,7 @@ class KeypointFlipWithoutSwapCheck(Check):
 
     def _mirror_message(self, mirror: Mirror, pairing) -> str:
         return (
-            f"`{shorten(self.ctx.code(mirror.node))}` mirrors the x coordinates of {mirror.keypoints} but keeps their order, and "
+            f"`{brief_text(self.ctx.code(mirror.node), 60)}` mirrors the x coordinates of {mirror.keypoints} but keeps their order, and "
             f"{pairing.reason}: after the flip the left-joint slots hold right joints, so the model is taught left and "
             f"right swapped. Also permute the keypoints with the flip pairs, e.g. `{mirror.keypoints} = "
             f"{mirror.keypoints}[FLIP_INDEX]` (the index of each joint's mirror partner)."
@@ -309,7 +309,7 @@ class KeypointFlipWithoutSwapCheck(Check):
 
     def _library_message(self, application: Application, keypoints: str, op: TransformOp, pairing) -> str:
         return (
-            f"`{shorten(self.ctx.code(application.node))}` runs {op.name}, which mirrors {keypoints} but never swaps left and "
+            f"`{brief_text(self.ctx.code(application.node), 60)}` runs {op.name}, which mirrors {keypoints} but never swaps left and "
             f"right joints, and {pairing.reason}: on flipped samples the left-joint slots hold right joints. After a "
             f"flip, reorder the keypoints with the flip pairs (or declare the swap, e.g. albumentations "
             f"`KeypointParams(label_mapping=...)`)."
@@ -408,7 +408,7 @@ class FlipChangesLabelCheck(Check):
 
     def _message(self, op: TransformOp, change: str, dataset: str) -> str:
         return (
-            f"`{shorten(self.ctx.code(op.node))}` {change.format(dataset=dataset)} at random, but {dataset}'s classes depend on "
+            f"`{brief_text(self.ctx.code(op.node), 60)}` {change.format(dataset=dataset)} at random, but {dataset}'s classes depend on "
             f"orientation ({ORIENTATION_EXAMPLES.get(dataset, DIGIT_EXAMPLES)}): the model is trained on "
             f"images whose true class differs from their label. Drop it, or keep rotations within about 15 degrees."
         )

@@ -35,7 +35,7 @@ from nnlint.analysis.timeline import (
     TrainingTimelines,
 )
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check, excerpt
+from nnlint.check import Check
 from nnlint.families.gradients.contracts import CLIP_MISORDERED, CLIP_WHILE_SCALED, ZERO_GRAD_MISPLACED
 
 
@@ -51,7 +51,7 @@ def _clearing(ctx, node: cst.CSTNode) -> str:
     """How a message quotes a gradient clearing: a long `for p in ...: p.grad = None` loop in one line."""
     if isinstance(node, cst.For) and len(ctx.code(node)) > 60:
         return f"for {ctx.code(node.target)} in {ctx.code(node.iter)}: ... .grad = None"
-    return excerpt(ctx, node)
+    return ctx.brief(node, 60)
 
 
 def optimizer_expression(step: Event) -> Optional[cst.BaseExpression]:
@@ -218,32 +218,32 @@ class ClipMisorderedCheck(_ClipCheck):
 
     def _report(self, timeline: Timeline, clip: Event, anchor: Event, order: str, fixed: FixedValues) -> None:
         ctx = self.ctx
-        clip_text = excerpt(ctx, clip.node)
+        clip_text = ctx.brief(clip.node, 60)
         if order == "before_backward":
             backward = anchor
             step = next((e for e, _ in timeline.after(backward) if e.kind == STEP and timeline.concerns(clip, e)), None)
-            step_text = excerpt(ctx, step.node) if step is not None else "step()"
+            step_text = ctx.brief(step.node, 60) if step is not None else "step()"
             in_closure = step is not None and any(site.node is step.node for site in backward.via)
             where = (
-                f"into the closure, right after `{excerpt(ctx, backward.node)}`"
+                f"into the closure, right after `{ctx.brief(backward.node, 60)}`"
                 if in_closure
-                else f"between `{excerpt(ctx, backward.node)}` and `{step_text}`"
+                else f"between `{ctx.brief(backward.node, 60)}` and `{step_text}`"
             )
             concise = f"gradient clipping runs before {ctx.brief(backward.node, 30)}: it never takes effect; move it after backward"
             message = (
-                f"`{clip_text}` runs before `{excerpt(ctx, backward.node)}` in the same training step: it clips the "
+                f"`{clip_text}` runs before `{ctx.brief(backward.node, 60)}` in the same training step: it clips the "
                 f"previous step's gradients (already applied or zeroed), and `{step_text}` then applies the new "
                 f"gradients unclipped, so clipping never takes effect. Move it {where}."
             )
         else:
             step = anchor
             backward = self.backward_before(timeline, step)
-            backward_text = excerpt(ctx, backward.node) if backward is not None else "backward()"
+            backward_text = ctx.brief(backward.node, 60) if backward is not None else "backward()"
             concise = f"gradient clipping runs after {ctx.brief(step.node, 30)}: it never takes effect; move it before the step"
             message = (
-                f"`{clip_text}` runs after `{excerpt(ctx, step.node)}`: the update has already used the unclipped "
+                f"`{clip_text}` runs after `{ctx.brief(step.node, 60)}`: the update has already used the unclipped "
                 f"gradients, and the clipped ones are only zeroed or added to the next step's, so clipping never "
-                f"takes effect. Move it between `{backward_text}` and `{excerpt(ctx, step.node)}`."
+                f"takes effect. Move it between `{backward_text}` and `{ctx.brief(step.node, 60)}`."
             )
         self.report(clip.node, CLIP_MISORDERED, message, _clip_probe_input(ctx, clip, fixed, {"order": order}), short=concise)
 
@@ -347,7 +347,7 @@ class ClipWhileScaledCheck(_ClipCheck):
                 f"divided by the scale: updates thousands of times too small"
             )
         message = (
-            f"`{excerpt(ctx, clip.node)}` clips the gradients of `{excerpt(ctx, backward.node)}` while they are still "
+            f"`{ctx.brief(clip.node, 60)}` clips the gradients of `{ctx.brief(backward.node, 60)}` while they are still "
             f"scaled: {effect}. Call `{scaler}.unscale_({optimizer_text})` right before clipping."
         )
         extra = {
@@ -427,11 +427,11 @@ class ZeroGradMisplacedCheck(_StepCheck):
     def _report_cleared(self, timeline: Timeline, zero: Event, step: Event) -> None:
         ctx = self.ctx
         backward = self.backward_before(timeline, zero)
-        backward_text = excerpt(ctx, backward.node) if backward is not None else "backward()"
+        backward_text = ctx.brief(backward.node, 60) if backward is not None else "backward()"
         message = (
-            f"`{_clearing(ctx, zero.node)}` runs after `{backward_text}` and before `{excerpt(ctx, step.node)}`: the "
+            f"`{_clearing(ctx, zero.node)}` runs after `{backward_text}` and before `{ctx.brief(step.node, 60)}`: the "
             f"gradients are cleared before the optimizer uses them, so every update sees zero gradients and the "
-            f"model does not learn. Clear them before the forward pass or after `{excerpt(ctx, step.node)}`."
+            f"model does not learn. Clear them before the forward pass or after `{ctx.brief(step.node, 60)}`."
         )
         probe_input = {"form": "cleared_before_step", "zero_grad": ctx.code(zero.node), "step": ctx.code(step.node)}
         concise = f"{ctx.brief(zero.node, 30)} clears the gradients before {ctx.brief(step.node, 30)} uses them: move it"
@@ -475,16 +475,16 @@ class ZeroGradMisplacedCheck(_StepCheck):
         optimizer = optimizer_expression(step)
         optimizer_text = ctx.code(optimizer) if optimizer is not None else "optimizer"
         backward = self.backward_before(timeline, step)
-        backward_text = excerpt(ctx, backward.node) if backward is not None else "backward()"
+        backward_text = ctx.brief(backward.node, 60) if backward is not None else "backward()"
         if timeline.kind == "loop":
             where = "the loop"
         else:
             where = f"{timeline.scope.name} (Lightning does not clear them under manual optimization)"
         message = (
-            f"`{excerpt(ctx, step.node)}` applies the gradients of `{backward_text}` every iteration, but nothing in "
+            f"`{ctx.brief(step.node, 60)}` applies the gradients of `{backward_text}` every iteration, but nothing in "
             f"{where} clears them (no `{optimizer_text}.zero_grad()`): gradients accumulate over the whole run and "
             f"each update uses the sum of all past gradients. Call `{optimizer_text}.zero_grad()` once per step, "
-            f"before backward() or after `{excerpt(ctx, step.node)}`."
+            f"before backward() or after `{ctx.brief(step.node, 60)}`."
         )
         concise = f"gradients are never cleared, so they accumulate: call {brief_text(optimizer_text, 24)}.zero_grad() every step"
         self.report(step.node, ZERO_GRAD_MISPLACED, message, {"form": "never_cleared", "step": ctx.code(step.node)}, short=concise)

@@ -27,7 +27,7 @@ from nnlint.analysis.names import (
     positional_args,
 )
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check, excerpt
+from nnlint.check import Check
 from nnlint.families.layers.contracts import (
     FUNCTIONAL_DROPOUT,
     UNREGISTERED_SUBMODULES,
@@ -127,7 +127,7 @@ class FunctionalDropoutCheck(Check):
 
     def _message(self, call: cst.Call, qualified: str, statement: Statement, module: ModuleClass) -> str:
         name = qualified.rsplit(".", 1)[-1]
-        code = excerpt(self.ctx, call)
+        code = self.ctx.brief(call, 60)
         scope = statement.scope
         if scope.class_info is not None:
             where = f"{scope.name}"
@@ -323,8 +323,8 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
         return None
 
     def _message(self, call: cst.Call, logits: cst.BaseExpression, squashed: Squashed, loss_text: str) -> str:
-        value = excerpt(self.ctx, logits, 40)
-        applied = excerpt(self.ctx, squashed.node, 50)
+        value = self.ctx.brief(logits, 40)
+        applied = self.ctx.brief(squashed.node, 50)
         if squashed.via:
             origin = f" ({squashed.via} ends in `{applied}`)"
         elif squashed.node is logits:
@@ -504,7 +504,7 @@ class ViewAsPermuteCheck(Check):
         else:
             fix = f"{tensor}.permute({', '.join(str(i) for i in order)}).reshape(...)"
         return (
-            f"`{excerpt(self.ctx, call)}` lists {tensor}'s own dimensions in another order: {method}() only "
+            f"`{self.ctx.brief(call, 60)}` lists {tensor}'s own dimensions in another order: {method}() only "
             f"reinterprets the memory, so values are scrambled across positions instead of moved to the new axes, "
             f"and the model trains on garbage without any error. Reorder the axes with {fix} "
             f"(.contiguous() before a view)."
@@ -720,8 +720,8 @@ class BiasBeforeBatchNormCheck(Check):
         name = layer_class.rsplit(".", 1)[-1]
         default = "" if keyword_arg(layer, "bias") is not None else " (bias=True is the default)"
         return (
-            f"`{excerpt(self.ctx, layer)}` has a bias{default} but is followed directly by "
-            f"`{excerpt(self.ctx, norm)}` {where}: BatchNorm subtracts the per-channel batch mean, which cancels the "
+            f"`{self.ctx.brief(layer, 60)}` has a bias{default} but is followed directly by "
+            f"`{self.ctx.brief(norm, 60)}` {where}: BatchNorm subtracts the per-channel batch mean, which cancels the "
             f"bias exactly, so those parameters get zero gradient and are wasted. Pass bias=False to {name}."
         )
 

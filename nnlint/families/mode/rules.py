@@ -24,7 +24,7 @@ from nnlint.analysis.model_modes import ModeFound, ModelModes, called_model
 from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, method_receiver
 from nnlint.analysis.objects import MODULE_BASE, related
 from nnlint.analysis.timeline import BACKWARD, FORWARD, MODE, Event, Timeline, TrainingTimelines
-from nnlint.check import Check, Elsewhere, excerpt
+from nnlint.check import Check, Elsewhere
 from nnlint.families.mode.contracts import EVAL_MODE_MISSING, TRAIN_MODE_NOT_RESTORED
 
 
@@ -190,7 +190,7 @@ class EvalModeMissingCheck(Check):
             related += ((Elsewhere(model.path, tuple(model.at)), "builds the model"),)
         context = "" if why.startswith("in ") else f", {why},"
         message = (
-            f"`{excerpt(ctx, node, 50)}` in {_where(scope)}{context} evaluates `{func.value}`, the model {call_place} passes "
+            f"`{ctx.brief(node, 50)}` in {_where(scope)}{context} evaluates `{func.value}`, the model {call_place} passes "
             f"(built at {built}), which is never put in evaluation mode: {in_training_mode(layers)}, so "
             f"predictions and metrics are wrong and change from run to run. Call `{func.value}.eval()` at the start "
             f"of {scope.function_name}() (and `.train()` before training resumes)."
@@ -257,7 +257,7 @@ class EvalModeMissingCheck(Check):
         if found.state == "train" and found.event is not None:
             switch = found.event
             state = (
-                f"{model} is still in training mode here (last set by `{excerpt(ctx, switch.node, 50)}` in "
+                f"{model} is still in training mode here (last set by `{ctx.brief(switch.node, 50)}` in "
                 f"{_where(switch.statement.scope)}, and no eval() since)"
             )
         else:
@@ -265,7 +265,7 @@ class EvalModeMissingCheck(Check):
         where = _where(statement.scope)
         context = "" if why.startswith("in ") else f", {why},"
         message = (
-            f"`{excerpt(ctx, node, 50)}` in {where}{context} evaluates {model}, but {state}: "
+            f"`{ctx.brief(node, 50)}` in {where}{context} evaluates {model}, but {state}: "
             f"{in_training_mode(layers)}, so predictions and metrics are wrong and change from run to run. "
             f"Call `{model}.eval()` before evaluating (and `{model}.train()` before training resumes)."
         )
@@ -473,8 +473,8 @@ class TrainModeNotRestoredCheck(Check):
         train_scope = forward.statement.scope if forward is not None else timeline.scope
         where_eval = _where(evaluation.statement.scope)
         message = (
-            f"`{excerpt(ctx, node, 50)}` in {where_eval} switches {model} to evaluation mode inside {loop_text}, and "
-            f"nothing switches it back before `{excerpt(ctx, step.node, 50)}` trains it again (no {model}.train() in "
+            f"`{ctx.brief(node, 50)}` in {where_eval} switches {model} to evaluation mode inside {loop_text}, and "
+            f"nothing switches it back before `{ctx.brief(step.node, 50)}` trains it again (no {model}.train() in "
             f"{_where(train_scope)} or anywhere in between): after the first evaluation, training runs in "
             f"evaluation mode ({in_evaluation_mode(layers)}). Call `{model}.train()` at the start of each "
             f"training phase."
@@ -487,9 +487,9 @@ class TrainModeNotRestoredCheck(Check):
 def _loop_text(ctx, timeline: Timeline) -> str:
     root = timeline.root
     if isinstance(root, cst.For):
-        return f"the loop `for {ctx.code(root.target)} in {excerpt(ctx, root.iter, 40)}`"
+        return f"the loop `for {ctx.code(root.target)} in {ctx.brief(root.iter, 40)}`"
     if isinstance(root, cst.While):
-        return f"the loop `while {excerpt(ctx, root.test, 40)}`"
+        return f"the loop `while {ctx.brief(root.test, 40)}`"
     return "the training loop"
 
 

@@ -20,7 +20,7 @@ from nnlint.analysis.names import dotted_name, keyword_arg, positional_args
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
 from nnlint.analysis.transforms import Pipeline, TransformPipelines, pipeline_probe_input as _shared_pipeline_input
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check, shorten
+from nnlint.check import Check
 from nnlint.families.pretrained.contracts import (
     PRETRAINED_WITHOUT_NORMALIZE,
     NORMALIZE_STATS_MISMATCH,
@@ -162,7 +162,7 @@ class PretrainedInputsCheck(Check):
             else:
                 read, hit = manual[0]
                 scope = read.statement.scope.name
-                what = f"`{scope}` (line {_line(self.ctx, read.node)}), which reads them with `{shorten(self.ctx.code(read.node), 40)}` and never normalizes them"
+                what = f"`{scope}` (line {_line(self.ctx, read.node)}), which reads them with `{brief_text(self.ctx.code(read.node), 40)}` and never normalizes them"
                 probe = {"pipeline": None, "expected": _expected(model), "manual": scope}
             message = (
                 f"{model.describe(self.ctx)} is loaded with pretrained weights, but its inputs come from {what}: the "
@@ -270,7 +270,7 @@ class PretrainedInputsCheck(Check):
         known = _known_family(mean, std)
         which = f" ({known})" if known else ""
         message = (
-            f"`{shorten(self.ctx.code(node), 70)}` normalizes with mean {_triple(mean)}, std {_triple(std)}{which}, but "
+            f"`{brief_text(self.ctx.code(node), 70)}` normalizes with mean {_triple(mean)}, std {_triple(std)}{which}, but "
             f"{model.describe(self.ctx)} (line {_line(self.ctx, model.node)}) was trained on "
             f"{_stats_text(expected)}: every input is shifted and rescaled away from what the pretrained features "
             f"expect, so the model fine-tunes (or predicts) from a degraded start. Use mean={_triple(expected.mean)}, "
@@ -335,13 +335,13 @@ class PretrainedInputsCheck(Check):
             if hit is None:
                 continue
             where = {
-                "transform": f"the transform call `{shorten(self.ctx.code(hit.node), 50)}`",
-                "model": f"the model call `{shorten(self.ctx.code(hit.node), 50)}`",
+                "transform": f"the transform call `{brief_text(self.ctx.code(hit.node), 50)}`",
+                "model": f"the model call `{brief_text(self.ctx.code(hit.node), 50)}`",
                 "dataset": "the model's inputs through the Dataset's __getitem__",
                 "loader": f"the model's inputs through `{read.statement.scope.name}`",
             }[hit.description]
             message = (
-                f"`{shorten(self.ctx.code(read.node), 50)}` returns the image in BGR channel order, and it reaches {where} "
+                f"`{brief_text(self.ctx.code(read.node), 50)}` returns the image in BGR channel order, and it reaches {where} "
                 f"(line {_line(self.ctx, hit.node)}) without a BGR->RGB conversion, but {model.describe(self.ctx)} "
                 f"(line {_line(self.ctx, model.node)}) was trained on RGB images: red and blue are swapped in every "
                 f"input, which silently costs accuracy. Convert right after reading: "
@@ -369,7 +369,7 @@ def _pipeline_name(ctx, pipeline: Pipeline) -> str:
     statement = pipeline.statement
     if statement is not None and isinstance(statement.node, cst.Return):
         return f"{statement.scope.name}()"
-    return shorten(ctx.code(pipeline.node), 40)
+    return brief_text(ctx.code(pipeline.node), 40)
 
 
 def _op_names(pipeline: Pipeline) -> str:
@@ -443,7 +443,7 @@ class UncheckedPartialLoadCheck(Check):
                 continue
             receiver = self.ctx.code(call.func.value) if isinstance(call.func, cst.Attribute) else "model"
             message = (
-                f"`{shorten(self.ctx.code(call), 70)}` discards what it returns (the missing and unexpected keys): if the "
+                f"`{brief_text(self.ctx.code(call), 70)}` discards what it returns (the missing and unexpected keys): if the "
                 f"checkpoint's keys carry a `module.` (DataParallel) or `model.` (Lightning) prefix, or a layer was "
                 f"renamed, those weights are silently not loaded and {receiver} keeps its random initialization. Check "
                 f"the result: `missing, unexpected = {receiver}.load_state_dict(..., strict=False)` and assert or log "

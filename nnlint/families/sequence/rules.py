@@ -25,7 +25,7 @@ from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import callee_terminal_name, dotted_name, method_receiver
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check, shorten
+from nnlint.check import Check
 from nnlint.contracts import Rule
 from nnlint.families.sequence.contracts import NOT_SHIFTED, DOUBLE_SHIFT, MISALIGNED, ROLL_WRAPAROUND
 from nnlint.families.sequence.objectives import TARGET_KEYWORDS, Objective, TokenObjectives
@@ -285,7 +285,7 @@ class SequenceTargetCheck(Check):
     def _roll_text(self, objective: Objective) -> str:
         for step in reversed(objective.target_window.steps):
             if step[0] in ("roll", "cat") and len(step) > 1:
-                return f"`{shorten(self.ctx.code(step[1]), 80)}`"
+                return f"`{brief_text(self.ctx.code(step[1]), 80)}`"
         return "torch.roll"
 
     def _name(self, expr: cst.BaseExpression, path, fallback: str) -> str:
