@@ -241,7 +241,7 @@ def test_from_pretrained_starts_in_eval_and_chained_eval_sets_the_mode():
     assert modes_at(ctx, "cnn(images)") == ["eval"]
     timeline = ctx.fact(TrainingTimelines).module()
     (mode,) = timeline.of("mode")
-    assert mode.target == "cnn" and mode.detail["training"] is False
+    assert mode.target == "cnn" and mode.detail.training is False
 
 
 def test_unrelated_and_unsure_mode_switches():

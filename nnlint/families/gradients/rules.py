@@ -58,7 +58,7 @@ def optimizer_expression(step: Event) -> Optional[cst.BaseExpression]:
     call = step.node
     if not isinstance(call, cst.Call):
         return None
-    if step.detail.get("via_scaler"):
+    if step.detail.via_scaler:
         return argument(call, 0, "optimizer")
     return method_receiver(call)
 
@@ -67,15 +67,15 @@ def suspect_call(event: Event, keys: Set[Optional[str]]) -> bool:
     """An unknown call that may backpropagate, clip, unscale, step or clear gradients: a helper we
     did not look into, a call given one of `keys` (the optimizer, the scaler) as an argument, or a
     telling name (`clear_grads(model)`, `trainer.optimizer_step()`)."""
-    if event.kind != CALL or event.detail.get("part_of_event"):
+    if event.kind != CALL or event.detail.part_of_event:
         return False
-    if event.detail.get("opaque"):
+    if event.detail.opaque:
         return True
     if event.roots and any(key in event.roots for key in keys if key):
         return True
-    name = (event.detail.get("callee") or "").lower()
+    name = (event.detail.callee or "").lower()
     if name == "step" or name.endswith("_step"):
-        receiver = (event.detail.get("receiver") or "").lower()
+        receiver = (event.detail.receiver or "").lower()
         return not ENVIRONMENT.search(receiver)
     return any(word in name for word in SUSPECT_CALL)
 
@@ -250,9 +250,9 @@ class ClipMisorderedCheck(_ClipCheck):
 
 def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
     """`clip_grad_norm_(params, float("inf"))`, a huge or a None limit: used to measure the norm only."""
-    limit = clip.detail.get("limit")
+    limit = clip.detail.limit
     if limit is None:
-        return clip.detail.get("api") in ("torch", "accelerate", "module")
+        return clip.detail.api in ("torch", "accelerate", "module")
     if isinstance(limit, cst.Name) and limit.value == "None":
         return True
     value = number_value(limit)
@@ -262,11 +262,11 @@ def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
 
 
 def _clip_probe_input(ctx, clip: Event, fixed: FixedValues, extra: Dict) -> dict:
-    limit = clip.detail.get("limit")
+    limit = clip.detail.limit
     data = {
         "clip": ctx.code(clip.node),
-        "api": clip.detail.get("api"),
-        "function": clip.detail.get("function", "norm"),
+        "api": clip.detail.api,
+        "function": clip.detail.function or "norm",
         "limit": ctx.code(limit) if limit is not None else None,
         "names": fixed.resolve_for_probe([limit], clip.statement) if limit is not None else {},
     }
@@ -282,7 +282,7 @@ class ClipWhileScaledCheck(_ClipCheck):
     triggers = ("clip_grad",)
 
     def judge(self, timeline: Timeline, clip: Event, fixed: FixedValues) -> None:
-        if clip.detail.get("api") != "torch":
+        if clip.detail.api != "torch":
             return
         # on some path through the step (the AMP branch of `if scaler: ... else: ...`)
         for view, view_clip in timeline.paths(clip) or ():
@@ -304,13 +304,13 @@ class ClipWhileScaledCheck(_ClipCheck):
             if suspect_call(event, keys):
                 return None
             if event.kind == BACKWARD:
-                if event.detail.get("form") != "scaled" or not self._is_grad_scaler(timeline, event):
+                if event.detail.form != "scaled" or not self._is_grad_scaler(timeline, event):
                     return None
                 return event
         return None
 
     def _is_grad_scaler(self, timeline: Timeline, backward: Event) -> bool:
-        enabled = backward.detail.get("scaler_enabled")
+        enabled = backward.detail.scaler_enabled
         if enabled is not None:
             return enabled
         # not constructed in this module: a scaler named so and used with step()/update()
@@ -318,7 +318,7 @@ class ClipWhileScaledCheck(_ClipCheck):
         if scaler is None or not SCALER_NAME.search(scaler.split(".")[-1]):
             return False
         objects = self.ctx.fact(TrainingObjects)
-        node = backward.detail.get("scaler_node")
+        node = backward.detail.scaler_node
         if node is not None and objects.kind(node, backward.statement) not in (SCALER, None):
             return False
         return any(step.scaler == scaler for step in timeline.of(STEP))
@@ -328,13 +328,13 @@ class ClipWhileScaledCheck(_ClipCheck):
         scaler = backward.scaler or "scaler"
         optimizer = optimizer_expression(step)
         optimizer_text = ctx.code(optimizer) if optimizer is not None else "optimizer"
-        limit = clip.detail.get("limit")
+        limit = clip.detail.limit
         limit_text = ctx.code(limit) if limit is not None else "max_norm"
         objects = self.ctx.fact(TrainingObjects)
-        scaler_node = backward.detail.get("scaler_node")
+        scaler_node = backward.detail.scaler_node
         init_scale = objects.init_scale(scaler_node, backward.statement) if scaler_node is not None else None
         scale_text = f"init_scale={ctx.code(init_scale)}" if init_scale is not None else "65536 at the start"
-        if clip.detail.get("function") == "value":
+        if clip.detail.function == "value":
             effect = (
                 f"every gradient element is compared with {limit_text} while multiplied by the loss scale "
                 f"({scale_text}), so the effective threshold is {limit_text} divided by the scale and almost "
@@ -389,7 +389,7 @@ class ZeroGradMisplacedCheck(_StepCheck):
     # (a) zero_grad between backward and step
 
     def _cleared_before_step(self, timeline: Timeline, step: Event) -> Optional[Event]:
-        if step.detail.get("closure") == "unknown":
+        if step.detail.closure == "unknown":
             return None  # its closure may backpropagate inside the step
         keys = {step.target, step.scaler}
         for event, _ in timeline.before(step):
@@ -440,7 +440,7 @@ class ZeroGradMisplacedCheck(_StepCheck):
     # (b) never cleared
 
     def _never_cleared(self, timeline: Timeline, step: Event) -> bool:
-        if step.detail.get("closure") == "unknown" or step.target is None:
+        if step.detail.closure == "unknown" or step.target is None:
             return False
         if not self._plain_optimizer(step, timeline):
             return False

@@ -385,7 +385,7 @@ class TrainModeNotRestoredCheck(Check):
             holding = [
                 (timeline, event)
                 for timeline, event in timelines.loops_holding(node, MODE)
-                if event.detail.get("training") is False and timeline.is_training_step
+                if event.detail.training is False and timeline.is_training_step
             ]
             for timeline, event in holding:
                 if event.target is None or self._rebuilt_in_loop(timeline, event.target):

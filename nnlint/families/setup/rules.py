@@ -486,13 +486,13 @@ class SchedulerBeforeOptimizerCheck(Check):
             if nested
             else f"before `{ctx.brief(step.node, 40)}` in each iteration of `{_loop_header(ctx, timeline.root)}`"
         )
-        remote = step.detail.get("remote")
+        remote = step.detail.remote
         related = ()
         if remote is not None:
             # the optimizer's step is in a function of another module that this loop calls
-            place = f"{ctx.project.display(remote['path'])}:{remote['at'][0]}"
-            where += f" (its optimizer.step() is at {place}, in {remote['function']}())"
-            related = ((Elsewhere(remote["path"], tuple(remote["at"])), "the optimizer step"),)
+            place = f"{ctx.project.display(remote.path)}:{remote.at[0]}"
+            where += f" (its optimizer.step() is at {place}, in {remote.function}())"
+            related = ((Elsewhere(remote.path, tuple(remote.at)), "the optimizer step"),)
         message = (
             f"`{ctx.brief(event.node, 60)}` runs {where}: the first value of the schedule is skipped (PyTorch only "
             f"warns at run time), so every learning rate comes one step early and warmup or decay milestones shift. "
