@@ -10,13 +10,13 @@ module and shared.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, ClassVar, List, Mapping, Optional, Tuple
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.budget import TimeBudgetExceeded
-from nnlint.contracts import Rule
+from nnlint.contracts import ProbeInput, Rule
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Report:
     node: cst.CSTNode
     rule: Rule
     message: str  # the full form: what the code does, what it does to training, the fix
-    probe_input: Optional[Dict[str, Any]] = None
+    probe_input: Optional[ProbeInput] = None
     at: Optional[Elsewhere] = None
     related: Tuple[Tuple[Any, str], ...] = ()
     short: str = ""  # the concise form: what is wrong and the fix in a few words (under ~110 characters)
@@ -65,7 +65,7 @@ class Check(cst.BatchableCSTVisitor):
         node: cst.CSTNode,
         rule: Rule,
         message: str,
-        probe_input: Optional[Dict[str, Any]] = None,
+        probe_input: Optional[ProbeInput] = None,
         at: Optional[Elsewhere] = None,
         related: Tuple[Tuple[Any, str], ...] = (),
         short: str = "",

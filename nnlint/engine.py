@@ -288,7 +288,7 @@ def _finding(ctx: ModuleContext, report: Report) -> Finding:
         severity=rule.severity,
         message=report.message,
         short_message=report.short,
-        probe_input=report.probe_input,
+        probe_input=report.probe_input.to_record() if report.probe_input is not None else None,
         related=related,
     )
 

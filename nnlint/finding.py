@@ -66,7 +66,8 @@ class Finding:
     # the concise form: what is wrong and the fix in a few words (the full message when empty)
     short_message: str = ""
     confirmation: Optional[Confirmation] = None
-    # Plain data a runtime probe needs (source fragments, resolved definitions). Never shown.
+    # What the rule's runtime probe needs (source fragments, resolved definitions): the record of
+    # the check's typed ProbeInput (nnlint.contracts). Never shown.
     probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
     # the other places the finding rests on (the model built in model.py for a pipeline in data.py)
     related: Tuple[Related, ...] = ()

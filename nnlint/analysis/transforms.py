@@ -44,6 +44,7 @@ from nnlint.analysis.names import (
     string_value,
 )
 from nnlint.analysis.values import FixedValues
+from nnlint.contracts import PipelineInput
 
 # --- the catalogue of transforms ----------------------------------------------------------------
 
@@ -1055,7 +1056,7 @@ def _unique(pipelines: Iterable[Pipeline]) -> List[Pipeline]:
     return found
 
 
-def pipeline_probe_input(ctx, pipelines: List[Pipeline]) -> Optional[Dict[str, object]]:
+def pipeline_probe_input(ctx, pipelines: List[Pipeline]) -> Optional[PipelineInput]:
     """What a probe needs to instantiate a pipeline: its construction code (or its ops when it
     was built up in a list), the library, and the resolution table of every name it uses."""
     if not pipelines:
@@ -1076,12 +1077,12 @@ def pipeline_probe_input(ctx, pipelines: List[Pipeline]) -> Optional[Dict[str, o
     container = None
     if isinstance(pipeline.node, cst.Call):
         container = ctx.qualified_name(pipeline.node.func)
-    return {
-        "library": pipeline.library,
-        "v2": pipeline.v2,
-        "construction": construction,
-        "container": container,
-        "ops": ops,
-        "op_names": [op.name for op in pipeline.ops],
-        "names": names,
-    }
+    return PipelineInput(
+        library=pipeline.library,
+        v2=pipeline.v2,
+        construction=construction,
+        container=container,
+        ops=ops,
+        op_names=[op.name for op in pipeline.ops],
+        names=names,
+    )

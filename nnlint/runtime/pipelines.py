@@ -14,6 +14,7 @@ import importlib.util
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from nnlint.contracts import PipelineInput
 from nnlint.runtime.vouch import Refused, runtime_placeholder, safe_builtins, vouch_expression
 
 ALLOWED = (
@@ -53,29 +54,29 @@ def _bindings(runtime_names: List[str]) -> Tuple[Dict[str, float], str]:
     return {runtime_placeholder(name): value for name, value in values.items()}, note
 
 
-def prepare_pipeline(info: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def prepare_pipeline(info: Optional[PipelineInput]) -> Dict[str, Any]:
     """Vouch for a pipeline's construction (or for each of its ops) and name its library."""
     if not info:
         raise Refused("the pipeline is not known statically")
-    library = info["library"]
+    library = info.library
     if library == "custom":
-        raise Refused(f"{', '.join(info.get('op_names') or ['the transform'])} is defined in your code (probes never run it)")
+        raise Refused(f"{', '.join(info.op_names or ['the transform'])} is defined in your code (probes never run it)")
     needed = {"torchvision": "torchvision", "albumentations": "albumentations", "kornia": "kornia"}
-    container = info.get("container") or ""
+    container = info.container or ""
     root = container.split(".")[0] if container else ""
     if library in needed:
         require(needed[library])
     elif root in needed:
         require(needed[root])
-    names = info["names"]
+    names = info.names
     runtime: List[str] = []
-    if info.get("construction"):
-        vouched = vouch_expression(info["construction"], names, allowed=ALLOWED)
+    if info.construction:
+        vouched = vouch_expression(info.construction, names, allowed=ALLOWED)
         runtime.extend(vouched.runtime_names)
         sources = {"construction": vouched.source, "ops": None}
     else:
         ops = []
-        for op in info["ops"]:
+        for op in info.ops:
             vouched = vouch_expression(op, names, allowed=ALLOWED)
             runtime.extend(vouched.runtime_names)
             ops.append(vouched.source)

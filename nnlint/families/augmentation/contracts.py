@@ -1,6 +1,9 @@
 """The augmentation family's contracts: the rules its checks (``rules.py``) report."""
 
-from nnlint.contracts import Rule
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from nnlint.contracts import PipelineInput, ProbeInput, Rule
 from nnlint.finding import Severity
 
 FLIP_WITHOUT_TARGET = Rule(
@@ -27,3 +30,46 @@ FLIP_CHANGES_LABEL = Rule(
     severity=Severity.WARNING,
     summary="Flips or large rotations augment digits/characters whose class depends on orientation.",
 )
+
+
+@dataclass(frozen=True)
+class AlignmentInput(ProbeInput):
+    """NNL201 and NNL202: how the image and its spatial target are transformed. `mode` is "manual"
+    (a hand-written flip: `flip`, `operand`, `axis`, `condition`, `names`), "image-only" (a pipeline
+    applied to the image only) or "separate" (separate pipelines for image and target)."""
+
+    mode: str
+    target_kind: Optional[str]
+    image: Optional[str]
+    target: Optional[str]
+    pipeline: Optional[PipelineInput] = None
+    target_pipeline: Optional[PipelineInput] = None
+    flip: Optional[str] = None
+    operand: Optional[str] = None
+    axis: Optional[str] = None
+    condition: Optional[str] = None
+    names: Dict[str, Dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KeypointFlipInput(ProbeInput):
+    """NNL203: a hand-written mirror of keypoints (`mode` "manual": its statement, the keypoints and
+    the width it mirrors against) or a library flip (`mode` "library": its pipeline)."""
+
+    mode: str
+    keypoint_names: Optional[List[str]]
+    statement: Optional[str] = None
+    keypoints: Optional[str] = None
+    width: Optional[str] = None
+    names: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    pipeline: Optional[PipelineInput] = None
+
+
+@dataclass(frozen=True)
+class FlipChangesLabelInput(ProbeInput):
+    """NNL204: the pipeline, the flip or rotation in it, and the dataset whose labels it changes."""
+
+    mode: str
+    pipeline: Optional[PipelineInput]
+    op: str
+    dataset: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
+from nnlint.families.augmentation.contracts import AlignmentInput, FlipChangesLabelInput, KeypointFlipInput
 from nnlint.runtime.pipelines import ALLOWED, apply_with_fallbacks, build_pipeline, image_array, namespace_for, prepare_pipeline, require
 from nnlint.runtime.probe import Probe
 from nnlint.runtime.vouch import Refused, runtime_placeholder, safe_builtins, substitute, vouch_expression, vouch_statement
@@ -86,30 +87,32 @@ def _orientation(foreground, reference) -> str:
 class _AlignmentProbe(Probe):
     """Shared by NNL201 and NNL202."""
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        mode = probe_input["mode"]
+    input_type = AlignmentInput
+
+    def prepare(self, probe_input: AlignmentInput) -> Dict[str, Any]:
+        mode = probe_input.mode
         if mode == "manual":
             return self._prepare_manual(probe_input)
-        request: Dict[str, Any] = {"mode": mode, "target": probe_input.get("target"), "image": probe_input.get("image")}
-        request["pipeline"] = prepare_pipeline(probe_input["pipeline"])
+        request: Dict[str, Any] = {"mode": mode, "target": probe_input.target, "image": probe_input.image}
+        request["pipeline"] = prepare_pipeline(probe_input.pipeline)
         if mode == "separate":
-            request["target_pipeline"] = prepare_pipeline(probe_input["target_pipeline"])
+            request["target_pipeline"] = prepare_pipeline(probe_input.target_pipeline)
         return request
 
-    def _prepare_manual(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        names = probe_input["names"]
-        operand = probe_input["operand"]
-        flip = substitute(probe_input["flip"], operand, IMAGE)
-        if "TF." in probe_input["flip"] or "transforms" in str(names):
+    def _prepare_manual(self, probe_input: AlignmentInput) -> Dict[str, Any]:
+        names = probe_input.names
+        operand = probe_input.operand
+        flip = substitute(probe_input.flip, operand, IMAGE)
+        if "TF." in probe_input.flip or "transforms" in str(names):
             require("torchvision")
-        if "cv2" in probe_input["flip"]:
+        if "cv2" in probe_input.flip:
             require("cv2")
         vouched = vouch_expression(flip, names, {operand: IMAGE, IMAGE: IMAGE}, allowed=ALLOWED)
         condition = None
         note = ""
-        if probe_input.get("condition"):
+        if probe_input.condition:
             try:
-                vouched_condition = vouch_expression(probe_input["condition"], names, allowed=ALLOWED)
+                vouched_condition = vouch_expression(probe_input.condition, names, allowed=ALLOWED)
                 condition = vouched_condition.source
                 if vouched_condition.runtime_names:
                     listed = ", ".join(sorted(set(vouched_condition.runtime_names)))
@@ -125,12 +128,12 @@ class _AlignmentProbe(Probe):
         return {
             "mode": "manual",
             "flip": vouched.source,
-            "flip_text": probe_input["flip"],
+            "flip_text": probe_input.flip,
             "condition": condition,
             "condition_bindings": condition_bindings,
             "note": note,
-            "image": probe_input.get("image"),
-            "target": probe_input.get("target"),
+            "image": probe_input.image,
+            "target": probe_input.target,
             "input_kind": _input_kind(vouched.source),
         }
 
@@ -234,19 +237,20 @@ class IndependentRandomTransformsProbe(_AlignmentProbe):
 
 class KeypointFlipWithoutSwapProbe(Probe):
     code = "NNL203"
+    input_type = KeypointFlipInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        names = probe_input.get("keypoint_names")
-        if probe_input["mode"] != "manual":
-            prepare_pipeline(probe_input.get("pipeline"))  # refuses without the library
+    def prepare(self, probe_input: KeypointFlipInput) -> Dict[str, Any]:
+        names = probe_input.keypoint_names
+        if probe_input.mode != "manual":
+            prepare_pipeline(probe_input.pipeline)  # refuses without the library
             raise Refused("library keypoint flips are confirmed only for hand-written mirrors")
-        statement = substitute(probe_input["statement"], probe_input["keypoints"], KEYPOINTS, mode="exec")
-        if probe_input["width"] not in ("0",):
-            statement = substitute(statement, probe_input["width"], WIDTH, mode="exec")
-        vouched = vouch_statement(statement, probe_input["names"], {KEYPOINTS: KEYPOINTS, WIDTH: WIDTH})
-        return {"statement": vouched.source, "text": probe_input["statement"], "keypoint_names": names,
-                "flat": "::2" in probe_input["statement"] or "::3" in probe_input["statement"],
-                "centred": probe_input["width"] == "0"}
+        statement = substitute(probe_input.statement, probe_input.keypoints, KEYPOINTS, mode="exec")
+        if probe_input.width not in ("0",):
+            statement = substitute(statement, probe_input.width, WIDTH, mode="exec")
+        vouched = vouch_statement(statement, probe_input.names, {KEYPOINTS: KEYPOINTS, WIDTH: WIDTH})
+        return {"statement": vouched.source, "text": probe_input.statement, "keypoint_names": names,
+                "flat": "::2" in probe_input.statement or "::3" in probe_input.statement,
+                "centred": probe_input.width == "0"}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import numpy as np
@@ -294,10 +298,11 @@ def _pairs(names: List[str]) -> List[Tuple[int, int]]:
 
 class FlipChangesLabelProbe(Probe):
     code = "NNL204"
+    input_type = FlipChangesLabelInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        return {"pipeline": prepare_pipeline(probe_input.get("pipeline")), "op": probe_input["op"],
-                "dataset": probe_input["dataset"]}
+    def prepare(self, probe_input: FlipChangesLabelInput) -> Dict[str, Any]:
+        return {"pipeline": prepare_pipeline(probe_input.pipeline), "op": probe_input.op,
+                "dataset": probe_input.dataset}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import numpy as np

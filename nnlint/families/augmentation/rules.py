@@ -9,7 +9,7 @@ NNL204 flip-changes-label: flips/large rotations on datasets whose class depends
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Set
+from typing import List, Optional, Set
 
 import libcst as cst
 
@@ -30,10 +30,13 @@ from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
 from nnlint.families.augmentation.alignment import Alignment, Misalignment
 from nnlint.families.augmentation.contracts import (
+    FLIP_CHANGES_LABEL,
     FLIP_WITHOUT_TARGET,
     INDEPENDENT_RANDOM_TRANSFORMS,
     KEYPOINT_FLIP_WITHOUT_SWAP,
-    FLIP_CHANGES_LABEL,
+    AlignmentInput,
+    FlipChangesLabelInput,
+    KeypointFlipInput,
 )
 from nnlint.families.augmentation.keypoints import KeypointPairing, Mirror
 
@@ -143,7 +146,7 @@ class FlipWithoutTargetCheck(Check):
             f"untransformed: image and {what} no longer line up whenever the transform fires. Instead, {fix}."
         )
 
-    def _probe_input(self, item: Misalignment) -> Optional[Dict[str, object]]:
+    def _probe_input(self, item: Misalignment) -> Optional[AlignmentInput]:
         ctx = self.ctx
         if item.manual is not None:
             flip = item.manual
@@ -152,27 +155,27 @@ class FlipWithoutTargetCheck(Check):
             if isinstance(flip.branch, (cst.If, cst.IfExp)):
                 branch_test = ctx.fragment(flip.branch.test)
             nodes = [flip.node] + ([flip.branch.test] if isinstance(flip.branch, (cst.If, cst.IfExp)) else [])
-            return {
-                "mode": "manual",
-                "flip": ctx.fragment(flip.node),
-                "operand": ctx.fragment(flip.operand),
-                "axis": flip.axis,
-                "condition": branch_test,
-                "names": fixed.resolve_for_probe(nodes, flip.statement),
-                "target_kind": item.target_kind,
-                "image": item.image,
-                "target": item.target,
-            }
+            return AlignmentInput(
+                mode="manual",
+                flip=ctx.fragment(flip.node),
+                operand=ctx.fragment(flip.operand),
+                axis=flip.axis,
+                condition=branch_test,
+                names=fixed.resolve_for_probe(nodes, flip.statement),
+                target_kind=item.target_kind,
+                image=item.image,
+                target=item.target,
+            )
         pipeline = pipeline_probe_input(ctx, item.pipelines)
         if pipeline is None:
             return None
-        return {
-            "mode": "image-only",
-            "pipeline": pipeline,
-            "target_kind": item.target_kind,
-            "image": item.image,
-            "target": item.target,
-        }
+        return AlignmentInput(
+            mode="image-only",
+            pipeline=pipeline,
+            target_kind=item.target_kind,
+            image=item.image,
+            target=item.target,
+        )
 
 
 class IndependentRandomTransformsCheck(Check):
@@ -216,15 +219,21 @@ class IndependentRandomTransformsCheck(Check):
             f"each call draws its own randomness, so image and {what} get different flips/crops. {fix}"
         )
 
-    def _probe_input(self, item: Misalignment) -> Optional[Dict[str, object]]:
+    def _probe_input(self, item: Misalignment) -> Optional[AlignmentInput]:
         if item.manual is not None:
             return None
         image = pipeline_probe_input(self.ctx, item.pipelines)
         target = pipeline_probe_input(self.ctx, item.target_pipelines) if item.target_pipelines else image
         if image is None or target is None:
             return None
-        return {"mode": "separate", "pipeline": image, "target_pipeline": target, "target_kind": item.target_kind,
-                "image": item.image, "target": item.target}
+        return AlignmentInput(
+                    mode="separate",
+                    pipeline=image,
+                    target_pipeline=target,
+                    target_kind=item.target_kind,
+                    image=item.image,
+                    target=item.target,
+                )
 
 
 class KeypointFlipWithoutSwapCheck(Check):
@@ -315,23 +324,23 @@ class KeypointFlipWithoutSwapCheck(Check):
             f"`KeypointParams(label_mapping=...)`)."
         )
 
-    def _mirror_probe(self, mirror: Mirror, pairing) -> Dict[str, object]:
+    def _mirror_probe(self, mirror: Mirror, pairing) -> KeypointFlipInput:
         fixed = self.ctx.fact(FixedValues)
-        return {
-            "mode": "manual",
-            "statement": self.ctx.fragment(mirror.node),
-            "keypoints": mirror.keypoints,
-            "width": mirror.width,
-            "names": fixed.resolve_for_probe([mirror.node], mirror.statement),
-            "keypoint_names": list(pairing.names) if pairing.names else None,
-        }
+        return KeypointFlipInput(
+            mode="manual",
+            statement=self.ctx.fragment(mirror.node),
+            keypoints=mirror.keypoints,
+            width=mirror.width,
+            names=fixed.resolve_for_probe([mirror.node], mirror.statement),
+            keypoint_names=list(pairing.names) if pairing.names else None,
+        )
 
-    def _library_probe(self, application: Application, pairing) -> Dict[str, object]:
-        return {
-            "mode": "library",
-            "pipeline": pipeline_probe_input(self.ctx, application.pipelines),
-            "keypoint_names": list(pairing.names) if pairing.names else None,
-        }
+    def _library_probe(self, application: Application, pairing) -> KeypointFlipInput:
+        return KeypointFlipInput(
+            mode="library",
+            pipeline=pipeline_probe_input(self.ctx, application.pipelines),
+            keypoint_names=list(pairing.names) if pairing.names else None,
+        )
 
 
 # Datasets whose classes depend on orientation: digits and letters, and traffic signs (GTSRB has
@@ -413,10 +422,10 @@ class FlipChangesLabelCheck(Check):
             f"images whose true class differs from their label. Drop it, or keep rotations within about 15 degrees."
         )
 
-    def _probe_input(self, pipeline: Pipeline, op: TransformOp, dataset: str) -> Dict[str, object]:
-        return {
-            "mode": "orientation",
-            "pipeline": pipeline_probe_input(self.ctx, [pipeline]),
-            "op": op.name,
-            "dataset": dataset,
-        }
+    def _probe_input(self, pipeline: Pipeline, op: TransformOp, dataset: str) -> FlipChangesLabelInput:
+        return FlipChangesLabelInput(
+            mode="orientation",
+            pipeline=pipeline_probe_input(self.ctx, [pipeline]),
+            op=op.name,
+            dataset=dataset,
+        )

@@ -1,6 +1,9 @@
 """The gradients family's contracts: the rules its checks (``rules.py``) report."""
 
-from nnlint.contracts import Rule
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from nnlint.contracts import ProbeInput, Rule
 from nnlint.finding import Severity
 
 CLIP_MISORDERED = Rule(
@@ -21,3 +24,38 @@ ZERO_GRAD_MISPLACED = Rule(
     severity=Severity.ERROR,
     summary="zero_grad() runs between backward() and step(), or the loop never clears gradients at all.",
 )
+
+
+@dataclass(frozen=True)
+class ClipInput(ProbeInput):
+    """A gradient clipping call: its code, API, function and threshold, with the names it uses."""
+
+    clip: str
+    api: Optional[str]  # torch / accelerate / fabric / lightning / module
+    function: str  # "norm" or "value"
+    limit: Optional[str]  # the threshold's code
+    names: Dict[str, Dict[str, str]]  # how each name the threshold uses resolves (FixedValues)
+
+
+@dataclass(frozen=True)
+class ClipMisorderedInput(ClipInput):
+    """NNL102: the clipping call, and where it runs ("before_backward" or "after_step")."""
+
+    order: str
+
+
+@dataclass(frozen=True)
+class ClipWhileScaledInput(ClipInput):
+    """NNL103: the clipping call, and the GradScaler's init_scale (None: the default)."""
+
+    init_scale: Optional[str]
+    scale_names: Dict[str, Dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ZeroGradMisplacedInput(ProbeInput):
+    """NNL104: which form ("cleared_before_step" or "never_cleared") and the calls involved."""
+
+    form: str
+    step: str
+    zero_grad: Optional[str] = None

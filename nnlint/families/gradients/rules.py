@@ -13,7 +13,7 @@ the optimizer or the scaler, events only under other conditions) the checks stay
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
@@ -36,7 +36,14 @@ from nnlint.analysis.timeline import (
 )
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
-from nnlint.families.gradients.contracts import CLIP_MISORDERED, CLIP_WHILE_SCALED, ZERO_GRAD_MISPLACED
+from nnlint.families.gradients.contracts import (
+    CLIP_MISORDERED,
+    CLIP_WHILE_SCALED,
+    ZERO_GRAD_MISPLACED,
+    ClipMisorderedInput,
+    ClipWhileScaledInput,
+    ZeroGradMisplacedInput,
+)
 
 
 # A threshold this large only reads the gradient norm.
@@ -245,7 +252,8 @@ class ClipMisorderedCheck(_ClipCheck):
                 f"gradients, and the clipped ones are only zeroed or added to the next step's, so clipping never "
                 f"takes effect. Move it between `{backward_text}` and `{ctx.brief(step.node, 60)}`."
             )
-        self.report(clip.node, CLIP_MISORDERED, message, _clip_probe_input(ctx, clip, fixed, {"order": order}), short=concise)
+        probe_input = ClipMisorderedInput(**_clip_fields(ctx, clip, fixed), order=order)
+        self.report(clip.node, CLIP_MISORDERED, message, probe_input, short=concise)
 
 
 def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
@@ -261,17 +269,16 @@ def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
     return fixed.is_infinite(limit)
 
 
-def _clip_probe_input(ctx, clip: Event, fixed: FixedValues, extra: Dict) -> dict:
+def _clip_fields(ctx, clip: Event, fixed: FixedValues) -> Dict[str, Any]:
+    """The fields of a ClipInput for this clipping event."""
     limit = clip.detail.limit
-    data = {
+    return {
         "clip": ctx.code(clip.node),
         "api": clip.detail.api,
         "function": clip.detail.function or "norm",
         "limit": ctx.code(limit) if limit is not None else None,
         "names": fixed.resolve_for_probe([limit], clip.statement) if limit is not None else {},
     }
-    data.update(extra)
-    return data
 
 
 # -- NNL103 ---------------------------------------------------------------------------------------
@@ -350,12 +357,13 @@ class ClipWhileScaledCheck(_ClipCheck):
             f"`{ctx.brief(clip.node, 60)}` clips the gradients of `{ctx.brief(backward.node, 60)}` while they are still "
             f"scaled: {effect}. Call `{scaler}.unscale_({optimizer_text})` right before clipping."
         )
-        extra = {
-            "init_scale": ctx.code(init_scale) if init_scale is not None else None,
-            "scale_names": fixed.resolve_for_probe([init_scale], backward.statement) if init_scale is not None else {},
-        }
+        probe_input = ClipWhileScaledInput(
+            **_clip_fields(ctx, clip, fixed),
+            init_scale=ctx.code(init_scale) if init_scale is not None else None,
+            scale_names=fixed.resolve_for_probe([init_scale], backward.statement) if init_scale is not None else {},
+        )
         concise = f"gradients clipped while still scaled by the GradScaler: call {brief_text(scaler, 20)}.unscale_(optimizer) first"
-        self.report(clip.node, CLIP_WHILE_SCALED, message, _clip_probe_input(ctx, clip, fixed, extra), short=concise)
+        self.report(clip.node, CLIP_WHILE_SCALED, message, probe_input, short=concise)
 
 
 # -- NNL104 ---------------------------------------------------------------------------------------
@@ -433,7 +441,7 @@ class ZeroGradMisplacedCheck(_StepCheck):
             f"gradients are cleared before the optimizer uses them, so every update sees zero gradients and the "
             f"model does not learn. Clear them before the forward pass or after `{ctx.brief(step.node, 60)}`."
         )
-        probe_input = {"form": "cleared_before_step", "zero_grad": ctx.code(zero.node), "step": ctx.code(step.node)}
+        probe_input = ZeroGradMisplacedInput("cleared_before_step", ctx.code(step.node), zero_grad=ctx.code(zero.node))
         concise = f"{ctx.brief(zero.node, 30)} clears the gradients before {ctx.brief(step.node, 30)} uses them: move it"
         self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise)
 
@@ -487,4 +495,5 @@ class ZeroGradMisplacedCheck(_StepCheck):
             f"before backward() or after `{ctx.brief(step.node, 60)}`."
         )
         concise = f"gradients are never cleared, so they accumulate: call {brief_text(optimizer_text, 24)}.zero_grad() every step"
-        self.report(step.node, ZERO_GRAD_MISPLACED, message, {"form": "never_cleared", "step": ctx.code(step.node)}, short=concise)
+        probe_input = ZeroGradMisplacedInput("never_cleared", ctx.code(step.node))
+        self.report(step.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise)

@@ -1,6 +1,9 @@
 """The layers family's contracts: the rules its checks (``rules.py``) report."""
 
-from nnlint.contracts import Rule
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+from nnlint.contracts import ProbeInput, Rule
 from nnlint.finding import Severity
 
 FUNCTIONAL_DROPOUT = Rule(
@@ -33,3 +36,58 @@ BIAS_BEFORE_BATCHNORM = Rule(
     severity=Severity.INFO,
     summary="Conv/Linear with bias directly followed by BatchNorm: the normalization cancels the bias; wasted parameters.",
 )
+
+Names = Dict[str, Dict[str, str]]  # how each name a fragment uses resolves (FixedValues)
+
+
+@dataclass(frozen=True)
+class FunctionalDropoutInput(ProbeInput):
+    """NNL503: the dropout function and its input and probability fragments."""
+
+    function: str
+    input: Optional[str]
+    p: Optional[str]
+    names: Names
+
+
+@dataclass(frozen=True)
+class UnregisteredSubmodulesInput(ProbeInput):
+    """NNL504: the attribute, its container kind, and the modules (or parameters) it holds."""
+
+    attribute: str
+    container: str  # list / tuple / dict
+    parameters: bool  # it holds parameters rather than modules
+    elements: List[str]  # up to four element constructions
+    count: Optional[str]  # the range() of a comprehension that builds them
+    names: Names
+
+
+@dataclass(frozen=True)
+class ProbabilitiesIntoLogitsInput(ProbeInput):
+    """NNL505: softmax or sigmoid, the squashing expression and the logits it squashes."""
+
+    kind: str
+    fragment: str
+    operand: Optional[str]
+    names: Names
+
+
+@dataclass(frozen=True)
+class ViewAsPermuteInput(ProbeInput):
+    """NNL506: the view/reshape call and which of the tensor's dimensions each argument lists."""
+
+    tensor: str
+    method: str
+    groups: List[Optional[List[int]]]
+    ndim: Optional[int]
+    assumed_ndim: bool
+    fragment: str
+
+
+@dataclass(frozen=True)
+class BiasBeforeBatchNormInput(ProbeInput):
+    """NNL507: the biased layer's and the BatchNorm's constructions."""
+
+    layer: str
+    norm: str
+    names: Names

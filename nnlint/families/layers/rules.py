@@ -29,11 +29,16 @@ from nnlint.analysis.names import (
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
 from nnlint.families.layers.contracts import (
-    FUNCTIONAL_DROPOUT,
-    UNREGISTERED_SUBMODULES,
-    PROBABILITIES_INTO_LOGITS_LOSS,
-    VIEW_AS_PERMUTE,
     BIAS_BEFORE_BATCHNORM,
+    FUNCTIONAL_DROPOUT,
+    PROBABILITIES_INTO_LOGITS_LOSS,
+    UNREGISTERED_SUBMODULES,
+    VIEW_AS_PERMUTE,
+    BiasBeforeBatchNormInput,
+    FunctionalDropoutInput,
+    ProbabilitiesIntoLogitsInput,
+    UnregisteredSubmodulesInput,
+    ViewAsPermuteInput,
 )
 from nnlint.families.layers.models import SEQUENTIAL, ModelFacts, ModuleClass
 from nnlint.families.layers.probabilities import Probabilities, Squashed
@@ -147,16 +152,16 @@ class FunctionalDropoutCheck(Check):
             f"{fix} (or use an {layer} layer, which follows model.train()/eval())."
         )
 
-    def _probe_input(self, call: cst.Call, qualified: str, statement: Statement) -> dict:
+    def _probe_input(self, call: cst.Call, qualified: str, statement: Statement) -> FunctionalDropoutInput:
         fixed = self.ctx.fact(FixedValues)
         first = argument(call, 0, "input")
         p = argument(call, 1, "p")
-        return {
-            "function": qualified,
-            "input": self.ctx.fragment(first) if first is not None else None,
-            "p": self.ctx.fragment(p) if p is not None else None,
-            "names": fixed.resolve_for_probe([p], statement) if p is not None else {},
-        }
+        return FunctionalDropoutInput(
+            function=qualified,
+            input=self.ctx.fragment(first) if first is not None else None,
+            p=self.ctx.fragment(p) if p is not None else None,
+            names=fixed.resolve_for_probe([p], statement) if p is not None else {},
+        )
 
 
 # --- NNL504 -----------------------------------------------------------------------------------
@@ -224,7 +229,7 @@ class UnregisteredSubmodulesCheck(Check):
             f"trains them), and .to(device), state_dict() and .eval() skip them. Use {wrapper}(...)."
         )
 
-    def _probe_input(self, container: PlainContainer) -> dict:
+    def _probe_input(self, container: PlainContainer) -> UnregisteredSubmodulesInput:
         attribute, kind, value, statement = container.attribute, container.kind, container.value, container.statement
         stateful, parameters = list(container.layers), container.parameters
         fixed = self.ctx.fact(FixedValues)
@@ -240,14 +245,14 @@ class UnregisteredSubmodulesCheck(Check):
             names.update(fixed.resolve_for_probe([element], site.statement if site and site.statement else statement))
         if count is not None:
             names.update(fixed.resolve_for_probe([count], statement))
-        return {
-            "attribute": attribute,
-            "container": kind,
-            "parameters": parameters,
-            "elements": [self.ctx.fragment(call) for call in elements],
-            "count": self.ctx.fragment(count) if count is not None else None,
-            "names": names,
-        }
+        return UnregisteredSubmodulesInput(
+            attribute=attribute,
+            container=kind,
+            parameters=parameters,
+            elements=[self.ctx.fragment(call) for call in elements],
+            count=self.ctx.fragment(count) if count is not None else None,
+            names=names,
+        )
 
 
 # --- NNL505 -----------------------------------------------------------------------------------
@@ -344,15 +349,15 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             f"and gradients shrink. Pass the raw logits (or use nn.BCELoss on the probabilities)."
         )
 
-    def _probe_input(self, squashed: Squashed) -> dict:
+    def _probe_input(self, squashed: Squashed) -> ProbabilitiesIntoLogitsInput:
         fixed = self.ctx.fact(FixedValues)
         operand = squashed.operand
-        return {
-            "kind": squashed.kind,
-            "fragment": self.ctx.fragment(squashed.node),
-            "operand": self.ctx.fragment(operand) if operand is not None else None,
-            "names": fixed.resolve_for_probe([squashed.node], squashed.statement),
-        }
+        return ProbabilitiesIntoLogitsInput(
+            kind=squashed.kind,
+            fragment=self.ctx.fragment(squashed.node),
+            operand=self.ctx.fragment(operand) if operand is not None else None,
+            names=fixed.resolve_for_probe([squashed.node], squashed.statement),
+        )
 
 
 # --- NNL506 -----------------------------------------------------------------------------------
@@ -388,14 +393,14 @@ class ViewAsPermuteCheck(Check):
             if order is None:
                 continue
             groups, ndim, assumed = order
-            self.report(call, VIEW_AS_PERMUTE, self._message(call, tensor, shape, groups, ndim), {
-                "tensor": tensor,
-                "method": callee_terminal_name(call) or "view",
-                "groups": [sorted(g) if g is not None else None for g in groups],
-                "ndim": ndim,
-                "assumed_ndim": assumed,
-                "fragment": self.ctx.code(call),
-            }, short=self._concise(call, tensor, groups, ndim))
+            self.report(call, VIEW_AS_PERMUTE, self._message(call, tensor, shape, groups, ndim), ViewAsPermuteInput(
+                tensor=tensor,
+                method=callee_terminal_name(call) or "view",
+                groups=[sorted(g) if g is not None else None for g in groups],
+                ndim=ndim,
+                assumed_ndim=assumed,
+                fragment=self.ctx.code(call),
+            ), short=self._concise(call, tensor, groups, ndim))
 
     def _receiver_and_shape(self, call: cst.Call):
         if has_star_args(call) or any(arg.keyword is not None for arg in call.args):
@@ -669,11 +674,11 @@ class BiasBeforeBatchNormCheck(Check):
         for node, fallback in ((norm, second_statement), (layer, first_statement)):
             site = self.ctx.index.call_sites.get(node)
             names.update(fixed.resolve_for_probe([node], site.statement if site and site.statement else fallback))
-        self.report(layer, BIAS_BEFORE_BATCHNORM, self._message(layer, norm, layer_class, where), {
-            "layer": self.ctx.fragment(layer),
-            "norm": self.ctx.fragment(norm),
-            "names": names,
-        }, short=f"bias of {layer_class.rsplit('.', 1)[-1]} is cancelled by the BatchNorm after it: pass bias=False")
+        self.report(layer, BIAS_BEFORE_BATCHNORM, self._message(layer, norm, layer_class, where), BiasBeforeBatchNormInput(
+            layer=self.ctx.fragment(layer),
+            norm=self.ctx.fragment(norm),
+            names=names,
+        ), short=f"bias of {layer_class.rsplit('.', 1)[-1]} is cancelled by the BatchNorm after it: pass bias=False")
 
     def _single(self, expr, statement: Statement, models: ModelFacts) -> Optional[cst.Call]:
         if isinstance(expr, cst.Call):

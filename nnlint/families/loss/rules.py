@@ -16,7 +16,7 @@ from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, k
 from nnlint.analysis.training import LossValues
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
-from nnlint.families.loss.contracts import LOSS_CLIPPED
+from nnlint.families.loss.contracts import LOSS_CLIPPED, LossClippedInput
 
 
 # Method and function names that can cap a value from above.
@@ -216,12 +216,12 @@ class LossClippedCheck(Check):
         operand, bound = self.ctx.brief(cap.operand, 24), self.ctx.brief(cap.bound, 24)
         return f"{operand} capped at {bound} before backward(): no gradient above the cap; clip the gradients instead"
 
-    def _probe_input(self, cap: Cap, losses: LossValues, fixed: FixedValues) -> dict:
-        return {
-            "fragment": self.ctx.code(cap.node),
-            "fragment_kind": "statement" if isinstance(cap.node, cst.Assign) else "expression",
-            "operand": self.ctx.code(cap.operand),
-            "bound": self.ctx.code(cap.bound),
-            "per_sample": losses.is_per_sample(cap.operand, cap.statement),
-            "names": fixed.resolve_for_probe([cap.node], cap.statement),
-        }
+    def _probe_input(self, cap: Cap, losses: LossValues, fixed: FixedValues) -> LossClippedInput:
+        return LossClippedInput(
+            fragment=self.ctx.code(cap.node),
+            fragment_kind="statement" if isinstance(cap.node, cst.Assign) else "expression",
+            operand=self.ctx.code(cap.operand),
+            bound=self.ctx.code(cap.bound),
+            per_sample=losses.is_per_sample(cap.operand, cap.statement),
+            names=fixed.resolve_for_probe([cap.node], cap.statement),
+        )

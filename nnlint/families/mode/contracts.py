@@ -1,6 +1,9 @@
 """The mode family's contracts: the rules its checks (``rules.py``) report."""
 
-from nnlint.contracts import Rule
+from dataclasses import dataclass
+from typing import List, Optional
+
+from nnlint.contracts import ProbeInput, Rule
 from nnlint.finding import Severity
 
 EVAL_MODE_MISSING = Rule(
@@ -15,3 +18,12 @@ TRAIN_MODE_NOT_RESTORED = Rule(
     severity=Severity.ERROR,
     summary="model.eval() inside the training loop and no model.train() before the next training step.",
 )
+
+
+@dataclass(frozen=True)
+class ModelModeInput(ProbeInput):
+    """NNL501 and NNL502: the model and its mode-dependent layers (Dropout, BatchNorm, ...)."""
+
+    rule: str
+    layers: List[str]
+    model: Optional[str]

@@ -25,7 +25,7 @@ from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, m
 from nnlint.analysis.objects import MODULE_BASE, related
 from nnlint.analysis.timeline import BACKWARD, FORWARD, MODE, Event, Timeline, TrainingTimelines
 from nnlint.check import Check, Elsewhere
-from nnlint.families.mode.contracts import EVAL_MODE_MISSING, TRAIN_MODE_NOT_RESTORED
+from nnlint.families.mode.contracts import EVAL_MODE_MISSING, TRAIN_MODE_NOT_RESTORED, ModelModeInput
 
 
 # Functions whose name says they evaluate.
@@ -195,7 +195,7 @@ class EvalModeMissingCheck(Check):
             f"predictions and metrics are wrong and change from run to run. Call `{func.value}.eval()` at the start "
             f"of {scope.function_name}() (and `.train()` before training resumes)."
         )
-        probe_input = {"rule": "NNL501", "layers": list(layers), "model": func.value}
+        probe_input = ModelModeInput("NNL501", list(layers), func.value)
         self.report(node, EVAL_MODE_MISSING, message, probe_input, related=related)
         return True
 
@@ -269,7 +269,7 @@ class EvalModeMissingCheck(Check):
             f"{in_training_mode(layers)}, so predictions and metrics are wrong and change from run to run. "
             f"Call `{model}.eval()` before evaluating (and `{model}.train()` before training resumes)."
         )
-        probe_input = {"rule": "NNL501", "layers": list(layers or ()), "model": model}
+        probe_input = ModelModeInput("NNL501", list(layers or ()), model)
         short_message = f"{ctx.brief(called_model(node), 30)} evaluates in training mode: call .eval() before evaluating"
         self.report(node, EVAL_MODE_MISSING, message, probe_input, short=short_message)
 
@@ -479,7 +479,7 @@ class TrainModeNotRestoredCheck(Check):
             f"evaluation mode ({in_evaluation_mode(layers)}). Call `{model}.train()` at the start of each "
             f"training phase."
         )
-        probe_input = {"rule": "NNL502", "layers": list(layers or ()), "model": model}
+        probe_input = ModelModeInput("NNL502", list(layers or ()), model)
         short_message = f"{ctx.brief(receiver, 30)} stays in eval mode when training resumes: call .train() before training"
         self.report(node, TRAIN_MODE_NOT_RESTORED, message, probe_input, short=short_message)
 

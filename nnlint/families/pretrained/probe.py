@@ -18,6 +18,13 @@ import importlib.util
 import re
 from typing import Any, Dict, Tuple
 
+from nnlint.contracts import PipelineInput
+from nnlint.families.pretrained.contracts import (
+    BgrIntoRgbInput,
+    ExpectedStatistics,
+    InputStatisticsInput,
+    UncheckedPartialLoadInput,
+)
 from nnlint.runtime.pipelines import apply_with_fallbacks, build_pipeline, image_array, prepare_pipeline, require
 from nnlint.runtime.probe import Probe
 from nnlint.runtime.vouch import Refused
@@ -30,13 +37,13 @@ MEAN_GAP = 0.05  # rounding the statistics (0.485 -> 0.48) moves the channel mea
 STD_GAP = 0.05
 
 
-def _expected(info: Dict[str, Any]) -> Dict[str, Any]:
-    weights = info.get("weights")
+def _expected(info: ExpectedStatistics) -> Dict[str, Any]:
+    weights = info.weights
     if weights is not None and not WEIGHTS_NAME.match(weights):
         weights = None
-    if weights is None and not info.get("mean"):
+    if weights is None and not info.mean:
         raise Refused("the statistics the weights were trained with are not known with certainty")
-    return {"weights": weights, "mean": info.get("mean"), "std": info.get("std"), "name": info.get("name")}
+    return {"weights": weights, "mean": info.mean, "std": info.std, "name": info.name}
 
 
 def _synthetic_photo(size: int = 256, seed: int = 0):
@@ -69,22 +76,25 @@ def _fmt(values) -> str:
 class _StatisticsProbe(Probe):
     """Shared by NNL301 and NNL302."""
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        if probe_input.get("manual"):
-            raise Refused(f"the preprocessing is hand-written code in your module ({probe_input['manual']}); probes never run it")
-        expected = _expected(probe_input["expected"])
-        request: Dict[str, Any] = {"expected": expected, "applied_mean": probe_input.get("mean"), "applied_std": probe_input.get("std")}
-        pipeline = probe_input.get("pipeline")
+    input_type = InputStatisticsInput
+
+    def prepare(self, probe_input: InputStatisticsInput) -> Dict[str, Any]:
+        if probe_input.manual:
+            raise Refused(f"the preprocessing is hand-written code in your module ({probe_input.manual}); probes never run it")
+        expected = _expected(probe_input.expected)
+        request: Dict[str, Any] = {"expected": expected, "applied_mean": probe_input.mean, "applied_std": probe_input.std}
+        pipeline = probe_input.pipeline
         if pipeline:
             request["pipeline"] = prepare_pipeline(pipeline)
-        elif probe_input.get("normalize"):
-            fragment = {"library": "torchvision", "construction": probe_input["normalize"], "names": probe_input.get("names") or {},
-                        "container": None, "ops": [probe_input["normalize"]], "op_names": ["Normalize"]}
-            if "albumentations" in str(probe_input.get("names")):
-                fragment["library"] = "albumentations"
+        elif probe_input.normalize:
+            library = "albumentations" if "albumentations" in str(probe_input.names) else "torchvision"
+            fragment = PipelineInput(
+                library=library, v2=None, construction=probe_input.normalize, container=None,
+                ops=[probe_input.normalize], op_names=["Normalize"], names=probe_input.names or {},
+            )
             request["pipeline"] = prepare_pipeline(fragment)
             request["normalize_only"] = True
-        elif probe_input.get("mean") is not None:
+        elif probe_input.mean is not None:
             request["pipeline"] = None  # hand-written arithmetic with resolved constants
         else:
             raise Refused("the pipeline is not known statically")
@@ -184,17 +194,18 @@ class NormalizeStatsMismatchProbe(_StatisticsProbe):
 
 class BgrIntoRgbModelProbe(Probe):
     code = "NNL303"
+    input_type = BgrIntoRgbInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
+    def prepare(self, probe_input: BgrIntoRgbInput) -> Dict[str, Any]:
         require("cv2", "the OpenCV read cannot be reproduced")
         pipeline = None
         note = ""
-        if probe_input.get("pipeline"):
+        if probe_input.pipeline:
             try:
-                pipeline = prepare_pipeline(probe_input["pipeline"])
+                pipeline = prepare_pipeline(probe_input.pipeline)
             except Refused as refusal:
                 note = f" (the pipeline itself was not run: {refusal})"
-        return {"read": probe_input["read"], "pipeline": pipeline, "note": note}
+        return {"read": probe_input.read, "pipeline": pipeline, "note": note}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import io
@@ -233,9 +244,10 @@ class BgrIntoRgbModelProbe(Probe):
 
 class UncheckedPartialLoadProbe(Probe):
     code = "NNL304"
+    input_type = UncheckedPartialLoadInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        return {"call": probe_input.get("call", "load_state_dict(..., strict=False)")}
+    def prepare(self, probe_input: UncheckedPartialLoadInput) -> Dict[str, Any]:
+        return {"call": probe_input.call}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import torch

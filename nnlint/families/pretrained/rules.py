@@ -22,10 +22,14 @@ from nnlint.analysis.transforms import Pipeline, TransformPipelines, pipeline_pr
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
 from nnlint.families.pretrained.contracts import (
-    PRETRAINED_WITHOUT_NORMALIZE,
-    NORMALIZE_STATS_MISMATCH,
     BGR_INTO_RGB_MODEL,
+    NORMALIZE_STATS_MISMATCH,
+    PRETRAINED_WITHOUT_NORMALIZE,
     UNCHECKED_PARTIAL_LOAD,
+    BgrIntoRgbInput,
+    ExpectedStatistics,
+    InputStatisticsInput,
+    UncheckedPartialLoadInput,
 )
 from nnlint.families.pretrained.preprocessing import (
     ImageReads,
@@ -48,7 +52,7 @@ def pipeline_probe_input(ctx, pipelines):
     (`timm.data.IMAGENET_DEFAULT_MEAN`) replaced by their values, so a probe needs no such library."""
     info = _shared_pipeline_input(ctx, pipelines)
     if info is not None:
-        _inline_constants(info.get("names") or {})
+        _inline_constants(info.names)
     return info
 
 
@@ -67,16 +71,16 @@ def _line(ctx, node: cst.CSTNode) -> int:
     return ctx.position(node).start.line
 
 
-def _expected(model: PretrainedModel) -> Dict[str, object]:
+def _expected(model: PretrainedModel) -> ExpectedStatistics:
     stats = model.statistics
-    return {
-        "source": model.source,
-        "name": model.name,
-        "weights": model.weights,
-        "family": stats.family if stats else None,
-        "mean": list(stats.mean) if stats else None,
-        "std": list(stats.std) if stats else None,
-    }
+    return ExpectedStatistics(
+        source=model.source,
+        name=model.name,
+        weights=model.weights,
+        family=stats.family if stats else None,
+        mean=list(stats.mean) if stats else None,
+        std=list(stats.std) if stats else None,
+    )
 
 
 def _stats_text(stats: Optional[Statistics]) -> str:
@@ -158,12 +162,12 @@ class PretrainedInputsCheck(Check):
                 item = unnormalized[0]
                 where = f"`{_pipeline_name(self.ctx, item.pipeline)}` (line {_line(self.ctx, item.pipeline.node)})"
                 what = f"the pipeline {where}, which converts them to tensors ({_op_names(item.pipeline)}) but never normalizes them"
-                probe = {"pipeline": pipeline_probe_input(self.ctx, [item.pipeline]), "expected": _expected(model), "manual": None}
+                probe = InputStatisticsInput(pipeline=pipeline_probe_input(self.ctx, [item.pipeline]), expected=_expected(model), manual=None)
             else:
                 read, hit = manual[0]
                 scope = read.statement.scope.name
                 what = f"`{scope}` (line {_line(self.ctx, read.node)}), which reads them with `{brief_text(self.ctx.code(read.node), 40)}` and never normalizes them"
-                probe = {"pipeline": None, "expected": _expected(model), "manual": scope}
+                probe = InputStatisticsInput(pipeline=None, expected=_expected(model), manual=scope)
             message = (
                 f"{model.describe(self.ctx)} is loaded with pretrained weights, but its inputs come from {what}: the "
                 f"network sees raw [0, 1] (or 0-255) pixels where its weights expect inputs standardized with "
@@ -277,14 +281,14 @@ class PretrainedInputsCheck(Check):
             f"std={_triple(expected.std)}."
         )
         probe_pipeline = pipeline_probe_input(self.ctx, [pipeline]) if pipeline is not None else None
-        probe = {
-            "pipeline": probe_pipeline,
-            "normalize": self.ctx.fragment(node) if isinstance(node, cst.Call) else None,
-            "names": self._names(node),
-            "mean": list(mean),
-            "std": list(std),
-            "expected": _expected(model),
-        }
+        probe = InputStatisticsInput(
+            pipeline=probe_pipeline,
+            normalize=self.ctx.fragment(node) if isinstance(node, cst.Call) else None,
+            names=self._names(node),
+            mean=list(mean),
+            std=list(std),
+            expected=_expected(model),
+        )
         concise = (
             f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s: "
             f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
@@ -352,8 +356,12 @@ class PretrainedInputsCheck(Check):
                 application = self.ctx.fact(TransformPipelines).application_of(hit.node)  # type: ignore[arg-type]
                 if application is not None:
                     pipeline = pipeline_probe_input(self.ctx, application.pipelines[:1])
-            probe = {"read": self.ctx.code(read.node), "destination": hit.description, "pipeline": pipeline,
-                     "expected": _expected(model)}
+            probe = BgrIntoRgbInput(
+                         read=self.ctx.code(read.node),
+                         destination=hit.description,
+                         pipeline=pipeline,
+                         expected=_expected(model),
+                     )
             concise = (
                 f"BGR image from {self.ctx.brief(read.node, 24)} reaches RGB-trained {brief_text(model.name or 'model', 20)}: "
                 "cv2.cvtColor(img, cv2.COLOR_BGR2RGB) first"
@@ -450,7 +458,7 @@ class UncheckedPartialLoadCheck(Check):
                 f"that only the keys you meant to skip are missing."
             )
             concise = "load_state_dict(strict=False) result discarded: a failed load goes unnoticed; check the missing keys"
-            self.report(call, UNCHECKED_PARTIAL_LOAD, message, {"call": self.ctx.code(call), "receiver": receiver}, short=concise)
+            self.report(call, UNCHECKED_PARTIAL_LOAD, message, UncheckedPartialLoadInput(call=self.ctx.code(call), receiver=receiver), short=concise)
 
     def _is_false(self, expr: Optional[cst.BaseExpression], statement: Statement, flow, depth: int = 0) -> bool:
         if expr is None:

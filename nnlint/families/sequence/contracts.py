@@ -1,6 +1,9 @@
 """The sequence family's contracts: the rules its checks (``rules.py``) report."""
 
-from nnlint.contracts import Rule
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from nnlint.contracts import ProbeInput, Rule
 from nnlint.finding import Severity
 
 NOT_SHIFTED = Rule(
@@ -27,3 +30,19 @@ ROLL_WRAPAROUND = Rule(
     severity=Severity.WARNING,
     summary="Targets made with roll(-1): the last position is trained to predict the sequence's first token.",
 )
+
+
+@dataclass(frozen=True)
+class SequenceWindowsInput(ProbeInput):
+    """NNL401-NNL404: how the input and target windows are cut from one sequence, as steps a probe
+    replays on a synthetic sequence (each step a dict: "kind" slice / roll / pad / view / logits and
+    that kind's fields; None when a window cannot be replayed), and along which axis they meet."""
+
+    rule: str
+    axis: Optional[int]
+    batch_axes: int
+    input: Optional[List[Dict[str, Any]]]
+    target: Optional[List[Dict[str, Any]]]
+    model_shift: int  # how far the model shifts the labels itself
+    model: Optional[str]
+    selected_axis: Optional[int] = None  # single positions picked out of the sequence: their axis

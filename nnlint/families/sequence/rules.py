@@ -27,7 +27,7 @@ from nnlint.analysis.names import callee_terminal_name, dotted_name, method_rece
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
 from nnlint.contracts import Rule
-from nnlint.families.sequence.contracts import NOT_SHIFTED, DOUBLE_SHIFT, MISALIGNED, ROLL_WRAPAROUND
+from nnlint.families.sequence.contracts import DOUBLE_SHIFT, MISALIGNED, NOT_SHIFTED, ROLL_WRAPAROUND, SequenceWindowsInput
 from nnlint.families.sequence.objectives import TARGET_KEYWORDS, Objective, TokenObjectives
 from nnlint.families.sequence.sequence_windows import TRANSPARENT_METHODS
 from nnlint.families.sequence.windows import Alignment, Window, render_pair, render_window
@@ -295,7 +295,7 @@ class SequenceTargetCheck(Check):
 
     # -- probe -----------------------------------------------------------------------------------
 
-    def _probe_input(self, rule: Rule, objective: Objective) -> dict:
+    def _probe_input(self, rule: Rule, objective: Objective) -> SequenceWindowsInput:
         fixed = self.ctx.fact(FixedValues)
         alignment: Alignment = objective.alignment
         prediction, target = objective.prediction, objective.target_window
@@ -315,19 +315,16 @@ class SequenceTargetCheck(Check):
         if not isinstance(axis, int):
             # one position of each: compare the selected tokens themselves
             selected_axis, axis, batch_axes = axis[1], None, 0
-        return {
-            "rule": rule.code,
-            "base": objective.input_window.base,
-            "axis": axis,
-            "selected_axis": selected_axis,
-            "batch_axes": batch_axes,
-            "input": input_steps,
-            "target": target_steps,
-            "model_shift": shift or 0,
-            "model": objective.model.name,
-            "offset": alignment.offset.value,
-            "length_difference": alignment.length_difference.value,
-        }
+        return SequenceWindowsInput(
+            rule=rule.code,
+            axis=axis,
+            selected_axis=selected_axis,
+            batch_axes=batch_axes,
+            input=input_steps,
+            target=target_steps,
+            model_shift=shift or 0,
+            model=objective.model.name,
+        )
 
     def _steps(self, window: Window, fixed: FixedValues) -> Optional[List[dict]]:
         steps = []

@@ -1,6 +1,8 @@
 """The setup family's contracts: the rules its checks (``rules.py``) report."""
 
-from nnlint.contracts import Rule
+from dataclasses import dataclass
+
+from nnlint.contracts import ProbeInput, Rule
 from nnlint.finding import Severity
 
 TRAIN_LOADER_UNSHUFFLED = Rule(
@@ -27,3 +29,12 @@ LOSS_ACCUMULATED_WITH_GRAPH = Rule(
     severity=Severity.WARNING,
     summary="A running total of the loss tensor (no .item()/.detach()) keeps every iteration's autograd graph alive.",
 )
+
+
+@dataclass(frozen=True)
+class LossAccumulatedInput(ProbeInput):
+    """NNL604: how the loss is accumulated (`form`), into what, and the value added."""
+
+    form: str
+    accumulator: str
+    value: str

@@ -52,6 +52,7 @@ from nnlint.families.setup.contracts import (
     OPTIMIZER_MISSES_NEW_LAYERS,
     SCHEDULER_BEFORE_OPTIMIZER,
     LOSS_ACCUMULATED_WITH_GRAPH,
+    LossAccumulatedInput,
 )
 from nnlint.families.setup.loaders import DataLoaders
 
@@ -807,7 +808,7 @@ class LossAccumulatedWithGraphCheck(Check):
             f"loss tensor {leaf_text} kept in {brief_text(accumulator, 24)} with its graph: memory grows; use .item()"
         )
         self.report(
-            node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)},
+            node, LOSS_ACCUMULATED_WITH_GRAPH, message, LossAccumulatedInput(form, accumulator, ctx.code(value)),
             short=concise,
         )
 
