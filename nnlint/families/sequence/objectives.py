@@ -96,10 +96,6 @@ class ModelKind:
     info: Optional[ClassInfo] = None
     qualified: Optional[str] = None
 
-    @property
-    def shifts_labels(self) -> bool:
-        return self.kind == "hf_causal"
-
 
 UNKNOWN_MODEL = ModelKind("unknown", "the model")
 
