@@ -25,6 +25,7 @@ from nnlint.catalogue import INTERNAL_ERROR
 from nnlint.engine import (
     DEFAULT_FILE_TIMEOUT,
     SourceError,
+    cache_key_content,
     cannot_analyse,
     decode_source,
     internal_error,
@@ -152,7 +153,8 @@ def lint_files(
                 results[position] = cannot_analyse(source.display, enabled, f"cannot read: {reason}")
                 continue
             project = index.input_for(source.path) if index is not None and source.path is not None else None
-            key = cache.key(data, enabled, project[2] if project else "") if cache is not None else None
+            content = cache_key_content(source.display, data)
+            key = cache.key(content, enabled, project[2] if project else "") if cache is not None else None
             cached = cache.load(key, source.display, data) if cache is not None and key else None
             if cached is not None:
                 results[position] = cached

@@ -20,7 +20,7 @@ from typing import FrozenSet, Optional
 
 from nnlint import __version__
 from nnlint.analysis.summaries import SUMMARY_FORMAT
-from nnlint.engine import SourceError, decode_source, split_lines
+from nnlint.engine import attach_source
 from nnlint.finding import FileResult, Finding
 
 CACHEDIR_TAG = (
@@ -74,7 +74,8 @@ class ResultCache:
         return self.directory / "results" / key[:2] / f"{key}.json"
 
     def load(self, key: str, path: str, data: bytes) -> Optional[FileResult]:
-        """The cached result for this content, named `path`, or None (missing or unreadable)."""
+        """The cached result for this content, named `path`, or None (missing or unreadable).
+        `data` are the file's current bytes: the source shown with findings comes from them."""
         if not self.usable:
             return None
         try:
@@ -89,13 +90,7 @@ class ResultCache:
             ]
         except (OSError, ValueError, TypeError, KeyError):
             return None
-        result = FileResult(path, findings)
-        if findings:
-            try:
-                result.lines = split_lines(decode_source(data))
-            except SourceError:
-                pass  # an NNL000 for undecodable bytes has no source to show
-        return result
+        return attach_source(FileResult(path, findings), data)
 
     def store(self, key: str, result: FileResult) -> None:
         if not self.usable or result.internal_errors:

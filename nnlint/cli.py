@@ -233,8 +233,8 @@ def command(
 ) -> None:
     """Find silent bugs in PyTorch training code.
 
-    PATHS are files or folders (searched for *.py); '-' reads standard input; no PATH means the
-    current folder.
+    PATHS are files or folders (searched for *.py and *.ipynb); '-' reads standard input; no PATH
+    means the current folder.
     """
     if list_rules:
         _list_rules()
@@ -266,11 +266,13 @@ def command(
     if ignored:
         note(f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored with --output-format {report_format}")
 
-    sources, missing = discover(list(paths) or ["."], settings.exclude, stdin_filename, force_exclude)
+    sources, missing = discover(
+        list(paths) or ["."], settings.exclude, stdin_filename, force_exclude, settings.include + settings.extend_include
+    )
     for message in missing:
         _error(message)
     if not sources and not missing:
-        note(f"no Python files to lint in {', '.join(paths) or '.'} (none found, or all excluded)")
+        note(f"no Python files or notebooks to lint in {', '.join(paths) or '.'} (none found, or all excluded)")
 
     selection = RuleSelection(settings)
 

@@ -1,10 +1,10 @@
 """Configuration: `[tool.nnlint]` in pyproject.toml, command-line overrides, rule selection.
 
 Keys: select, ignore, extend-select, extend-ignore (codes or prefixes such as NNL1; `ALL` selects
-every rule), exclude and extend-exclude (globs), per-file-ignores (glob -> codes), src (import roots
-of the project) and project (false: lint file by file, without cross-file facts). The file is the
-nearest pyproject.toml with a [tool.nnlint] table, from the current folder upward, or the file given
-with --config.
+every rule), include and extend-include (globs of the files searched for in folders), exclude and
+extend-exclude (globs), per-file-ignores (glob -> codes), src (import roots of the project) and
+project (false: lint file by file, without cross-file facts). The file is the nearest pyproject.toml
+with a [tool.nnlint] table, from the current folder upward, or the file given with --config.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
 KNOWN_KEYS = (
-    "select", "ignore", "extend-select", "extend-ignore", "exclude", "extend-exclude", "per-file-ignores",
-    "src", "project",
+    "select", "ignore", "extend-select", "extend-ignore", "include", "extend-include", "exclude", "extend-exclude",
+    "per-file-ignores", "src", "project",
 )
+# the files a folder is searched for, unless `include` says otherwise
+DEFAULT_INCLUDE = ("*.py", "*.ipynb")
 _CODE_SHAPE = re.compile(r"^NNL[0-9]{0,3}$")
 ALL = "ALL"  # selects every rule, the ones off by default included
 # What the engine itself reports is on whatever the selection, unless ignored.
@@ -61,6 +63,8 @@ class Settings:
     select: Optional[List[str]] = None  # None: every rule
     ignore: List[str] = field(default_factory=list)
     extend_select: List[str] = field(default_factory=list)
+    include: List[Pattern] = field(default_factory=lambda: [Pattern(glob, Path.cwd()) for glob in DEFAULT_INCLUDE])
+    extend_include: List[Pattern] = field(default_factory=list)
     exclude: List[Pattern] = field(default_factory=list)
     per_file_ignores: List[Tuple[Pattern, List[str]]] = field(default_factory=list)
     source: Optional[Path] = None  # the config file read, if any
@@ -173,6 +177,10 @@ def load_settings(config_path: Optional[Path] = None, start: Optional[Path] = No
         if not isinstance(table["project"], bool):
             raise ConfigError(f"'project' in {where} must be true or false")
         settings.project = table["project"]
+    for key in ("include", "extend-include"):
+        if key in table:
+            patterns = [Pattern(glob, base) for glob in _string_list(table[key], f"{key!r} in {where}")]
+            setattr(settings, key.replace("-", "_"), patterns)
     if "per-file-ignores" in table:
         value = table["per-file-ignores"]
         if not isinstance(value, dict):

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Set, Tuple
 
-from nnlint.config import Pattern, is_excluded, is_excluded_with_folders
+from nnlint.config import DEFAULT_INCLUDE, Pattern, is_excluded, is_excluded_with_folders
 
 STDIN = "-"
+DEFAULT_INCLUDES = tuple(Pattern(glob, Path(".")) for glob in DEFAULT_INCLUDE)
 # Folders never searched when recursing (a file named explicitly is still linted).
 SKIPPED_FOLDERS = frozenset(
     {
@@ -43,11 +44,17 @@ def _skipped_folder(folder: Path, excludes: Sequence[Pattern]) -> bool:
 
 
 def discover(
-    paths: Sequence[str], excludes: Sequence[Pattern], stdin_name: Optional[str] = None, force_exclude: bool = True
+    paths: Sequence[str],
+    excludes: Sequence[Pattern],
+    stdin_name: Optional[str] = None,
+    force_exclude: bool = True,
+    includes: Sequence[Pattern] = DEFAULT_INCLUDES,
 ) -> Tuple[List[SourceFile], List[str]]:
-    """Files to lint in a stable order, and one error line per path that does not exist. With
-    `force_exclude` the excludes apply to the paths named here too (files and folders, by their
-    own name or a folder's above them)."""
+    """Files to lint in a stable order, and one error line per path that does not exist. Folders
+    are searched for the files that match `includes` (Python files and notebooks by default); a
+    file named on the command line is linted whatever its name. With `force_exclude` the excludes
+    apply to the paths named here too (files and folders, by their own name or a folder's above
+    them)."""
 
     def named_and_excluded(path: Path) -> bool:
         return force_exclude and is_excluded_with_folders(path, excludes)
@@ -70,7 +77,7 @@ def discover(
         if path.is_dir():
             if named_and_excluded(path):
                 continue
-            for display, found in _walk(given, excludes):
+            for display, found in _walk(given, excludes, includes):
                 add(display, found)
         elif path.is_file():
             if not named_and_excluded(path):
@@ -82,16 +89,14 @@ def discover(
     return files, errors
 
 
-def _walk(top: str, excludes: Sequence[Pattern]):
-    """(display, path) of the .py files under `top`, sorted, pruning skipped folders.
+def _walk(top: str, excludes: Sequence[Pattern], includes: Sequence[Pattern]):
+    """(display, path) of the included files under `top`, sorted, pruning skipped folders.
     Symlinked folders are not followed, so link loops cannot trap the walk."""
     for folder, subfolders, filenames in os.walk(top, followlinks=False, onerror=None):
         folder_path = Path(folder)
         subfolders[:] = sorted(d for d in subfolders if not _skipped_folder(folder_path / d, excludes))
         for filename in sorted(filenames):
-            if not filename.endswith(".py"):
-                continue
             path = folder_path / filename
-            if is_excluded(path, excludes) or not (path.is_file()):
+            if not any(pattern.matches(path) for pattern in includes) or is_excluded(path, excludes) or not path.is_file():
                 continue
             yield os.path.normpath(os.path.join(folder, filename)), path

@@ -11,6 +11,9 @@ syntax error is still reported (see README, "Which files are parsed").
 
 A check that raises is switched off for that file and reported as NNL001 at 1:1; the other
 checks' findings still stand, and the traceback is kept for `--verbose`.
+
+A notebook is linted as the module of its code cells (nnlint/notebook.py) and its findings are
+placed back in the cells.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import re
 import tokenize
 import traceback
 import warnings
-from typing import FrozenSet, List, Optional, Tuple, Type
+from dataclasses import replace
+from typing import Callable, FrozenSet, List, Optional, Tuple, Type
 
 import libcst as cst
 
@@ -32,6 +36,7 @@ from nnlint.catalogue import INTERNAL_ERROR, UNPARSABLE
 from nnlint.check import Check, Elsewhere, Report
 from nnlint.contracts import Rule
 from nnlint.finding import FileResult, Finding, Related
+from nnlint.notebook import CellLine, NotebookError, cache_content, file_lines, is_notebook, read_notebook
 from nnlint.registry import check_classes
 from nnlint.suppression import file_suppression, finding_suppressed
 from nnlint.traversal import walk
@@ -99,10 +104,11 @@ def decode_source(data: bytes) -> str:
         raise SourceError(f"cannot decode: unknown encoding {encoding!r} in the coding declaration") from None
 
 
-def _unparsable(path: str, message: str, line: int = 1, column: int = 1) -> Finding:
+def _unparsable(path: str, message: str, line: int = 1, column: int = 1, cell: Optional[int] = None) -> Finding:
     return Finding(
         path=path, line=line, column=column, end_line=line, end_column=column,
-        code=UNPARSABLE.code, name=UNPARSABLE.name, severity=UNPARSABLE.severity, message=message,
+        code=UNPARSABLE.code, name=UNPARSABLE.name, severity=UNPARSABLE.severity, message=message, cell=cell,
+        short_message=message,  # NNL000 messages are one short sentence already
     )
 
 
@@ -168,7 +174,9 @@ def lint_text(
     apply_noqa: bool = True,
     deadline: Deadline = NO_DEADLINE,
     project: Optional[ProjectValues] = None,
+    line_label: Optional[Callable[[int], str]] = None,
 ) -> FileResult:
+    """`line_label` names a line of `text` in messages (a notebook's "cell 4, line 7")."""
     result = FileResult(path)
     suppressed_file = file_suppression(text)
     if suppressed_file.everything:
@@ -193,7 +201,7 @@ def lint_text(
         return _with_unparsable(result, enabled, _libcst_rejects(path, error))
 
     deadline.check()
-    ctx = ModuleContext(path, text, module, deadline, statement_lines)
+    ctx = ModuleContext(path, text, module, deadline, statement_lines, line_label)
     ctx.project = project
     instances = [check(ctx) for check in checks]
     try:
@@ -304,6 +312,92 @@ def _related(ctx: ModuleContext, place, message: str) -> Related:
 DEFAULT_FILE_TIMEOUT = 60.0
 
 
+def lint_notebook(
+    path: str,
+    data: bytes,
+    enabled: FrozenSet[str],
+    use_triggers: bool = True,
+    apply_noqa: bool = True,
+    deadline: Deadline = NO_DEADLINE,
+) -> FileResult:
+    """Lint a notebook's code cells as one module; findings are placed in their cells. A code cell
+    that does not parse is one NNL000 at its cell and line, and the other cells are linted
+    without it (Jupyter runs each cell on its own)."""
+    try:
+        notebook = read_notebook(data)
+    except NotebookError as error:
+        return _with_unparsable(FileResult(path), enabled, _unparsable(path, str(error), error.line, error.column))
+    every_cell, _ = notebook.module()
+    suppressed = file_suppression(every_cell)
+    if suppressed.everything:
+        return FileResult(path)
+    enabled = frozenset(code for code in enabled if not suppressed.suppresses(code))
+    if not active_checks(every_cell, enabled, use_triggers):
+        return FileResult(path)  # as for a script: nothing to check, nothing parsed
+    broken: List[Finding] = []
+    for cell in notebook.cells:
+        error = cell.parse_error() if cell.python is not None else None
+        if error is not None:
+            message, line, column = error
+            text = f"cannot parse cell {cell.number}: {message}; the other cells are analysed without it"
+            broken.append(_unparsable(path, text, line, column, cell.number))
+    text, origin = notebook.module(left_out=frozenset(finding.cell for finding in broken))
+
+    def line_label(line: int) -> str:
+        where = origin[min(line, len(origin)) - 1]
+        return f"cell {where.cell}, line {where.line}"
+
+    result = lint_text(path, text, enabled, use_triggers, apply_noqa, deadline, line_label=line_label if origin else None)
+    result.findings = [_in_cell(finding, origin) for finding in result.findings]
+    result.lines = []  # the module's lines; the cells' own lines are attached below
+    if UNPARSABLE.code in enabled:
+        result.findings.extend(broken)
+    result.findings.sort(key=Finding.sort_key)
+    return attach_source(result, data)
+
+
+def _in_cell(finding: Finding, origin: List[CellLine]) -> Finding:
+    """A finding on the notebook's module moved to the cell line it comes from."""
+    if not origin:
+        return finding
+    start = origin[min(finding.line, len(origin)) - 1]
+    end = origin[min(finding.end_line, len(origin)) - 1]
+    column = finding.column + start.shift
+    if end.cell != start.cell:  # a node never spans cells; kept inside the start's cell anyway
+        end, end_column = start, column + 1
+    else:
+        end_column = finding.end_column + end.shift
+    return replace(finding, cell=start.cell, line=start.line, column=column, end_line=end.line, end_column=end_column)
+
+
+def attach_source(result: FileResult, data: bytes) -> FileResult:
+    """Give a result with findings the source lines they point at (for --show-source) and, in a
+    notebook, the lines of the .ipynb file that hold them (for SARIF and GitHub annotations)."""
+    if not result.findings:
+        return result
+    if is_notebook(result.path):
+        try:
+            result.cells = read_notebook(data).cell_lines()
+        except NotebookError:
+            return result
+        stored_at = file_lines(data)
+        result.findings = [
+            replace(finding, file_line=stored_at.get((finding.cell, finding.line))) if finding.cell is not None else finding
+            for finding in result.findings
+        ]
+        return result
+    try:
+        result.lines = split_lines(decode_source(data))
+    except SourceError:
+        pass  # an NNL000 for undecodable bytes has no source to show
+    return result
+
+
+def cache_key_content(path: str, data: bytes) -> bytes:
+    """What a file's findings depend on: its bytes, or a notebook's cells without their outputs."""
+    return cache_content(data) if is_notebook(path) else data
+
+
 def lint_bytes(
     path: str,
     data: bytes,
@@ -315,10 +409,12 @@ def lint_bytes(
 ) -> FileResult:
     """Lint one file's bytes within a time budget; a file over budget gets one NNL000."""
     try:
-        text = decode_source(data)
-    except SourceError as error:
-        return cannot_analyse(path, enabled, str(error), error.line, error.column)
-    try:
+        if is_notebook(path):
+            return lint_notebook(path, data, enabled, use_triggers, apply_noqa, Deadline(timeout))
+        try:
+            text = decode_source(data)
+        except SourceError as error:
+            return cannot_analyse(path, enabled, str(error), error.line, error.column)
         return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout), project)
     except TimeBudgetExceeded:
         return cannot_analyse(path, enabled, f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)")

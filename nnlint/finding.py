@@ -52,7 +52,8 @@ class Related:
 @dataclass(frozen=True)
 class Finding:
     """One report. Lines and columns are 1-based, end positions inclusive of the last line and
-    exclusive of the last column, as editors expect."""
+    exclusive of the last column, as editors expect. In a notebook `cell` is the cell's number
+    (1-based, among all cells) and the lines and columns are those inside the cell."""
 
     path: str
     line: int
@@ -66,6 +67,10 @@ class Finding:
     # the concise form: what is wrong and the fix in a few words (the full message when empty)
     short_message: str = ""
     confirmation: Optional[Confirmation] = None
+    cell: Optional[int] = None
+    # in a notebook: the line of the .ipynb file that stores the finding's cell line (SARIF and
+    # GitHub annotations point there); set from the file's current bytes, never cached
+    file_line: Optional[int] = None
     # What the rule's runtime probe needs (source fragments, resolved definitions): the record of
     # the check's typed ProbeInput (nnlint.contracts). Never shown.
     probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
@@ -82,6 +87,7 @@ class Finding:
             "end_column": self.end_column, "code": self.code, "name": self.name,
             "severity": self.severity.value, "message": self.message, "short_message": self.short_message,
             "probe_input": self.probe_input, "related": [item.to_dict() for item in self.related],
+            "cell": self.cell,
         }
 
     @classmethod
@@ -94,7 +100,12 @@ class Finding:
         return self.short_message or self.message
 
     def sort_key(self):
-        return (self.path, self.line, self.column, self.code)
+        return (self.path, self.cell or 0, self.line, self.column, self.code)
+
+    @property
+    def location(self) -> str:
+        """`line 7` or, in a notebook, `cell 4, line 7`: how messages name the place."""
+        return f"cell {self.cell}, line {self.line}" if self.cell is not None else f"line {self.line}"
 
 
 @dataclass
@@ -108,3 +119,10 @@ class FileResult:
     internal_errors: List[str] = field(default_factory=list)
     # the file's lines, kept only when there are findings (for --show-source)
     lines: List[str] = field(default_factory=list)
+    # a notebook's code cells by number, as written (instead of `lines`)
+    cells: Dict[int, List[str]] = field(default_factory=dict)
+
+    def source_line(self, finding: Finding) -> Optional[str]:
+        """The line a finding points at, as the user wrote it (None when it is not known)."""
+        lines = self.cells.get(finding.cell, []) if finding.cell is not None else self.lines
+        return lines[finding.line - 1] if 1 <= finding.line <= len(lines) else None

@@ -112,14 +112,14 @@ class Project:
 
     def contains(self, path: Path) -> bool:
         try:
-            path.resolve().relative_to(self.root)
+            (path if path.is_absolute() else path.resolve()).relative_to(self.root)
             return True
         except ValueError:
             return False
 
     def search_path(self, importer: Path, extra: Iterable[str] = ()) -> Tuple[Path, ...]:
         """Folders an absolute import of `importer` is searched in, in Python's order."""
-        own = importer.resolve().parent
+        own = (importer if importer.is_absolute() else importer.resolve()).parent
         folders = [own]
         for entry in extra:
             folder = (own / entry).resolve()
@@ -139,7 +139,7 @@ class Project:
             return None
         if dotted.startswith("."):
             level = len(dotted) - len(dotted.lstrip("."))
-            folder = importer.resolve().parent
+            folder = (importer if importer.is_absolute() else importer.resolve()).parent
             for _ in range(level - 1):
                 folder = folder.parent
             rest = dotted[level:]
@@ -227,7 +227,7 @@ class ProjectIndex:
         self._built.add(project.root)
         added = []
         for module in project.module_files():
-            key = str(module.resolve())
+            key = str(module)  # under the resolved root: absolute already
             if key in self.records:
                 continue
             record = self._summarise(module)
@@ -239,8 +239,8 @@ class ProjectIndex:
             record = self.records[key]
             for local, dotted in record["summary"]["imports"].items():
                 found = project.resolve(module, dotted, record["summary"]["paths"])
-                if found is not None and str(found.path.resolve()) in self.records:
-                    target = str(found.path.resolve())
+                if found is not None and str(found.path) in self.records:
+                    target = str(found.path)
                     links[local] = [target, *found.attribute]
                     if target != key:
                         self.importers.setdefault(target, []).append(key)
@@ -252,7 +252,7 @@ class ProjectIndex:
         except OSError:
             return None
         digest = hashlib.sha256(data).hexdigest()
-        self.digests[str(module.resolve())] = digest
+        self.digests[str(module)] = digest
         summary = self.store.load_summary(digest) if self.store is not None else None
         if summary is None:
             try:

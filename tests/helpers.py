@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import libcst as cst
 from click.testing import CliRunner
@@ -29,19 +30,44 @@ EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>NNL\d{3}(?:\s*,\s*NNL\d{3})*)")
 PROJECTS = FIXTURES / "projects"
 
 
-def fixture_files() -> List[Path]:
-    """Single-file fixtures (the multi-file projects under fixtures/projects/ are linted as projects)."""
-    return sorted(path for path in FIXTURES.rglob("*.py") if PROJECTS not in path.parents)
+def fixture_files(notebooks: bool = True) -> List[Path]:
+    """Single-file fixtures and (unless told otherwise) the fixture notebooks; the multi-file
+    projects under fixtures/projects/ are linted as projects."""
+    found = list(FIXTURES.rglob("*.py"))
+    if notebooks:
+        found += FIXTURES.rglob("*.ipynb")
+    return sorted(path for path in found if PROJECTS not in path.parents)
 
 
-def expected_findings(path: Path) -> Set[Tuple[int, str]]:
-    """(line, code) for every `# expect: CODE[, CODE]` marker in a fixture."""
+# Where a finding is: its line in a script, (cell, line in the cell) in a notebook.
+Location = Union[int, Tuple[int, int]]
+
+
+def location(finding) -> Location:
+    return (finding.cell, finding.line) if finding.cell is not None else finding.line
+
+
+def _marked_lines(path: Path) -> Iterator[Tuple[Location, str]]:
+    """(location, text) of every line of a script, or of every code cell line of a notebook."""
+    if path.suffix == ".ipynb":
+        for number, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"], start=1):
+            if cell["cell_type"] == "code":
+                source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+                for line_number, line in enumerate(source.splitlines(), start=1):
+                    yield (number, line_number), line
+        return
+    yield from enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+
+
+def expected_findings(path: Path) -> Set[Tuple[Location, str]]:
+    """(location, code) for every `# expect: CODE[, CODE]` marker in a fixture: at the end of a
+    script's line, or of a line in a notebook's code cell (location: (cell, line))."""
     expected = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for where, line in _marked_lines(path):
         match = EXPECT.search(line)
         if match:
             for code in match.group("codes").split(","):
-                expected.add((number, code.strip()))
+                expected.add((where, code.strip()))
     return expected
 
 

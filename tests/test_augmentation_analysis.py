@@ -221,6 +221,39 @@ def test_alignment_image_only_independent_and_joint():
     assert found == [("image-only", "tf(image)"), ("independent", "tf(mask)")]
 
 
+def test_targets_allocated_after_the_flip_are_not_left_behind():
+    ctx = analysed(
+        """
+        import random
+        import numpy as np
+
+        class Before:
+            def __getitem__(self, i):
+                image, points = self.images[i], self.points[i]
+                heatmap = np.zeros((17, 64, 64), dtype=np.float32)
+                for k, (x, y) in enumerate(points):
+                    heatmap[k, int(y), int(x)] = 1.0
+                if random.random() < 0.5:
+                    image = image[:, ::-1]
+                return image, heatmap
+
+        class After:
+            def __getitem__(self, i):
+                image, points = self.images[i], self.points[i]
+                if random.random() < 0.5:
+                    image = image[:, ::-1]
+                    points[:, 0] = image.shape[1] - 1 - points[:, 0]
+                heatmap = np.zeros((17, 64, 64), dtype=np.float32)
+                for k, (x, y) in enumerate(points):
+                    heatmap[k, int(y), int(x)] = 1.0
+                return image, heatmap
+        """
+    )
+    found = [(item.kind, item.target, ctx.index.enclosing_class(item.manual.statement.scope).name)
+             for item in ctx.fact(Alignment).misalignments()]
+    assert found == [("image-only", "heatmap", "Before")]
+
+
 def test_keypoint_pairing_evidence():
     paired = analysed('NAMES = ["nose", "left_eye", "right_eye", "left_ear", "right_ear"]\n')
     assert "left/right" in paired.fact(KeypointPairing).pairing().reason

@@ -111,9 +111,10 @@ def test_json_format(project):
     assert len(records) == 1
     record = records[0]
     assert set(record) == {
-        "path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "short_message",
-        "confirmation", "related",
+        "path", "cell", "line", "column", "end_line", "end_column", "code", "name", "severity", "message",
+        "short_message", "confirmation", "related",
     }
+    assert record["cell"] is None  # set in notebooks only
     assert (record["path"], record["line"], record["column"]) == ("train.py", 8, 16)
     assert (record["end_line"], record["end_column"]) == (8, 35)
     assert (record["code"], record["name"], record["severity"]) == ("NNL101", "loss-clipped", "error")
@@ -255,7 +256,7 @@ def test_folder_without_python_files(project):
     write(project / "notes.txt", "nothing here")
     result = run_cli(["."])
     assert result.exit_code == 0 and result.stdout == ""
-    assert result.stderr == "nnlint: no Python files to lint in . (none found, or all excluded)\n"
+    assert result.stderr == "nnlint: no Python files or notebooks to lint in . (none found, or all excluded)\n"
 
 
 def test_unreadable_file(project, monkeypatch):

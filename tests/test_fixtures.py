@@ -1,5 +1,5 @@
-"""Every fixture script produces exactly the findings its `# expect:` markers name (code and line);
-a fixture without markers produces none."""
+"""Every fixture script or notebook produces exactly the findings its `# expect:` markers name (code
+and line, and cell in a notebook); a fixture without markers produces none."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import pytest
 
 from nnlint.engine import lint_bytes
 from nnlint.catalogue import all_rules
-from tests.helpers import FIXTURES, expected_findings, fixture_files
+from tests.helpers import FIXTURES, expected_findings, fixture_files, location
 
 
 @pytest.mark.parametrize("path", fixture_files(), ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_fixture_findings_are_exact(path):
     result = lint_bytes(str(path), path.read_bytes(), frozenset(all_rules()))
     assert not result.internal_errors
-    found = {(f.line, f.code) for f in result.findings}
+    found = {(location(f), f.code) for f in result.findings}
     assert found == expected_findings(path)
     # the concise form: `CODE [severity] message` in at most 140 characters, so that with its
     # path:line:col the line stays near 160

@@ -25,11 +25,12 @@ def run(command, **kwargs):
 
 
 def test_flake8_reports_the_same_findings_and_columns():
-    files = [str(path) for path in fixture_files()]
+    # scripts only: flake8 reads Python files, not notebooks
+    files = [str(path) for path in fixture_files(notebooks=False)]
     completed = run([sys.executable, "-m", "flake8", "--select", "NNL", *files])
     flake8_lines = sorted(line for line in completed.stdout.splitlines() if line)
     expected = []
-    for path in fixture_files():
+    for path in fixture_files(notebooks=False):
         # flake8 --select NNL runs the rules that are on by default, as nnlint does
         result = lint_bytes(str(path), path.read_bytes(), DEFAULT_RULES)
         expected += [f"{f.path}:{f.line}:{f.column}: {f.code} [{f.severity.value}] {f.concise}" for f in result.findings]
@@ -78,7 +79,8 @@ def test_pre_commit_manifest_is_valid():
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_pre_commit_try_repo(tmp_path):
-    """pre-commit installs this checkout as a hook and runs it on a repository with a buggy script."""
+    """pre-commit installs this checkout as a hook and runs it on a repository with a buggy script
+    and a buggy notebook."""
     repo = tmp_path / "user-repo"
     repo.mkdir()
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "GIT_CONFIG_NOSYSTEM": "1"}
@@ -86,6 +88,7 @@ def test_pre_commit_try_repo(tmp_path):
     run(git + ["init", "-q"], cwd=repo, check=True)
     shutil.copy(FIXTURES / "loss" / "plain_loop_args_cap.py", repo / "train.py")
     shutil.copy(FIXTURES / "loss" / "clean_probability_clamp.py", repo / "clean.py")
+    shutil.copy(FIXTURES / "notebooks" / "segmentation_tutorial.ipynb", repo / "segmentation.ipynb")
     run(git + ["add", "."], cwd=repo, check=True)
     run(git + ["commit", "-qm", "init"], cwd=repo, check=True)
     # pre-commit installs the hook from a git repository: snapshot this working tree into one
@@ -106,6 +109,7 @@ def test_pre_commit_try_repo(tmp_path):
     output = completed.stdout + completed.stderr
     assert completed.returncode == 1, output
     assert "train.py:34:20: NNL101" in output
+    assert "segmentation.ipynb:cell 7:5:16: NNL101" in output
     assert "clean.py" not in output.split("NNL101", 1)[0].splitlines()[-1]
 
 

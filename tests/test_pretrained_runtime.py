@@ -30,7 +30,6 @@ CONFIRMED = [
     ("resume_dataparallel_strict_false.py", "NNL304", "0 of 4 tensors loaded"),
     ("lightning_backbone_underscore.py", "NNL304", "kept their random initialization"),
     ("eval_assigned_never_read.py", "NNL304", "4 missing, 4 unexpected keys"),
-    ("trainer_class_partial_head.py", "NNL304", "0 of 4 tensors loaded"),
 ]
 BGR = [
     ("cv2_dataset_pil_pipeline_bgr.py", "after the pipeline"),

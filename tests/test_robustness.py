@@ -47,7 +47,7 @@ def test_node_generated_programs(source):
     assert_sane(lint_text("generated.py", source, ENABLED, use_triggers=False))
 
 
-FIXTURE_SOURCES = [path.read_bytes() for path in fixture_files()]
+FIXTURE_SOURCES = [path.read_bytes() for path in fixture_files(notebooks=False)]
 
 
 @st.composite
@@ -206,7 +206,7 @@ def test_static_mode_never_runs_the_linted_code(tmp_path, monkeypatch):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: str(p.relative_to(FIXTURES)))
+@pytest.mark.parametrize("path", fixture_files(notebooks=False), ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_every_fixture_with_every_line_removed_in_turn_never_crashes(path):
     lines = path.read_bytes().splitlines(keepends=True)
     rng = random.Random(path.name)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import tokenize
-from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from nnlint.analysis.imports import ImportTable
 from nnlint.analysis.index import ModuleIndex
+from nnlint.analysis.names import callee_terminal_name
 from nnlint.analysis.project_values import ProjectValues
 from nnlint.budget import NO_DEADLINE, Deadline
 
@@ -31,12 +32,13 @@ class ModuleContext:
         module: cst.Module,
         deadline: Deadline = NO_DEADLINE,
         statement_lines: Optional[List[int]] = None,
+        line_label: Optional[Callable[[int], str]] = None,
     ) -> None:
         self.path = path
         self.source = source
         self.module = module
         self.deadline = deadline
-        self.index = ModuleIndex(deadline)
+        self.index = ModuleIndex(deadline, source)
         self._facts: Dict[type, Any] = {}
         # first line of each top-level statement, as CPython's parser reports it
         self._statement_lines = statement_lines
@@ -45,6 +47,8 @@ class ModuleContext:
         self._positions: Optional[Any] = None
         # project analysis: what the other modules of the project give (None: file by file)
         self.project: Optional["ProjectValues"] = None
+        # how messages name a line of this module (a notebook's module names its cells' lines)
+        self._line_label = line_label
 
     @property
     def is_test_file(self) -> bool:
@@ -74,13 +78,16 @@ class ModuleContext:
         return " ".join(self.module.code_for_node(node).split())
 
     def brief(self, node: cst.CSTNode, limit: int = 32) -> str:
-        """The node's source cut to `limit` characters, for a concise message: a long call keeps
-        its callee (`model.load_state_dict(...)`)."""
+        """The node's source cut to `limit` characters, for a message: a long call keeps its callee
+        (`model.load_state_dict(...)`), or its name when the callee is long too."""
         text = self.code(node)
         if len(text) > limit and isinstance(node, cst.Call):
             callee = self.code(node.func)
             if len(callee) + 5 <= limit:
                 return f"{callee}(...)"
+            name = callee_terminal_name(node)  # `(a + b).backward()` reads as `backward(...)`
+            if name and len(name) + 5 <= limit:
+                return f"{name}(...)"
         return brief_text(text, limit)
 
     def fragment(self, node: cst.CSTNode) -> str:
@@ -99,6 +106,11 @@ class ModuleContext:
                 row, column = token.start
                 lines[row - 1] = lines[row - 1][:column].rstrip()
         return "\n".join(lines).strip()
+
+    def line_of(self, node: cst.CSTNode) -> str:
+        """Where a node starts, as messages name it: `line 12`, in a notebook `cell 4, line 7`."""
+        line = self.position(node).start.line
+        return self._line_label(line) if self._line_label is not None else f"line {line}"
 
     def qualified_name(self, expr: cst.BaseExpression) -> Optional[str]:
         return self.imports.qualified_name(expr)

@@ -337,6 +337,10 @@ class DataFlow:
             scope = scope.parent
         return UNKNOWN
 
+    def bindings_in(self, scope: Scope, name: str) -> List[Definition]:
+        """Every binding of a (dotted) name in one scope, in statement order."""
+        return self._scope_bindings(scope).all(name)
+
     # -- definitions along the branches a call takes ---------------------------------------------
 
     def call_constants(self, site: CallSite, callee: Scope) -> Constants:

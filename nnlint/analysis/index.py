@@ -100,10 +100,10 @@ class ModuleIndex:
     #: how many nodes the traversal visits between two looks at the time budget
     NODES_PER_DEADLINE_CHECK = 4096
 
-    def __init__(self, deadline: Deadline = NO_DEADLINE) -> None:
+    def __init__(self, deadline: Deadline = NO_DEADLINE, source: Optional[str] = None) -> None:
         self.deadline = deadline
         self._nodes_until_check = self.NODES_PER_DEADLINE_CHECK
-        self.imports = ImportTable()
+        self.imports = ImportTable(source)
         # node -> index in module.body of the top-level statement that contains it (for positions)
         self.top_level_of: Dict[cst.CSTNode, int] = {}
         self._top_level_items: Dict[int, int] = {}

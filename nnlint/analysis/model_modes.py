@@ -29,6 +29,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
+from nnlint.analysis.gradmode import GradMode
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
 from nnlint.analysis.names import argument, callee_terminal_name, calls_in, dotted_name, method_receiver, number_value
 from nnlint.analysis.objects import MODEL, MODEL_CONSTRUCTOR_PREFIXES, TrainingObjects, related
@@ -75,10 +76,6 @@ LIBRARY_MODELS = MODEL_CONSTRUCTOR_PREFIXES + ("transformers.", "torchvision.mod
 # Code in __init__ that builds no layer of unknown kind.
 NEUTRAL_ROOTS = frozenset({"builtins", "math", "numpy", "einops", "functools", "itertools", "collections", "copy", "typing", "warnings", "logging"})
 
-GRAD_OFF = frozenset({
-    "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad",
-    "torch.autograd.inference_mode", "torch.autograd.grad_mode.inference_mode",
-})
 
 # Calls given the model that do not switch its mode (wrapping, logging, saving, EMA updates).
 NEUTRAL_CALLS = re.compile(
@@ -121,7 +118,8 @@ class ModeFound:
 class AfterEval:
     """What follows a `model.eval()` in a loop: `restored` (a train() comes first), `trains` (a
     forward of the model, a backward and an optimizer step that updates it come first; `forward` is
-    that training forward), `unknown` or `nothing`."""
+    that training forward), `superseded` (another unconditional eval() of the model comes first),
+    `unknown` or `nothing`."""
 
     state: str
     event: Optional[Event] = None
@@ -140,7 +138,7 @@ class ModelModes:
         self.objects = ctx.fact(TrainingObjects)
         self.timelines = ctx.fact(TrainingTimelines)
         self._class_layers: Dict[int, Optional[Tuple[str, ...]]] = {}
-        self._grad_disabled_scopes: Dict[int, bool] = {}
+        self.grad = ctx.fact(GradMode)
         self._callers: Dict[int, List[CallSite]] = {}
 
     # -- layers ------------------------------------------------------------------------------------
@@ -306,48 +304,16 @@ class ModelModes:
     # -- gradient mode -----------------------------------------------------------------------------
 
     def disables_grad(self, expr: cst.BaseExpression) -> bool:
-        """`torch.no_grad()`, `torch.inference_mode()`, `torch.set_grad_enabled(False)` (also as a
-        bare decorator `@torch.no_grad`)."""
-        call = expr if isinstance(expr, cst.Call) else None
-        func = call.func if call is not None else expr
-        qualified = self.ctx.qualified_name(func) if isinstance(func, (cst.Name, cst.Attribute)) else None
-        if qualified in GRAD_OFF:
-            if call is not None and qualified.endswith("inference_mode"):
-                mode = argument(call, 0, "mode")
-                return mode is None or not (isinstance(mode, cst.Name) and mode.value == "False")
-            return True
-        if qualified in ("torch.set_grad_enabled", "torch.autograd.set_grad_enabled") and call is not None:
-            mode = argument(call, 0, "mode")
-            return isinstance(mode, cst.Name) and mode.value == "False"
-        return False
+        return self.grad.disables_grad(expr)
 
     def with_disables_grad(self, block: cst.With) -> bool:
-        return any(self.disables_grad(item.item) for item in block.items)
+        return self.grad.with_disables_grad(block)
 
     def grad_disabled(self, statement: Statement) -> bool:
-        """Whether the statement runs with gradients off, by a `with` around it or a decorator of
-        its function (or of an enclosing one)."""
-        if any(isinstance(block, cst.With) and self.with_disables_grad(block) for block in statement.blocks):
-            return True
-        return self.scope_grad_disabled(statement.scope)
+        return self.grad.grad_disabled(statement)
 
     def scope_grad_disabled(self, scope: Optional[Scope]) -> bool:
-        while scope is not None and not scope.is_module:
-            cached = self._grad_disabled_scopes.get(id(scope))
-            if cached is None:
-                node = scope.node
-                cached = isinstance(node, cst.FunctionDef) and any(self.disables_grad(d.decorator) for d in node.decorators)
-                if not cached:
-                    # the def itself under `with torch.no_grad():` in its parent
-                    statement = self.ctx.index.statement_of.get(node)
-                    cached = statement is not None and any(
-                        isinstance(b, cst.With) and self.with_disables_grad(b) for b in statement.blocks
-                    )
-                self._grad_disabled_scopes[id(scope)] = cached
-            if cached:
-                return True
-            scope = scope.parent
-        return False
+        return self.grad.scope_grad_disabled(scope)
 
     def event_grad_disabled(self, event: Event) -> bool:
         """Whether an event runs with gradients off: a `with` around it or around a call site it is
@@ -524,6 +490,10 @@ class ModelModes:
                     return AfterEval("unknown", event)
                 if concerned and event.detail.training is not False:
                     return AfterEval("restored" if event.detail.training else "unknown", event)
+                if concerned and not event.conditional:
+                    # the code that follows sets evaluation mode itself (a linear probe's training
+                    # epoch): that eval() decides the mode of the next steps, and is judged on its own
+                    return AfterEval("superseded", event)
             elif event.kind == CALL and self.may_switch(event, key):
                 return AfterEval("unknown", event)
             elif event.kind == FORWARD and event.target is not None and related(event.target, key):

@@ -22,7 +22,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow, Definition
-from nnlint.analysis.index import CallSite, Scope, Statement
+from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
 from nnlint.analysis.names import (
     argument,
     callee_terminal_name,
@@ -315,7 +315,16 @@ class TrainingObjects:
         if isinstance(call.func, cst.Name):
             info = self.ctx.index.class_by_name.get(call.func.value)
             if info is not None:
-                return any(MODULE_BASE.search((dotted_name(base) or "").split(".")[-1]) for base in info.bases)
+                return self.is_module_class(info)
+        return False
+
+    def is_module_class(self, info: ClassInfo) -> bool:
+        """Whether a class of this module is a torch module: it derives from torch.nn.Module or from
+        a base named as one (`nn.Module`, `LightningModule`, `PreTrainedModel`, `BaseNet`)."""
+        for base in info.bases:
+            qualified = self.ctx.qualified_name(base) or ""
+            if qualified.startswith("torch.nn.") or MODULE_BASE.search((dotted_name(base) or "").split(".")[-1]):
+                return True
         return False
 
     def kind(self, expr: Optional[cst.BaseExpression], statement: Statement) -> Optional[str]:
@@ -329,7 +338,16 @@ class TrainingObjects:
             return kinds.pop()
         if len(kinds) > 1:
             return None
+        if found and all(self._plain_object(value) for value, _ in found):
+            return None  # built from classes of this module that are none of these: no name overrides that
         return self.kind_by_name(expr, statement)
+
+    def _plain_object(self, value: cst.BaseExpression) -> bool:
+        """An instance of a class of this module that is no torch module (`Tokenizer()`)."""
+        if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Name):
+            return False
+        info = self.ctx.index.class_by_name.get(value.func.value)
+        return info is not None and self.ctx.imports.qualify(value.func.value) is None and not self.is_module_class(info)
 
     def kind_by_name(self, expr: cst.BaseExpression, statement: Statement) -> Optional[str]:
         names = [dotted_name(expr), self.key(expr, statement)]

@@ -26,12 +26,21 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional
 
-SUMMARY_FORMAT = 1
+SUMMARY_FORMAT = 4
 UNKNOWN: Dict[str, Any] = {"?": 1}
 # how deep a local name is replaced by its value (`a = b; b = c(...)`)
 MAX_INLINE = 6
+# a name is bound to its value only when the value nests no deeper than this
+MAX_BOUND_DEPTH = 6
+MAX_STRING = 200
 MODE_METHODS = {"eval": False, "train": True}
 CLIP_FUNCTIONS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm"})
+# Libraries whose calls a summary does not record one by one (a project is not one of them).
+LIBRARY_ROOTS = frozenset({
+    "torch", "numpy", "math", "os", "sys", "time", "logging", "random", "json", "re", "collections", "itertools",
+    "functools", "tqdm", "wandb", "pathlib", "shutil", "copy", "datetime", "warnings", "pickle", "PIL", "cv2",
+    "matplotlib", "pandas", "yaml", "argparse", "typing", "dataclasses", "contextlib", "einops", "scipy",
+})
 
 
 def _at(node: ast.AST, lines: List[str]) -> List[int]:
@@ -48,6 +57,18 @@ def _at(node: ast.AST, lines: List[str]) -> List[int]:
     return [node.lineno, column(node.lineno, node.col_offset), end_line, column(end_line, end_offset)]
 
 
+def _depth(value: Any, limit: int = 8) -> int:
+    """How deeply a value tree nests (counted up to `limit`)."""
+    if limit <= 0 or not isinstance(value, dict):
+        return 0
+    deepest = 0
+    for inner in value.values():
+        for element in inner if isinstance(inner, list) else [inner]:
+            if isinstance(element, dict):
+                deepest = max(deepest, 1 + _depth(element, limit - 1))
+    return deepest
+
+
 def dotted(node: ast.AST) -> Optional[str]:
     parts = []
     while isinstance(node, ast.Attribute):
@@ -62,8 +83,12 @@ def dotted(node: ast.AST) -> Optional[str]:
 class _Function:
     """Summarises one function body: its returns, effects and outgoing calls."""
 
-    def __init__(self, node, lines: List[str], calls: List[Dict[str, Any]], owner: Optional[str]) -> None:
+    def __init__(
+        self, node, lines: List[str], calls: List[Dict[str, Any]], owner: Optional[str], library_roots=frozenset()
+    ) -> None:
         self.lines = lines
+        self.library_roots = library_roots
+        self.library_calls: set = set()
         self.calls = calls
         self.name = node.name if owner is None else f"{owner}.{node.name}"
         args = node.args
@@ -87,6 +112,7 @@ class _Function:
             self.returns[0] if len(self.returns) == 1 else {"either": self.returns} if self.returns else None
         )
         self.summary["effects"] = self.effects
+        self.summary["library_calls"] = sorted(self.library_calls)
 
     # -- values ----------------------------------------------------------------------------------
 
@@ -103,6 +129,8 @@ class _Function:
 
     def _value(self, node: ast.AST, depth: int) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool, type(None))):
+            if isinstance(node.value, str) and len(node.value) > MAX_STRING:
+                return UNKNOWN  # a blob (generated code, a serialized proto) names nothing a check uses
             return {"c": node.value}
         if isinstance(node, ast.Name):
             if node.id in self.env:
@@ -136,6 +164,8 @@ class _Function:
     # -- statements ------------------------------------------------------------------------------
 
     def bind(self, target: ast.AST, value: Any, straight: bool) -> None:
+        if straight and _depth(value) > MAX_BOUND_DEPTH:
+            straight = False  # `x = layer(x)` chains: a value that deep tells nothing a check uses
         if isinstance(target, ast.Name):
             # a name bound under a condition or in a loop may hold another value: unknown
             self.env[target.id] = value if straight else UNKNOWN
@@ -215,6 +245,11 @@ class _Function:
         elif isinstance(func, ast.Name) and func.id in self.params and func.id not in self.env:
             self.effects.append(self._effect("forward", call, {"p": func.id}, loops, conditional))
         else:
+            name = dotted(func)
+            if name is not None and self.library_roots and name.split(".")[0] in self.library_roots:
+                # a library call (torch, numpy, ...): only its name is kept (the layers a class builds)
+                self.library_calls.add(name)
+                return
             value = self.value(call)
             callee = value["call"]
             # calls of names (a project function, maybe) and calls that are given a parameter
@@ -226,16 +261,17 @@ class _Function:
                     self.calls.append({"f": callee["n"], "args": value["args"], "kw": value["kw"], "at": value["at"], "scope": self.name})
 
 
-def _class(node: ast.ClassDef, lines: List[str], calls: List[Dict[str, Any]]) -> Dict[str, Any]:
+def _class(node: ast.ClassDef, lines: List[str], calls: List[Dict[str, Any]], library_roots) -> Dict[str, Any]:
     methods = {}
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            methods[item.name] = _Function(item, lines, calls, node.name).summary
+            methods[item.name] = _Function(item, lines, calls, node.name, library_roots).summary
     # the names the class's methods call (the layers it builds among them)
     constructed = {
         effect["call"]["n"] for method in methods.values() for effect in method["effects"]
         if effect["k"] == "call" and "n" in effect["call"]
     }
+    constructed.update(name for method in methods.values() for name in method["library_calls"])
     return {
         "line": node.lineno,
         "at": [node.lineno, node.col_offset + 1, node.lineno, node.col_offset + 1],
@@ -298,11 +334,16 @@ def summarize(tree: ast.Module, text: str) -> Dict[str, Any]:
             entry = _sys_path_entry(node)
             if entry is not None:
                 paths.append(entry)
+    # names imported from well-known libraries: their calls are never project functions
+    library_roots = frozenset(
+        local for local, qualified in imports.items() if qualified.split(".")[0] in LIBRARY_ROOTS
+    )
+    module.library_roots = library_roots
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            functions[node.name] = _Function(node, lines, calls, None).summary
+            functions[node.name] = _Function(node, lines, calls, None, library_roots).summary
         elif isinstance(node, ast.ClassDef):
-            classes[node.name] = _class(node, lines, calls)
+            classes[node.name] = _class(node, lines, calls, library_roots)
         else:
             module.statement(node, 0, False)
     module_globals = {name: value for name, value in module.env.items() if value is not UNKNOWN}

@@ -13,6 +13,9 @@ A value is recognised as a spatial target by
   file names, counts, transforms and NLP masks (attention_mask, padding_mask) do not;
 - being a dict with boxes/masks/keypoints entries (a detection target).
 
+A value the pipeline makes itself (a random patch mask, a dropout-like draw, a constant tensor; see
+``PipelinePatterns``) is never a spatial target, whatever its name.
+
 Plain class labels (``label = self.labels[idx]``) are not spatial. ``SampleFlow`` answers, for one
 function, which targets are returned together with an image and what the function does to them.
 """
@@ -30,6 +33,7 @@ from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.flips import ManualGeometry, access_path, names_in, root_of, written_paths
 from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, keyword_arg, string_value
+from nnlint.analysis.patterns import PipelinePatterns
 from nnlint.analysis.transforms import Application, TransformPipelines
 
 SPATIAL_WORDS: Dict[str, str] = {
@@ -48,9 +52,12 @@ SPATIAL_WORDS: Dict[str, str] = {
     **dict.fromkeys(["flow", "flows", "optflow"], "flow"),
     **dict.fromkeys(["heatmap", "heatmaps", "heatmaps_gt"], "heatmap"),
 }
-# Functions that make a masking pattern rather than read a label (MAE block masks, random erasing).
-GENERATED_MASK = re.compile(r"(compute|generate|gen|random|rand|make|create|sample|draw|build)_?\w*mask", re.IGNORECASE)
-RANDOM_TENSORS = frozenset({"torch.rand", "torch.rand_like", "torch.bernoulli", "torch.randperm", "torch.randint"})
+# Calls that make a new array of a given shape: it holds nothing of the image's geometry yet.
+ALLOCATIONS = frozenset(
+    f"{library}.{function}"
+    for library in ("numpy", "torch")
+    for function in ("zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like")
+)
 # Words that make a name something else than a target value (a path, a count, a transform...).
 EXCLUDED_WORDS = frozenset(
     """
@@ -203,6 +210,7 @@ class SpatialTargets:
         self.flow = ctx.fact(DataFlow)
         self.pipelines = ctx.fact(TransformPipelines)
         self.geometry = ctx.fact(ManualGeometry)
+        self.patterns = ctx.fact(PipelinePatterns)
         self._evidence: Dict[Tuple[str, int], Optional[Evidence]] = {}
 
     # -- is this value a spatial target? -----------------------------------------------------------
@@ -222,8 +230,8 @@ class SpatialTargets:
             return None
         kind = kind_by_name(path)
         if kind is not None:
-            if kind == "mask" and self.generated_mask(path, statement):
-                return None  # a masking pattern made up for the sample (MAE, inpainting), not a label
+            if self.generated(path, statement):
+                return None  # a pattern made up by the pipeline (MAE patch masks), not an annotation
             return Evidence(kind, f"its name `{path}`")
         if depth > self.MAX_DEPTH:
             return None
@@ -243,24 +251,24 @@ class SpatialTargets:
             return self._unpacked_evidence(path, definition.value, definition.statement)
         return None
 
-    def generated_mask(self, path: str, statement: Statement) -> bool:
-        """`mask = compute_block_mask_2d(shape=...)`, `mask = torch.rand(n) < p`: a mask drawn at
-        random or computed from sizes, not read from the data, so the image's geometry does not
-        apply to it."""
-        if "." in path or "[" in path:
+    def generated(self, path: str, statement: Statement) -> bool:
+        """Whether the value at `path` is a pattern the pipeline makes itself rather than part of the
+        sample's annotation: a random patch mask (`np.random.permutation` then index assignment), a
+        dropout-like draw (`torch.rand(n) < p`), a constant made with `torch.ones`/`np.zeros`, through
+        helpers, methods and callable objects of this module. Such a value is no spatial target,
+        whatever it is called: the image's geometry does not apply to it."""
+        if "[" in path:
             return False
-        definition = self.flow.definition(path, statement)
-        value = definition.value if definition.kind == "assign" else None
-        if isinstance(value, cst.Comparison):
-            value = value.left
-        while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and isinstance(value.func.value, cst.Call):
-            value = value.func.value  # torch.rand(n).lt(p), ....float()
-        if not isinstance(value, cst.Call):
+        if path.startswith("self."):
+            definitions = self.flow.self_attribute_definitions(path, statement) or []
+            return bool(definitions) and all(
+                d.kind == "assign" and d.value is not None and d.statement is not None
+                and self.patterns.made(d.value, d.statement)
+                for d in definitions
+            )
+        if "." in path:
             return False
-        qualified = self.ctx.qualified_name(value.func) or ""
-        if qualified in RANDOM_TENSORS or qualified.startswith("numpy.random."):
-            return True
-        return bool(GENERATED_MASK.search(callee_terminal_name(value) or ""))
+        return self.patterns.made_name(path, statement)
 
     def _attribute_evidence(self, path: str, statement: Statement, depth: int) -> Optional[Evidence]:
         owner = self.ctx.index.enclosing_class(statement.scope)
@@ -392,13 +400,34 @@ class SpatialTargets:
                     if "[" in path and root_of(path) in tainted:
                         continue
                     evidence = self.evidence(path, statement)
-                    if evidence is None and key is not None and kind_by_name(key) is not None and not self.generated_mask(path, statement):
+                    if evidence is None and key is not None and kind_by_name(key) is not None and not self.generated(path, statement):
                         if self.ctx.qualified_name(element) is None:  # type: ignore[arg-type]
                             evidence = Evidence(kind_by_name(key), f"it is returned as {key!r}")  # type: ignore[arg-type]
-                    if evidence is not None and not self._derived_from(path, tainted, scope):
+                    if evidence is not None and not self._derived_from(path, tainted, scope) and not self.made_after(path, start):
                         found.append(Partner(path, evidence, element, statement))
                         break
         return found
+
+    def made_after(self, path: str, start: Statement) -> bool:
+        """`reg_mask = np.zeros(max_objs)` after the flip, then filled from the (flipped) boxes: an
+        array the function allocates only after the transform holds none of the image's old
+        geometry, so the transform cannot have left it behind; what is written into it is judged
+        where it comes from."""
+        scope = start.scope
+        if "." in path or "[" in path or scope.parameter(path) is not None:
+            return False
+        bindings = self.flow.bindings_in(scope, path)
+        allocated = False
+        for binding in bindings:
+            if binding.statement is None or binding.statement.position <= start.position:
+                return False
+            if binding.kind == "assign" and isinstance(binding.value, cst.Call):
+                if self.ctx.qualified_name(binding.value.func) not in ALLOCATIONS:
+                    return False
+                allocated = True
+            elif binding.kind != "augassign":
+                return False
+        return allocated
 
     @staticmethod
     def _other_image(key: Optional[str], element: cst.CSTNode, tainted: Set[str]) -> bool:

@@ -1070,11 +1070,13 @@ class TrainingTimelines:
         if not statement.calls or not isinstance(value, (cst.Call, cst.BinaryOperation, cst.Attribute, cst.Subscript)):
             return None
         name = dotted_name(target)
-        if name is None or not looks_like_loss_name(name):
-            if self._losses is None:
-                self._losses = self.ctx.fact(LossValues)
-            if not self._losses.is_loss(value, statement):
-                return None
+        if self._losses is None:
+            self._losses = self.ctx.fact(LossValues)
+        if name is not None and looks_like_loss_name(name):
+            if self._losses.kinds.of(value, statement).is_plain:
+                return None  # `val_loss = evaluate(...)` returning a float is no loss tensor
+        elif not self._losses.is_loss(value, statement):
+            return None
         return Event(LOSS, value, statement, statement, target=dotted_name(target), guards=guards, contexts=_contexts(statement))
 
     def _grad_clearing(self, statement: Statement, guards, lifted: set):

@@ -18,6 +18,14 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import CarryPolicy, DataFlow, SinkHit, Sinks
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
+from nnlint.analysis.valuekinds import (
+    LOSS_FUNCTIONS,
+    NOT_A_LOSS_NAME,
+    ValueKinds,
+    is_loss_class,
+    looks_like_criterion_name,
+    looks_like_loss_name,
+)
 from nnlint.analysis.names import (
     argument,
     callee_terminal_name,
@@ -25,22 +33,11 @@ from nnlint.analysis.names import (
     keyword_arg,
     method_receiver,
     positional_args,
+    sequence_elements,
     string_value,
     string_value_of_index,
 )
 
-FUNCTIONAL = "torch.nn.functional."
-LOSS_FUNCTIONS = frozenset(
-    FUNCTIONAL + name
-    for name in (
-        "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-        "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "ctc_loss",
-        "poisson_nll_loss", "gaussian_nll_loss", "margin_ranking_loss", "hinge_embedding_loss",
-        "multilabel_margin_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
-        "cosine_embedding_loss", "multi_margin_loss", "triplet_margin_loss",
-        "triplet_margin_with_distance_loss",
-    )
-)
 TORCH_REDUCTIONS = frozenset({"torch.mean", "torch.sum", "torch.nanmean", "torch.nansum", "builtins.sum"})
 
 # Operations after which a value is still "the loss" (same tensor, reduced, moved or cast).
@@ -59,29 +56,8 @@ LOSS_CARRY = CarryPolicy(
     dict_keys=frozenset({"loss"}),
 )
 
-LOSS_NAME = re.compile(r"loss|^nll$|^ce$|^mse$|^bce$|^kld?$", re.IGNORECASE)
-# Names that contain "loss" but hold something else (weights, scales, histories, functions).
-NOT_A_LOSS_NAME = re.compile(
-    r"scale|weight|coef|factor|lambda|ratio|mult|alpha|beta|gamma|fn$|func|meter|avg|ema|hist|"
-    r"list|log|dict|name|key|type|cls|track|record|buffer|queue|count|cap|max|min|clip|thresh|"
-    r"mask|idx|index|ids|function|module|class|config|cfg|ceil|limit|bound|upper|lower|floor|grad|norm",
-    re.IGNORECASE,
-)
-CRITERION_NAME = re.compile(r"loss|criterion|^crit$|^crit_|_crit$|objective", re.IGNORECASE)
 # A module class that computes a loss: FocalLoss, DiceLoss, MyCriterion, or a subclass of one.
 LOSS_CLASS_NAME = re.compile(r"(Loss|Criterion)$")
-
-
-def looks_like_loss_name(name: str) -> bool:
-    last = name.split(".")[-1]
-    if last.isupper():
-        return False  # MAX_LOSS, LOSS_SCALE: constants, not computed losses
-    return bool(LOSS_NAME.search(last)) and not NOT_A_LOSS_NAME.search(last)
-
-
-def is_loss_class(qualified: Optional[str]) -> bool:
-    """`torch.nn.CrossEntropyLoss` and the other torch.nn loss modules."""
-    return qualified is not None and qualified.startswith("torch.nn.") and qualified.endswith("Loss")
 
 
 @dataclass(frozen=True)
@@ -224,11 +200,15 @@ class LossValues:
         self.ctx = ctx
         self.flow = ctx.fact(DataFlow)
         self.update_sinks = UpdateSinks(ctx)
+        self.kinds = ctx.fact(ValueKinds)
 
     def is_loss(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0) -> bool:
         """Whether `expr` is a training loss (or per-sample losses): the result of a loss
         function or criterion, HF `outputs.loss`, arithmetic and reductions of losses, or a
         variable holding one."""
+        if depth == 0 and self.kinds.of(expr, statement).is_plain:
+            return False  # a number or a detached tensor, whatever it is called
+        # a tensor that may carry a graph: which one is the loss, names tell
         if depth > self.MAX_DEPTH:
             return False
         if isinstance(expr, cst.Name):
@@ -297,7 +277,7 @@ class LossValues:
                 for found in self.flow.attribute_definitions(owner, dotted[5:]):
                     if isinstance(found.value, cst.Call) and is_loss_class(self.ctx.qualified_name(found.value.func)):
                         return True
-        return bool(CRITERION_NAME.search(dotted.split(".")[-1]))
+        return looks_like_criterion_name(dotted)
 
     def is_per_sample(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0) -> bool:
         """Whether a loss value holds one loss per sample (reduction="none")."""
@@ -340,101 +320,10 @@ class LossValues:
         return self.flow.find_sink(node, statement, LOSS_CARRY, self.update_sinks, also_tainted)
 
 
-# Operations after which a tensor still holds the autograd graph it was computed with.
-GRAPH_KEEPING_METHODS = LOSS_PRESERVING_METHODS | frozenset(
-    {"abs", "sqrt", "exp", "log", "pow", "neg", "square", "clamp", "sigmoid", "tanh", "squeeze_", "unsqueeze_"}
-)
-GRAPH_KEEPING_FUNCTIONS = TORCH_REDUCTIONS | frozenset({"torch.stack", "torch.cat", "torch.add", "torch.mul", "torch.sqrt", "torch.exp"})
-
-
-def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statement, depth: int = 0):
+def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statement):
     """The loss tensor whose autograd graph `expr` still carries, as (expression, statement) where it
-    is computed, or None: `loss`, `loss * x.size(0)`, `outputs.loss`, `criterion(out, y)` carry it;
-    `loss.item()`, `loss.detach()`, `float(loss)`, `loss.data` and `loss.tolist()` do not. A name is
-    followed to the assignment that reaches the statement; parameters and loop variables are not
-    followed (None)."""
-    if depth > LossValues.MAX_DEPTH:
-        return None
-    ctx = losses.ctx
-    if isinstance(expr, cst.BinaryOperation):
-        if isinstance(expr.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)):
-            return graph_loss(losses, expr.left, statement, depth + 1) or graph_loss(losses, expr.right, statement, depth + 1)
-        return None
-    if isinstance(expr, cst.UnaryOperation):
-        return graph_loss(losses, expr.expression, statement, depth + 1)
-    if isinstance(expr, cst.Attribute):
-        if ctx.qualified_name(expr) is None and expr.attr.value == "loss":
-            return expr, statement  # Hugging Face ModelOutput.loss
-        return None
-    if isinstance(expr, cst.Subscript):
-        key = string_value_of_index(expr)
-        if key is not None and looks_like_loss_name(key) and isinstance(expr.value, (cst.Name, cst.Attribute)):
-            return expr, statement
-        return None
-    if isinstance(expr, cst.Call):
-        qualified = ctx.qualified_name(expr.func)
-        if qualified in LOSS_FUNCTIONS:
-            return expr, statement
-        if qualified in GRAPH_KEEPING_FUNCTIONS:
-            for arg in positional_args(expr):
-                found = graph_loss(losses, arg, statement, depth + 1)
-                if found is not None:
-                    return found
-            return None
-        if qualified is not None:
-            return None
-        receiver = method_receiver(expr)
-        if receiver is not None and callee_terminal_name(expr) in GRAPH_KEEPING_METHODS:
-            return graph_loss(losses, receiver, statement, depth + 1)
-        if losses.is_criterion(expr.func, statement):
-            return expr, statement
-        for result, where in _returned_by_helper(losses, expr) or ():
-            if graph_loss(losses, result, where, depth + 1) is not None:
-                return expr, statement  # total += train_step(batch), a helper returning the loss tensor
-        return None
-    if isinstance(expr, cst.Name):
-        definition = losses.flow.definition(expr.value, statement)
-        if definition.statement is None or definition.statement.scope is not statement.scope:
-            return None
-        if definition.kind == "assign" and definition.value is not None:
-            found = graph_loss(losses, definition.value, definition.statement, depth + 1)
-            if found is not None:
-                return found
-            value = definition.value
-            returned = _returned_by_helper(losses, value)
-            if returned is not None:
-                # loss = train_step(batch): what the helper of this module returns
-                for result, where in returned:
-                    found = graph_loss(losses, result, where, depth + 1)
-                    if found is not None:
-                        return value, definition.statement
-                return None
-            # loss = model(x, y): a model (or helper of another module) that returns the loss
-            if looks_like_loss_name(expr.value) and isinstance(value, cst.Call) and ctx.qualified_name(value.func) is None:
-                if callee_terminal_name(value) not in GRAPH_KEEPING_METHODS | {"item", "detach", "tolist", "numpy"}:
-                    return value, definition.statement
-            return None
-        if definition.kind == "augassign" and definition.value is not None:
-            return graph_loss(losses, definition.value, definition.statement, depth + 1)  # loss += aux_loss
-        if definition.kind == "unpacked" and looks_like_loss_name(expr.value) and isinstance(definition.value, cst.Call):
-            value = definition.value  # logits, loss = model(x, y)
-            if ctx.qualified_name(value.func) is None and callee_terminal_name(value) not in ("item", "detach", "tolist"):
-                return value, definition.statement
-        return None
-    return None
-
-
-def _returned_by_helper(losses: "LossValues", value: cst.BaseExpression):
-    """(return value, return statement) of a function of this module called by `value`, or None
-    when `value` is not such a call (a model's forward counts as not visible here)."""
-    if not isinstance(value, cst.Call):
-        return None
-    site = losses.ctx.index.call_sites.get(value)
-    callee = losses.flow.callee(site) if site is not None else None
-    if callee is None or callee.function_name == "forward":
-        return None
-    return [
-        (statement.node.value, statement)
-        for statement in callee.statements
-        if isinstance(statement.node, cst.Return) and statement.node.value is not None
-    ]
+    is computed, or None: `loss`, `loss * x.size(0)`, `outputs.loss`, `criterion(out, y)`, a helper
+    of this module that returns the loss tensor carry it; `loss.item()`, `loss.detach()`,
+    `float(loss)`, `loss.data`, a helper whose every return is a number, and anything computed
+    under torch.no_grad() do not (see ValueKinds)."""
+    return losses.kinds.loss_tensor(expr, statement)

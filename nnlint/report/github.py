@@ -22,15 +22,12 @@ def render(results: Sequence[FileResult], options) -> str:
     lines = []
     for result in results:
         for f in result.findings:
-            properties = ",".join(
-                [
-                    f"file={_escape_property(f.path)}",
-                    f"line={f.line}",
-                    f"col={f.column}",
-                    f"endLine={f.end_line}",
-                    f"endColumn={f.end_column}",
-                    f"title={_escape_property(f'{f.code} {f.name}')}",
-                ]
-            )
-            lines.append(f"::{LEVELS[f.severity]} {properties}::{_escape_data(f.message + confirmation_suffix(f))}")
+            if f.cell is None:
+                where = [f"line={f.line}", f"col={f.column}", f"endLine={f.end_line}", f"endColumn={f.end_column}"]
+                message = f.message
+            else:  # the line of the .ipynb file that holds the cell line; the cell named in the message
+                where = [f"line={f.file_line or 1}"]
+                message = f"{f.location}: {f.message}"
+            properties = ",".join([f"file={_escape_property(f.path)}", *where, f"title={_escape_property(f'{f.code} {f.name}')}"])
+            lines.append(f"::{LEVELS[f.severity]} {properties}::{_escape_data(message + confirmation_suffix(f))}")
     return "\n".join(lines) + ("\n" if lines else "")

@@ -12,6 +12,7 @@ def render(results: Sequence[FileResult], options) -> str:
     records = [
         {
             "path": f.path,
+            "cell": f.cell,
             "line": f.line,
             "column": f.column,
             "end_line": f.end_line,

@@ -7,8 +7,8 @@ from pathlib import PurePath
 from typing import Dict, List, Sequence
 
 from nnlint import __version__
-from nnlint.finding import FileResult, Severity
 from nnlint.catalogue import all_rules, rule_doc
+from nnlint.finding import FileResult, Finding, Severity
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -19,6 +19,15 @@ def _uri(path: str) -> str:
     """Relative paths stay relative (GitHub resolves them against the repository root)."""
     pure = PurePath(path)
     return pure.as_uri() if pure.is_absolute() else pure.as_posix()
+
+
+def _region(f: Finding) -> Dict:
+    """A script's finding spans its lines and columns. A notebook's points at the line of the
+    .ipynb file that stores its cell line (columns inside a JSON string would mislead); the cell,
+    line and column are in the message and the properties."""
+    if f.cell is not None:
+        return {"startLine": f.file_line or 1}
+    return {"startLine": f.line, "startColumn": f.column, "endLine": f.end_line, "endColumn": max(f.end_column, 1)}
 
 
 def _rule_descriptor(code: str) -> Dict:
@@ -46,20 +55,8 @@ def render(results: Sequence[FileResult], options) -> str:
                 "ruleId": f.code,
                 "ruleIndex": index[f.code],
                 "level": LEVELS[f.severity],
-                "message": {"text": f.message},
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": {"uri": _uri(f.path)},
-                            "region": {
-                                "startLine": f.line,
-                                "startColumn": f.column,
-                                "endLine": f.end_line,
-                                "endColumn": max(f.end_column, 1),
-                            },
-                        }
-                    }
-                ],
+                "message": {"text": f"{f.location}: {f.message}" if f.cell is not None else f.message},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.path)}, "region": _region(f)}}],
             }
             if f.related:
                 entry["relatedLocations"] = [
@@ -73,8 +70,10 @@ def render(results: Sequence[FileResult], options) -> str:
                     }
                     for number, item in enumerate(f.related)
                 ]
+            if f.cell is not None:
+                entry["properties"] = {"cell": f.cell, "cellLine": f.line, "cellColumn": f.column}
             if f.confirmation is not None:
-                entry["properties"] = {"confirmation": f.confirmation.to_dict()}
+                entry.setdefault("properties", {})["confirmation"] = f.confirmation.to_dict()
             sarif_results.append(entry)
     document = {
         "$schema": SCHEMA,

@@ -5,7 +5,8 @@
   source line with the finding's span underlined, and a blank line.
 
 flake8's parsers take everything after the code as the message, so the severity in brackets
-keeps every flake8 integration working.
+keeps every flake8 integration working. In a notebook the location is `path:cell N:line:col:`
+(ruff's form), line and column inside the cell.
 """
 
 from __future__ import annotations
@@ -24,18 +25,19 @@ def confirmation_suffix(finding: Finding) -> str:
 
 
 def headline(finding: Finding, message: str) -> str:
+    cell = f"cell {finding.cell}:" if finding.cell is not None else ""  # ruff's notebook form
     return (
-        f"{finding.path}:{finding.line}:{finding.column}: {finding.code} [{finding.severity.value}] {message}"
+        f"{finding.path}:{cell}{finding.line}:{finding.column}: {finding.code} [{finding.severity.value}] {message}"
         f"{confirmation_suffix(finding)}"
     )
 
 
-def source_excerpt(finding: Finding, lines: Sequence[str]) -> List[str]:
-    """The finding's first line and a caret under its span on that line ('^' at least); nothing
-    for an internal error, which is about the file, not a line."""
-    if finding.code == INTERNAL_ERROR.code or not 1 <= finding.line <= len(lines):
+def source_excerpt(finding: Finding, result: FileResult) -> List[str]:
+    """The finding's first line and a caret under its span on that line ('^' at least), then the
+    related places; nothing for an internal error, which is about the file, not a line."""
+    line = result.source_line(finding)
+    if finding.code == INTERNAL_ERROR.code or line is None:
         return []
-    line = lines[finding.line - 1]
     start = finding.column - 1
     end = finding.end_column - 1 if finding.end_line == finding.line else len(line.rstrip())
     # tabs are kept so that the caret lines up in a terminal
@@ -51,7 +53,7 @@ def render_concise(results: Sequence[FileResult], options) -> str:
         for finding in result.findings:
             out.append(headline(finding, finding.concise))
             if options.show_source:
-                out.extend(source_excerpt(finding, result.lines))
+                out.extend(source_excerpt(finding, result))
     return _with_totals(out, results, options)
 
 
@@ -60,7 +62,7 @@ def render_full(results: Sequence[FileResult], options) -> str:
     for result in results:
         for finding in result.findings:
             out.append(headline(finding, finding.message))
-            out.extend(source_excerpt(finding, result.lines))
+            out.extend(source_excerpt(finding, result))
             out.append("")
     return _with_totals(out, results, options)
 

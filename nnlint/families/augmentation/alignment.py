@@ -143,7 +143,7 @@ class Alignment:
         return False
 
     def _is_target(self, path: str, statement: Statement) -> bool:
-        if self.targets.generated_mask(path, statement):
+        if self.targets.generated(path, statement):
             return False
         return kind_by_name(path) is not None or self.targets.evidence(path, statement) is not None
 

@@ -184,6 +184,8 @@ class KeypointPairing:
         return Mirror(statement, statement.node, keypoints, self.ctx.code(width))
 
     def _is_keypoints(self, path: str, statement: Statement) -> bool:
+        if self.targets.generated(path, statement):
+            return False  # made by the pipeline, not read from the annotation
         if kind_by_name(path) == "keypoints":
             return True
         evidence = self.targets.evidence(path, statement)

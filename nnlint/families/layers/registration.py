@@ -48,6 +48,8 @@ READ_ONLY_BUILTINS = frozenset(
               "any", "all", "min", "max", "str", "repr", "tuple", "list", "map", "filter", "id", "hasattr")
 )
 REGISTERING_METHODS = frozenset({"add_module", "register_module", "register_parameter"})
+# Methods of a dict/list that hand out the modules it holds.
+CONTENT_VIEWS = frozenset({"values", "items", "copy"})
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,7 @@ class Registration:
             if kind is None:
                 return None
         layers = [e for e in elements if e is not None and not _pretrained(e)]
-        stateful = [
-            call for call in layers
-            if self.ctx.qualified_name(call.func) not in STATELESS_LAYERS and not self._stateless_local(call, models)
-        ]
+        stateful = [call for call in layers if not self._stateless(call, models)]
         if not stateful or self._wrapped_later(info, attribute):
             return None
         parameters = all(self.ctx.qualified_name(call.func) in PARAMETER_CLASSES for call in stateful)
@@ -249,8 +248,15 @@ class Registration:
             return built
         return None
 
-    def _stateless_local(self, call: cst.Call, models: ModelFacts) -> bool:
-        """A module class of this file that holds nothing (`class Swish(nn.Module)` with only forward)."""
+    def _stateless(self, call: cst.Call, models: ModelFacts, depth: int = 0) -> bool:
+        """A construction of a module without parameters, buffers or a train/eval behaviour: a
+        stateless torch layer, or a module class of this file whose constructor keeps nothing but
+        plain values and such constructions (`class MovingAverage` holding one `nn.AvgPool1d`, and a
+        class holding a `MovingAverage`)."""
+        if self.ctx.qualified_name(call.func) in STATELESS_LAYERS:
+            return True
+        if depth > 3:
+            return False
         module = models.local_module_class(call)
         if module is None or not module.certain:
             return False
@@ -261,7 +267,10 @@ class Registration:
             return True
         for statement in init.statements:
             node = statement.node
-            if isinstance(node, (cst.Assign, cst.AnnAssign)) and node.value is not None and isinstance(node.value, (cst.Call, cst.List, cst.Dict, cst.ListComp, cst.DictComp)):
+            value = node.value if isinstance(node, (cst.Assign, cst.AnnAssign)) else None
+            if isinstance(value, (cst.List, cst.Dict, cst.ListComp, cst.DictComp)):
+                return False
+            if isinstance(value, cst.Call) and not self._stateless(value, models, depth + 1):
                 return False
             for site in statement.calls:
                 if callee_terminal_name(site.node) in REGISTERING_METHODS | {"register_buffer"}:
@@ -336,6 +345,9 @@ def _mentions(expr: cst.BaseExpression, dotted: str) -> bool:
     if isinstance(expr, (cst.List, cst.Tuple)):
         return any(_mentions(e.value, dotted) for e in expr.elements)
     if isinstance(expr, cst.Call):
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in CONTENT_VIEWS and dotted_name(func.value) == dotted:
+            return True  # nn.ModuleList(list(self.x.values())): the dict's modules themselves
         # list(self.x), [*self.x], self.x + [...]
         return any(_mentions(a.value, dotted) for a in expr.args)
     if isinstance(expr, cst.BinaryOperation):

@@ -16,7 +16,16 @@ import libcst as cst
 from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
-from nnlint.analysis.names import dotted_name, keyword_arg, positional_args
+from nnlint.analysis.names import (
+    argument,
+    callee_terminal_name,
+    dotted_name,
+    keyword_arg,
+    method_receiver,
+    positional_args,
+    string_value_of_index,
+)
+from nnlint.analysis.objects import MODEL, TrainingObjects
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
 from nnlint.analysis.transforms import Pipeline, TransformPipelines, pipeline_probe_input as _shared_pipeline_input
 from nnlint.analysis.values import FixedValues
@@ -65,10 +74,6 @@ def _inline_constants(names: Dict[str, Dict[str, str]]) -> Dict[str, Dict[str, s
 
 def _triple(values: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
-
-
-def _line(ctx, node: cst.CSTNode) -> int:
-    return ctx.position(node).start.line
 
 
 def _expected(model: PretrainedModel) -> ExpectedStatistics:
@@ -160,13 +165,13 @@ class PretrainedInputsCheck(Check):
         for model in models:
             if unnormalized:
                 item = unnormalized[0]
-                where = f"`{_pipeline_name(self.ctx, item.pipeline)}` (line {_line(self.ctx, item.pipeline.node)})"
+                where = f"`{_pipeline_name(self.ctx, item.pipeline)}` ({self.ctx.line_of(item.pipeline.node)})"
                 what = f"the pipeline {where}, which converts them to tensors ({_op_names(item.pipeline)}) but never normalizes them"
                 probe = InputStatisticsInput(pipeline=pipeline_probe_input(self.ctx, [item.pipeline]), expected=_expected(model), manual=None)
             else:
                 read, hit = manual[0]
                 scope = read.statement.scope.name
-                what = f"`{scope}` (line {_line(self.ctx, read.node)}), which reads them with `{brief_text(self.ctx.code(read.node), 40)}` and never normalizes them"
+                what = f"`{scope}` ({self.ctx.line_of(read.node)}), which reads them with `{brief_text(self.ctx.code(read.node), 40)}` and never normalizes them"
                 probe = InputStatisticsInput(pipeline=None, expected=_expected(model), manual=scope)
             message = (
                 f"{model.describe(self.ctx)} is loaded with pretrained weights, but its inputs come from {what}: the "
@@ -275,7 +280,7 @@ class PretrainedInputsCheck(Check):
         which = f" ({known})" if known else ""
         message = (
             f"`{brief_text(self.ctx.code(node), 70)}` normalizes with mean {_triple(mean)}, std {_triple(std)}{which}, but "
-            f"{model.describe(self.ctx)} (line {_line(self.ctx, model.node)}) was trained on "
+            f"{model.describe(self.ctx)} ({self.ctx.line_of(model.node)}) was trained on "
             f"{_stats_text(expected)}: every input is shifted and rescaled away from what the pretrained features "
             f"expect, so the model fine-tunes (or predicts) from a degraded start. Use mean={_triple(expected.mean)}, "
             f"std={_triple(expected.std)}."
@@ -346,8 +351,8 @@ class PretrainedInputsCheck(Check):
             }[hit.description]
             message = (
                 f"`{brief_text(self.ctx.code(read.node), 50)}` returns the image in BGR channel order, and it reaches {where} "
-                f"(line {_line(self.ctx, hit.node)}) without a BGR->RGB conversion, but {model.describe(self.ctx)} "
-                f"(line {_line(self.ctx, model.node)}) was trained on RGB images: red and blue are swapped in every "
+                f"({self.ctx.line_of(hit.node)}) without a BGR->RGB conversion, but {model.describe(self.ctx)} "
+                f"({self.ctx.line_of(model.node)}) was trained on RGB images: red and blue are swapped in every "
                 f"input, which silently costs accuracy. Convert right after reading: "
                 f"cv2.cvtColor(image, cv2.COLOR_BGR2RGB)."
             )
@@ -439,6 +444,8 @@ class UncheckedPartialLoadCheck(Check):
                 self.candidates.append((node, statement))
 
     def finish(self) -> None:
+        if self.ctx.imports.another_framework_only():
+            return  # e.g. MegEngine's load_state_dict returns nothing to inspect
         flow = self.ctx.fact(DataFlow)
         for call, statement in self.candidates:
             strict = keyword_arg(call, "strict")
@@ -448,6 +455,8 @@ class UncheckedPartialLoadCheck(Check):
             if not self._is_false(strict, statement, flow):
                 continue
             if not self._discarded(call, statement):
+                continue
+            if self._deliberate(call, statement, flow):
                 continue
             receiver = self.ctx.code(call.func.value) if isinstance(call.func, cst.Attribute) else "model"
             message = (
@@ -473,6 +482,62 @@ class UncheckedPartialLoadCheck(Check):
                         return False
                     return self._is_false(definition.value, definition.statement, flow, depth + 1)
         return False
+
+    def _deliberate(self, call: cst.Call, statement: Statement, flow) -> bool:
+        """A partial load that the code shows is meant: keys removed from the checkpoint before
+        loading, or a checkpoint loaded into a part of the model."""
+        state = argument(call, 0, "state_dict")
+        if state is not None and self._keys_removed(state, statement, flow):
+            return True
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        return receiver is not None and self._part_of_model(receiver, statement, flow) and not self._whole_lightning_state(state)
+
+    def _keys_removed(self, state: cst.BaseExpression, statement: Statement, flow) -> bool:
+        """`{k: v for k, v in sd.items() if not k.startswith("head")}`, or `del sd["fc.weight"]` /
+        `sd.pop(k)` before the load: the keys left out are left out on purpose."""
+        if _filtering_comprehension(state):
+            return True
+        held = self.ctx.code(state)
+        if isinstance(state, cst.Name):
+            definition = flow.definition(state.value, statement)
+            if definition.kind == "assign" and _filtering_comprehension(definition.value):
+                return True
+        for earlier in statement.scope.statements[: statement.position]:
+            node = earlier.node
+            if isinstance(node, cst.Del) and any(
+                isinstance(target, cst.Subscript) and self.ctx.code(target.value) == held
+                for target in _deleted_targets(node.target)
+            ):
+                return True
+            for site in earlier.calls:
+                receiver = method_receiver(site.node)
+                if callee_terminal_name(site.node) == "pop" and receiver is not None and self.ctx.code(receiver) == held:
+                    return True
+        return False
+
+    def _part_of_model(self, receiver: cst.BaseExpression, statement: Statement, flow, depth: int = 0) -> bool:
+        """`model.backbone`, `self.model.encoder`, `self.encoder` inside a module, or a name bound to
+        one of those: a sub-module, loaded from a checkpoint of that part alone."""
+        if isinstance(receiver, cst.Name) and depth < 3:
+            definition = flow.definition(receiver.value, statement)
+            if definition.kind == "assign" and isinstance(definition.value, cst.Attribute) and definition.statement is not None:
+                return self._part_of_model(definition.value, definition.statement, flow, depth + 1)
+            return False
+        if not isinstance(receiver, cst.Attribute) or receiver.attr.value in WRAPPED_MODEL_ATTRIBUTES:
+            return False  # `model.module` is the whole model again
+        owner = receiver.value
+        if isinstance(owner, cst.Name) and owner.value == "self":
+            info = self.ctx.index.enclosing_class(statement.scope)
+            return info is not None and self.ctx.fact(TrainingObjects).is_module_class(info)
+        return self.ctx.fact(TrainingObjects).kind(owner, statement) == MODEL
+
+    def _whole_lightning_state(self, state: Optional[cst.BaseExpression]) -> bool:
+        """`ckpt["state_dict"]` in a Lightning project: a Lightning checkpoint keeps the whole
+        LightningModule's keys there, each prefixed by the attribute holding its sub-module, so
+        loaded into a sub-module it matches nothing."""
+        if not isinstance(state, cst.Subscript) or string_value_of_index(state) != "state_dict":
+            return False
+        return any(target.split(".")[0] in ("lightning", "pytorch_lightning") for target in self.ctx.imports.aliases.values())
 
     def _discarded(self, call: cst.Call, statement: Statement) -> bool:
         node = statement.node
@@ -504,6 +569,26 @@ class UncheckedPartialLoadCheck(Check):
             if _reads(child.node.body, name):
                 return True
         return False
+
+
+# Attributes of a wrapper that give back the whole model (DataParallel, torch.compile).
+WRAPPED_MODEL_ATTRIBUTES = frozenset({"module", "_orig_mod"})
+
+
+def _filtering_comprehension(value: Optional[cst.BaseExpression]) -> bool:
+    """A dict comprehension with an `if`: it keeps some of the checkpoint's keys, not all."""
+    if not isinstance(value, cst.DictComp):
+        return False
+    clause = value.for_in
+    while clause is not None:
+        if clause.ifs:
+            return True
+        clause = clause.inner_for_in
+    return False
+
+
+def _deleted_targets(target: cst.BaseExpression) -> List[cst.BaseExpression]:
+    return [e.value for e in target.elements] if isinstance(target, (cst.Tuple, cst.List)) else [target]
 
 
 def _header_parts(node: cst.CSTNode) -> List[cst.CSTNode]:

@@ -519,6 +519,10 @@ class LanguageModels:
                 for axis, start, stop in spec:
                     if axis == -1:
                         return None  # a slice of the vocabulary axis
+                    if stop is None:
+                        # `model(x)[:, -1]`: one position picked, a prediction per sequence (a
+                        # classifier on the last token), not one per token of a next-token objective
+                        return None
                     token_axis = axis + 1 if axis < 0 else axis
                     slices.insert(0, (token_axis, start, stop, current, at))
                 current = current.value
