@@ -18,7 +18,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("results", ("nnlint", "nnlint.finding", "nnlint.budget")),
     ("contracts", ("nnlint.contracts", "nnlint.families", "nnlint.families.*", "nnlint.families.*.contracts")),
     ("catalogue", ("nnlint.catalogue",)),
-    ("analysis", ("nnlint.analysis", "nnlint.analysis.*", "nnlint.traversal", "nnlint.suppression")),
+    ("analysis", ("nnlint.analysis", "nnlint.analysis.*", "nnlint.traversal", "nnlint.suppression", "nnlint.notebook")),
     ("check", ("nnlint.check",)),
     ("families", ("nnlint.families.*.*",)),
     ("engine", ("nnlint.registry", "nnlint.engine")),
