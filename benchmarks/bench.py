@@ -26,7 +26,7 @@ from typing import Callable, List, Optional, Sequence
 import libcst as cst
 
 from nnlint.discovery import discover
-from nnlint.batch import available_cores
+from nnlint.parallel import available_cores
 
 MEMORY_FILE_LINES = 5000
 

@@ -1,108 +1,20 @@
-"""Many files: read them, reuse cached results, lint the rest in worker processes (`-j N`), and
-return the results in the order of the files. One file is linted by ``nnlint.engine``.
-
-Each file is one task. A worker that dies (a crash inside a parser, say) breaks the pool; the
-files it left unfinished are then linted one by one in fresh single-worker pools, so the file that
-crashes is named in an internal error and every other file is still reported. Nothing waits on a
-dead process.
+"""Many files: project analysis's pass 1, the result cache, and the worker pool (`nnlint.parallel`),
+with the results in the order of the files. One file is linted by ``nnlint.engine``; a file that
+cannot be read is reported as NNL000 and never stops the others.
 """
 
 from __future__ import annotations
 
 import io
-import multiprocessing
-import os
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence
 
-from nnlint.analysis.project_values import ProjectValues
 from nnlint.cache import ResultCache
 from nnlint.discovery import SourceFile
-from nnlint.catalogue import INTERNAL_ERROR
-from nnlint.engine import (
-    DEFAULT_FILE_TIMEOUT,
-    SourceError,
-    cache_key_content,
-    cannot_analyse,
-    decode_source,
-    internal_error,
-    lint_bytes,
-    split_lines,
-)
+from nnlint.engine import DEFAULT_FILE_TIMEOUT, SourceError, cache_key_content, cannot_analyse, decode_source, split_lines
 from nnlint.finding import FileResult, Finding
+from nnlint.parallel import Job, lint_jobs
 from nnlint.project import ProjectIndex, Projects
-
-
-@dataclass(frozen=True)
-class Job:
-    index: int
-    path: str
-    data: bytes
-    enabled: FrozenSet[str]
-    cache_key: Optional[str] = None
-    timeout: Optional[float] = None
-    # project analysis: (the file's key, the module records it can reach, display names)
-    project: Optional[Tuple[str, Dict[str, Any], Dict[str, str]]] = None
-
-
-def available_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def lint_job(job: Job) -> FileResult:
-    project = ProjectValues(*job.project) if job.project is not None else None
-    return lint_bytes(job.path, job.data, job.enabled, timeout=job.timeout, project=project)
-
-
-def _context():
-    # fork is fast and inherits the imported checks; elsewhere spawn re-imports them
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-
-
-def _crashed(job: Job) -> FileResult:
-    crash = internal_error(job.path, "the worker process linting this file", "no traceback: the process died")
-    return FileResult(
-        job.path,
-        findings=[crash] if INTERNAL_ERROR.code in job.enabled else [],
-        internal_errors=[f"{job.path}: the worker process linting it died (no traceback: the process is gone)"],
-    )
-
-
-def _isolated(job: Job) -> FileResult:
-    try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
-            return pool.submit(lint_job, job).result()
-    except BrokenProcessPool:
-        return _crashed(job)
-
-
-def lint_jobs(jobs: List[Job], workers: int) -> List[FileResult]:
-    """Results in the order of `jobs`."""
-    if workers <= 1 or len(jobs) <= 1:
-        return [lint_job(job) for job in jobs]
-    done: Dict[int, FileResult] = {}
-    futures: Dict[int, Future] = {}
-    try:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_context()) as pool:
-            # biggest files first, so that no large file starts last and leaves the other workers idle
-            for job in sorted(jobs, key=lambda job: len(job.data), reverse=True):
-                futures[job.index] = pool.submit(lint_job, job)
-            for job in jobs:
-                done[job.index] = futures[job.index].result()
-    except BrokenProcessPool:
-        for index, future in futures.items():
-            if index not in done and future.done() and not future.cancelled() and future.exception() is None:
-                done[index] = future.result()
-        for job in jobs:
-            if job.index not in done:
-                done[job.index] = _isolated(job)
-    return [done[job.index] for job in jobs]
 
 
 def read_source(source: SourceFile, stdin: Optional[io.BufferedIOBase] = None) -> bytes:

@@ -298,6 +298,7 @@ def _finding(ctx: ModuleContext, report: Report) -> Finding:
         short_message=report.short,
         probe_input=report.probe_input.to_record() if report.probe_input is not None else None,
         related=related,
+        fix=report.fix,
     )
 
 
@@ -417,4 +418,11 @@ def lint_bytes(
             return cannot_analyse(path, enabled, str(error), error.line, error.column)
         return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout), project)
     except TimeBudgetExceeded:
-        return cannot_analyse(path, enabled, f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)")
+        return timed_out_result(path, enabled, timeout)
+
+
+def timed_out_result(path: str, enabled: FrozenSet[str], timeout: Optional[float]) -> FileResult:
+    """A file abandoned at its time limit: one NNL000 saying so (never cached: a longer limit may finish it)."""
+    result = cannot_analyse(path, enabled, f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)")
+    result.timed_out = True
+    return result

@@ -36,6 +36,7 @@ from nnlint.analysis.timeline import (
 )
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
+from nnlint.families.gradients import fixes
 from nnlint.families.gradients.contracts import (
     CLIP_MISORDERED,
     CLIP_WHILE_SCALED,
@@ -204,7 +205,7 @@ class ClipMisorderedCheck(_ClipCheck):
         verdict = self._verdict(timeline, clip)
         if verdict is not None:
             order, view, view_clip, anchor = verdict
-            self._report(view, view_clip, anchor, order, fixed)
+            self._report(view, view_clip, anchor, order, fixed, self._fix(timeline, clip))
 
     def _verdict(self, timeline: Timeline, clip: Event):
         """Misplaced on every path through the step (if/else decisions): the order, and the path's view."""
@@ -223,7 +224,26 @@ class ClipMisorderedCheck(_ClipCheck):
             found = found or verdict
         return found
 
-    def _report(self, timeline: Timeline, clip: Event, anchor: Event, order: str, fixed: FixedValues) -> None:
+    def _fix(self, timeline: Timeline, clip: Event):
+        """Move the clip before the step of every path (see fixes.clip_before_steps)."""
+        originals = {id(event.node): event for event in timeline.events}
+        steps: List[Event] = []
+        closure_backward = None
+        for view, view_clip in timeline.paths(clip) or ():
+            order = ClipOrder(view, view_clip)
+            if order.before_backward:
+                backward = order.next
+                step = next((e for e, _ in view.after(backward) if e.kind == STEP and view.concerns(view_clip, e)), None)
+                if step is not None and any(site.node is step.node for site in backward.via):
+                    closure_backward = originals.get(id(backward.node))
+            else:
+                step = order.previous
+            if step is None or id(step.node) not in originals:
+                return None
+            steps.append(originals[id(step.node)])
+        return fixes.clip_before_steps(self.ctx, timeline, clip, steps, closure_backward)
+
+    def _report(self, timeline: Timeline, clip: Event, anchor: Event, order: str, fixed: FixedValues, fix) -> None:
         ctx = self.ctx
         clip_text = ctx.brief(clip.node, 60)
         if order == "before_backward":
@@ -253,7 +273,7 @@ class ClipMisorderedCheck(_ClipCheck):
                 f"takes effect. Move it between `{backward_text}` and `{ctx.brief(step.node, 60)}`."
             )
         probe_input = ClipMisorderedInput(**_clip_fields(ctx, clip, fixed), order=order)
-        self.report(clip.node, CLIP_MISORDERED, message, probe_input, short=concise)
+        self.report(clip.node, CLIP_MISORDERED, message, probe_input, short=concise, fix=fix)
 
 
 def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
@@ -298,7 +318,12 @@ class ClipWhileScaledCheck(_ClipCheck):
                 continue  # not before a step: NNL102's business
             backward = self._scaled_backward_before(view, view_clip)
             if backward is not None:
-                self._report(view, view_clip, backward, order.next, fixed)
+                # the fix reads the events as written, with the conditions the path decided
+                originals = {id(event.node): event for event in timeline.events}
+                fix = fixes.unscale_before_clip(
+                    self.ctx, timeline, clip, originals[id(backward.node)], originals[id(order.next.node)]
+                ) if id(backward.node) in originals and id(order.next.node) in originals else None
+                self._report(view, view_clip, backward, order.next, fixed, fix)
                 break
 
     def _scaled_backward_before(self, timeline: Timeline, clip: Event) -> Optional[Event]:
@@ -330,7 +355,7 @@ class ClipWhileScaledCheck(_ClipCheck):
             return False
         return any(step.scaler == scaler for step in timeline.of(STEP))
 
-    def _report(self, timeline: Timeline, clip: Event, backward: Event, step: Event, fixed: FixedValues) -> None:
+    def _report(self, timeline: Timeline, clip: Event, backward: Event, step: Event, fixed: FixedValues, fix) -> None:
         ctx = self.ctx
         scaler = backward.scaler or "scaler"
         optimizer = optimizer_expression(step)
@@ -363,7 +388,7 @@ class ClipWhileScaledCheck(_ClipCheck):
             scale_names=fixed.resolve_for_probe([init_scale], backward.statement) if init_scale is not None else {},
         )
         concise = f"gradients clipped while still scaled by the GradScaler: call {brief_text(scaler, 20)}.unscale_(optimizer) first"
-        self.report(clip.node, CLIP_WHILE_SCALED, message, probe_input, short=concise)
+        self.report(clip.node, CLIP_WHILE_SCALED, message, probe_input, short=concise, fix=fix)
 
 
 # -- NNL104 ---------------------------------------------------------------------------------------
@@ -443,7 +468,7 @@ class ZeroGradMisplacedCheck(_StepCheck):
         )
         probe_input = ZeroGradMisplacedInput("cleared_before_step", ctx.code(step.node), zero_grad=ctx.code(zero.node))
         concise = f"{ctx.brief(zero.node, 30)} clears the gradients before {ctx.brief(step.node, 30)} uses them: move it"
-        self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise)
+        self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise, fix=fixes.clear_after_step(ctx, zero, step))
 
     # (b) never cleared
 
@@ -496,4 +521,4 @@ class ZeroGradMisplacedCheck(_StepCheck):
         )
         concise = f"gradients are never cleared, so they accumulate: call {brief_text(optimizer_text, 24)}.zero_grad() every step"
         probe_input = ZeroGradMisplacedInput("never_cleared", ctx.code(step.node))
-        self.report(step.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise)
+        self.report(step.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise, fix=fixes.clear_every_step(ctx, step))

@@ -25,6 +25,7 @@ from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, m
 from nnlint.analysis.objects import MODULE_BASE, related
 from nnlint.analysis.timeline import BACKWARD, FORWARD, MODE, Event, Timeline, TrainingTimelines
 from nnlint.check import Check, Elsewhere
+from nnlint.families.mode import fixes
 from nnlint.families.mode.contracts import EVAL_MODE_MISSING, TRAIN_MODE_NOT_RESTORED, ModelModeInput
 
 
@@ -481,7 +482,7 @@ class TrainModeNotRestoredCheck(Check):
         )
         probe_input = ModelModeInput("NNL502", list(layers or ()), model)
         short_message = f"{ctx.brief(receiver, 30)} stays in eval mode when training resumes: call .train() before training"
-        self.report(node, TRAIN_MODE_NOT_RESTORED, message, probe_input, short=short_message)
+        self.report(node, TRAIN_MODE_NOT_RESTORED, message, probe_input, short=short_message, fix=fixes.train_after_evaluation(ctx, evaluation, receiver))
 
 
 def _loop_text(ctx, timeline: Timeline) -> str:
