@@ -39,7 +39,7 @@ from nnlint.analysis.names import (
     string_value,
 )
 from nnlint.analysis.remote import RemoteValues
-from nnlint.families.sequence.sequence_windows import ITEM, SequenceWindows, _integer
+from nnlint.families.sequence.sequence_windows import ITEM, SequenceWindows, _integer, target_path
 from nnlint.families.sequence.windows import Affine, Alignment, Window, compare
 
 TOKEN_LOSS_FUNCTIONS = frozenset({"torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss"})
@@ -99,10 +99,6 @@ class ModelKind:
     info: Optional[ClassInfo] = None
     qualified: Optional[str] = None
     home: Optional["LanguageModels"] = field(default=None, compare=False)
-
-    @property
-    def shifts_labels(self) -> bool:
-        return self.kind == "hf_causal"
 
 
 UNKNOWN_MODEL = ModelKind("unknown", "the model")
@@ -199,8 +195,6 @@ class LanguageModels:
         return UNKNOWN_MODEL
 
     def _kind_of_element(self, definition, name: str, depth: int) -> ModelKind:
-        from nnlint.families.sequence.sequence_windows import target_path
-
         node = definition.statement.node
         path = None
         if isinstance(node, cst.Assign):

@@ -20,43 +20,19 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import callee_terminal_name, dotted_name, method_receiver
+from nnlint.analysis.remote import RemoteValues
+from nnlint.analysis.values import FixedValues
+from nnlint.check import Check, Elsewhere
+from nnlint.contracts import Rule
+from nnlint.families.sequence.contracts import DOUBLE_SHIFT, MISALIGNED, NOT_SHIFTED, ROLL_WRAPAROUND, SequenceWindowsInput
 from nnlint.families.sequence.objectives import TARGET_KEYWORDS, Objective, TokenObjectives
 from nnlint.families.sequence.sequence_windows import TRANSPARENT_METHODS
-from nnlint.analysis.values import FixedValues
-from nnlint.analysis.context import brief_text
 from nnlint.families.sequence.windows import Alignment, Window, render_pair, render_window
-from nnlint.analysis.remote import RemoteValues
-from nnlint.check import Check, Elsewhere
-from nnlint.finding import Severity
-from nnlint.registry import Rule
 
-NOT_SHIFTED = Rule(
-    code="NNL401",
-    name="target-not-shifted",
-    severity=Severity.ERROR,
-    summary="Next-token targets are taken at the input's own positions: the model learns to copy its input.",
-)
-DOUBLE_SHIFT = Rule(
-    code="NNL402",
-    name="target-double-shift",
-    severity=Severity.ERROR,
-    summary="Labels already shifted by one go to a model that shifts them again: it learns the token after next.",
-)
-MISALIGNED = Rule(
-    code="NNL403",
-    name="target-misaligned",
-    severity=Severity.ERROR,
-    summary="Input and target windows of one sequence differ in length or are not offset by exactly +1.",
-)
-ROLL_WRAPAROUND = Rule(
-    code="NNL404",
-    name="target-roll-wraparound",
-    severity=Severity.WARNING,
-    summary="Targets made with roll(-1): the last position is trained to predict the sequence's first token.",
-)
 
 PREDICTION_CANDIDATES = frozenset({"cross_entropy", "nll_loss", "Trainer"})
 # An index drawn at run time (random.randint(...)): the probe binds it to a small value.
@@ -348,7 +324,7 @@ class SequenceTargetCheck(Check):
     def _roll_text(self, objective: Objective) -> str:
         for step in reversed(objective.target_window.steps):
             if step[0] in ("roll", "cat") and len(step) > 1:
-                return f"`{_short(self.ctx.code(step[1]))}`"
+                return f"`{brief_text(self.ctx.code(step[1]), 80)}`"
         return "torch.roll"
 
     def _name(self, expr: cst.BaseExpression, path, fallback: str) -> str:
@@ -358,7 +334,7 @@ class SequenceTargetCheck(Check):
 
     # -- probe -----------------------------------------------------------------------------------
 
-    def _probe_input(self, rule: Rule, objective: Objective) -> dict:
+    def _probe_input(self, rule: Rule, objective: Objective) -> SequenceWindowsInput:
         fixed = self.ctx.fact(FixedValues)
         alignment: Alignment = objective.alignment
         prediction, target = objective.prediction, objective.target_window
@@ -378,19 +354,16 @@ class SequenceTargetCheck(Check):
         if not isinstance(axis, int):
             # one position of each: compare the selected tokens themselves
             selected_axis, axis, batch_axes = axis[1], None, 0
-        return {
-            "rule": rule.code,
-            "base": objective.input_window.base,
-            "axis": axis,
-            "selected_axis": selected_axis,
-            "batch_axes": batch_axes,
-            "input": input_steps,
-            "target": target_steps,
-            "model_shift": shift or 0,
-            "model": objective.model.name,
-            "offset": alignment.offset.value,
-            "length_difference": alignment.length_difference.value,
-        }
+        return SequenceWindowsInput(
+            rule=rule.code,
+            axis=axis,
+            selected_axis=selected_axis,
+            batch_axes=batch_axes,
+            input=input_steps,
+            target=target_steps,
+            model_shift=shift or 0,
+            model=objective.model.name,
+        )
 
     def _steps(self, window: Window, fixed: FixedValues) -> Optional[List[dict]]:
         steps = []
@@ -400,7 +373,7 @@ class SequenceTargetCheck(Check):
                 return None
             if kind in ("slice", "roll"):
                 _, node, base, statement, env, batch_axes = step
-                names = fixed.resolve_for_probe([node], statement)
+                names = self._fixed_for(node, fixed).resolve_for_probe([node], statement)
                 for name, entry in list(names.items()):
                     random_draw = entry.get("kind") == "value" and RANDOM_DRAW.search(entry.get("source", ""))
                     if name in env or entry.get("kind") == "unknown" or random_draw:
@@ -424,7 +397,7 @@ class SequenceTargetCheck(Check):
                 steps.append({"kind": "view", "rank": rank, "batch_axes": 0})
             elif kind == "logits":
                 _, node, statement, axis, batch_axes = step
-                names = fixed.resolve_for_probe([node], statement)
+                names = self._fixed_for(node, fixed).resolve_for_probe([node], statement)
                 steps.append({
                     "kind": "logits", "source": self.ctx.code(node), "base": self.ctx.code(node.value), "names": names,
                     "batch_axes": batch_axes,
@@ -432,6 +405,13 @@ class SequenceTargetCheck(Check):
             else:
                 return None
         return steps
+
+
+    def _fixed_for(self, node: cst.CSTNode, fixed: FixedValues) -> FixedValues:
+        """The fixed values of the module that holds `node` (a window cut in another file is
+        resolved there)."""
+        home = self.ctx.fact(RemoteValues).home(node)
+        return home.fact(FixedValues) if home is not None else fixed
 
 
 def _strip_methods(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -443,7 +423,3 @@ def _strip_methods(expr: cst.BaseExpression) -> cst.BaseExpression:
                 continue
         break
     return expr
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 80 else text[:77] + "..."
