@@ -6,7 +6,7 @@ than LibCST), so it is cached by the module's content alone. It records, syntact
 - ``imports``: local name -> dotted name it stands for (relative ones keep their dots),
 - ``paths``: folders the module adds to ``sys.path`` with literal strings,
 - ``functions`` and ``classes`` (with their methods): parameters, defaults, the value each
-  returns, the ``attrs`` a method sets on ``self`` (straight-line, once), and its ``effects`` in
+  returns, the ``attrs`` a method sets on ``self`` (once, outside loops), and its ``effects`` in
   order: what it does to its parameters (``mode``, ``step``, ``zero_grad``, ``backward``,
   ``clip``, ``forward``, a loop over a parameter that backpropagates: ``trains_on``) and the calls
   it makes (``call``),
@@ -28,7 +28,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional
 
-SUMMARY_FORMAT = 5
+SUMMARY_FORMAT = 6
 UNKNOWN: Dict[str, Any] = {"?": 1}
 # how deep a local name is replaced by its value (`a = b; b = c(...)`)
 MAX_INLINE = 6
@@ -73,6 +73,23 @@ def _depth(value: Any, limit: int = 8) -> int:
     return deepest
 
 
+def _pruned(value: Any, limit: int) -> Any:
+    """The value tree with what nests deeper than `limit` replaced by unknown."""
+    if not isinstance(value, dict):
+        return value
+    if limit <= 0:
+        return UNKNOWN
+    pruned: Dict[str, Any] = {}
+    for key, inner in value.items():
+        if key == "kw":  # keyword name -> value: each value is a tree of its own
+            pruned[key] = {name: _pruned(element, limit - 1) for name, element in inner.items()}
+        elif isinstance(inner, list):
+            pruned[key] = [_pruned(element, limit - 1) if isinstance(element, dict) else element for element in inner]
+        else:
+            pruned[key] = _pruned(inner, limit - 1) if isinstance(inner, dict) else inner
+    return pruned
+
+
 def dotted(node: ast.AST) -> Optional[str]:
     parts = []
     while isinstance(node, ast.Attribute):
@@ -99,7 +116,7 @@ class _Function:
         positional = [a.arg for a in list(getattr(args, "posonlyargs", [])) + list(args.args)]
         self.params = positional + [a.arg for a in args.kwonlyargs]
         self.env: Dict[str, Any] = {}
-        # a method's `self.<name> = value` assignments made on its straight path (`self.backbone = ...`)
+        # a method's `self.<name> = value` assignments (`self.backbone = ...`), see `bind`
         self.attributes: Dict[str, Any] = {}
         self.call_values: Dict[int, Any] = {}
         self.returns: List[Any] = []
@@ -175,16 +192,19 @@ class _Function:
     # -- statements ------------------------------------------------------------------------------
 
     def bind(self, target: ast.AST, value: Any, straight: bool, looped: bool = True) -> None:
-        shallow = _depth(value) <= MAX_BOUND_DEPTH  # `x = layer(x)` chains: that deep tells nothing a check uses
+        if _depth(value) > MAX_BOUND_DEPTH:
+            # `x = layer(x)` chains: what lies that deep tells nothing a check uses (the outer calls
+            # still do: `Net(features.size(1), n).to(device)` is an instance of Net)
+            value = _pruned(value, MAX_BOUND_DEPTH)
         if isinstance(target, ast.Name):
             # a name bound under a condition or in a loop may hold another value: unknown
-            self.env[target.id] = value if straight and shallow else UNKNOWN
+            self.env[target.id] = value if straight else UNKNOWN
         elif (
             isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and owner_param(self.params) == target.value.id
         ):
             # an attribute set once (under a condition too: `if stage == "fit": self.train_set = ...`)
             # holds that value whenever it exists; set twice or in a loop, it is unknown
-            if not looped and shallow and target.attr not in self.attributes:
+            if not looped and target.attr not in self.attributes:
                 self.attributes[target.attr] = value
             else:
                 self.attributes[target.attr] = UNKNOWN
