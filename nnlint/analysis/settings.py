@@ -27,6 +27,7 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow, literal_code
 from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.names import callee_terminal_name, dotted_name, keyword_arg, string_value, string_value_of_index
+from nnlint.analysis.remote import RemoteValues
 
 MAX_DEPTH = 6
 # calls that build a configuration object from their keyword arguments (or one dict literal)
@@ -97,8 +98,6 @@ class Settings:
             values = [self.literal(value, at, depth + 1) for value, at in passed]
             codes = {literal_code(value) if value is not None else None for value in values}
             return values[0] if len(codes) == 1 and None not in codes else None
-        from nnlint.analysis.remote import RemoteValues
-
         remote = self.ctx.fact(RemoteValues)
         contexts = remote.contexts(scope) if remote.active else None
         if contexts:

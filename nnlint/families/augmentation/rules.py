@@ -27,7 +27,8 @@ from nnlint.analysis.transforms import (
     rotation_range,
 )
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, Elsewhere
+from nnlint.families.augmentation import passthrough
 from nnlint.families.augmentation.alignment import Alignment, Misalignment
 from nnlint.families.augmentation.contracts import (
     FLIP_CHANGES_LABEL,
@@ -91,8 +92,6 @@ class FlipWithoutTargetCheck(Check):
     triggers = GEOMETRY_TRIGGERS
 
     def finish(self) -> None:
-        from nnlint.families.augmentation import passthrough
-
         for item in self.ctx.fact(Alignment).misalignments():
             if item.kind != "image-only":
                 continue
@@ -108,8 +107,6 @@ class FlipWithoutTargetCheck(Check):
     def _report_across_files(self, item: Misalignment) -> None:
         """The pipeline comes from another file: the finding stays on the call (the fix, passing the
         target too, goes here); the pipeline's construction is its related location."""
-        from nnlint.check import Elsewhere
-
         project = self.ctx.project
         assert project is not None
         what = KIND_WORDS.get(item.target_kind, "target")

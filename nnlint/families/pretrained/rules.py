@@ -27,9 +27,9 @@ from nnlint.analysis.names import (
 )
 from nnlint.analysis.objects import MODEL, TrainingObjects
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
-from nnlint.analysis.transforms import Pipeline, TransformPipelines, pipeline_probe_input as _shared_pipeline_input
+from nnlint.analysis.transforms import Pipeline, TransformPipelines, library_of, pipeline_probe_input as _shared_pipeline_input
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, Elsewhere
 from nnlint.families.pretrained import fixes
 from nnlint.families.pretrained.contracts import (
     BGR_INTO_RGB_MODEL,
@@ -50,6 +50,7 @@ from nnlint.families.pretrained.preprocessing import (
 )
 from nnlint.families.pretrained.pretrained_models import PretrainedModel, PretrainedModels
 from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
+from nnlint.families.pretrained.wiring import ProjectInputs, converts_to_tensor, op_terminals
 
 
 MEAN_TOLERANCE = 0.011
@@ -214,16 +215,12 @@ class PretrainedInputsCheck(Check):
         finding goes where the fix goes, the pipeline; the model's construction and the loop are its
         related locations. Evidence of normalization in this module (seen during the traversal) or in
         the other modules involved silences it."""
-        from nnlint.families.pretrained.wiring import ProjectInputs
-
         if self.ctx.project is None or self.ctx.is_test_file:
             return
         inputs = self.ctx.fact(ProjectInputs)
         wirings = inputs.wirings()
         if not wirings or self.evidence.manual:
             return
-        from nnlint.analysis.transforms import library_of
-
         # a `Normalize(...)` of a transform library is a pipeline's op, judged with its pipeline
         helpers = [(call, at) for call, at in self.evidence.helpers if library_of(self.ctx.qualified_name(call.func))[0] is None]
         if any(self._unknown_helper(call, at) for call, at in helpers):
@@ -240,8 +237,6 @@ class PretrainedInputsCheck(Check):
             self._report_wiring(wiring)
 
     def _report_wiring(self, wiring) -> None:
-        from nnlint.families.pretrained.wiring import converts_to_tensor, op_terminals
-
         ops = op_terminals(wiring.pipeline)
         normalizes = [index for index, op in enumerate(ops) if op == "Normalize"]
         if normalizes:
@@ -252,8 +247,6 @@ class PretrainedInputsCheck(Check):
     def _places(self, wiring) -> Tuple[str, str, str, Tuple]:
         """(where the model is built, where the pipeline is built, what feeds the batches to the
         model; the related locations)."""
-        from nnlint.check import Elsewhere
-
         project = self.ctx.project
         assert project is not None
         model = wiring.model.remote
@@ -270,8 +263,6 @@ class PretrainedInputsCheck(Check):
         return model_at, pipeline_at, feeds, related
 
     def _without_normalize_across(self, wiring, ops: List[str]) -> None:
-        from nnlint.check import Elsewhere
-
         model = wiring.model
         model_at, pipeline_at, feeds, related = self._places(wiring)
         shown = ", ".join(dict.fromkeys(ops))
@@ -285,8 +276,6 @@ class PretrainedInputsCheck(Check):
         self.report(wiring.feed, PRETRAINED_WITHOUT_NORMALIZE, message, at=at, related=related, short=concise)
 
     def _mismatch_across(self, wiring, index: int) -> None:
-        from nnlint.check import Elsewhere
-
         model = wiring.model
         expected = model.statistics
         call = wiring.pipeline.detail["calls"][index]
