@@ -515,7 +515,53 @@ class UncheckedPartialLoadCheck(Check):
         if state is not None and self._keys_removed(state, statement, flow):
             return True
         receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
-        return receiver is not None and self._part_of_model(receiver, statement, flow) and not self._whole_lightning_state(state)
+        if receiver is None:
+            return False
+        if self._keys_matched(receiver, statement) or (state is not None and self._made_from(state, receiver, statement, flow)):
+            return True
+        return self._part_of_model(receiver, statement, flow) and not self._whole_lightning_state(state)
+
+    def _keys_matched(self, receiver: cst.BaseExpression, statement: Statement) -> bool:
+        """`own = model.state_dict()`, then `k in own`, or a loop over `own` that tests each key with
+        `in`, before the load: the checkpoint's keys were matched with the model's by hand."""
+        model = self.ctx.code(receiver)
+        own: Set[str] = set()
+        loops: List[cst.CSTNode] = []
+        for earlier in statement.scope.statements[: statement.position]:
+            node = earlier.node
+            if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+                value = node.value
+                if isinstance(value, cst.Call) and callee_terminal_name(value) == "state_dict" and not value.args:
+                    if method_receiver(value) is not None and self.ctx.code(method_receiver(value)) == model:
+                        own.add(node.targets[0].target.value)
+                        continue
+            if not own:
+                continue
+            if isinstance(node, cst.For) and _root_name(node.iter) in own:
+                loops.append(node)
+                continue
+            for part in _header_parts(node):
+                for operands in _membership_tests(part):
+                    if any(_root_name(o) in own for o in operands) or any(loop in earlier.blocks for loop in loops):
+                        return True
+        return False
+
+    def _made_from(self, state: cst.BaseExpression, receiver: cst.BaseExpression, statement: Statement, flow, depth: int = 0) -> bool:
+        """The state was computed by calls given the model itself (`stats = norm_buffers(module)`,
+        `stats = all_reduce(stats)`): its keys are the model's own."""
+        if depth > 3:
+            return False
+        if isinstance(state, cst.Name):
+            definition = flow.definition(state.value, statement)
+            if definition.kind != "assign" or definition.value is None or definition.statement is None:
+                return False
+            return self._made_from(definition.value, receiver, definition.statement, flow, depth + 1)
+        if not isinstance(state, cst.Call):
+            return False
+        model = self.ctx.code(receiver)
+        if any(self.ctx.code(arg.value) == model for arg in state.args):
+            return True
+        return any(isinstance(arg.value, cst.Name) and self._made_from(arg.value, receiver, statement, flow, depth + 1) for arg in state.args)
 
     def _keys_removed(self, state: cst.BaseExpression, statement: Statement, flow) -> bool:
         """`{k: v for k, v in sd.items() if not k.startswith("head")}`, or `del sd["fc.weight"]` /
@@ -610,6 +656,29 @@ def _filtering_comprehension(value: Optional[cst.BaseExpression]) -> bool:
             return True
         clause = clause.inner_for_in
     return False
+
+
+def _root_name(expr: cst.BaseExpression) -> Optional[str]:
+    """`own` for `own`, `own.items()`, `own.keys()`, `list(own)`."""
+    if isinstance(expr, cst.Call):
+        if isinstance(expr.func, cst.Attribute) and expr.func.attr.value in ("items", "keys") and not expr.args:
+            return _root_name(expr.func.value)
+        if isinstance(expr.func, cst.Name) and expr.func.value in ("list", "sorted") and len(expr.args) == 1:
+            return _root_name(expr.args[0].value)
+        return None
+    return expr.value if isinstance(expr, cst.Name) else None
+
+
+def _membership_tests(node: cst.CSTNode) -> List[List[cst.BaseExpression]]:
+    """The operands of every `a in b` / `a not in b` inside `node`."""
+    found: List[List[cst.BaseExpression]] = []
+    pending: List[cst.CSTNode] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, cst.Comparison) and any(isinstance(c.operator, (cst.In, cst.NotIn)) for c in current.comparisons):
+            found.append([current.left] + [c.comparator for c in current.comparisons])
+        pending.extend(current.children)
+    return found
 
 
 def _deleted_targets(target: cst.BaseExpression) -> List[cst.BaseExpression]:
