@@ -1,7 +1,8 @@
 """A per-file time budget, checked cooperatively at safe points (between parsing phases, every
 few thousand nodes of the traversal, at each statement a data-flow walk visits). Nothing is
-interrupted asynchronously: raising from a signal handler inside the interpreter's own parser can
-corrupt its state."""
+interrupted asynchronously in-process: raising from a signal handler inside the interpreter's own
+parser can corrupt its state. The hard limit is the worker process's: `nnlint.parallel` kills a
+worker that is still busy shortly after its file's limit (a native parse never looks at this one)."""
 
 from __future__ import annotations
 

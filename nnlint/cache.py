@@ -93,8 +93,8 @@ class ResultCache:
         return attach_source(FileResult(path, findings), data)
 
     def store(self, key: str, result: FileResult) -> None:
-        if not self.usable or result.internal_errors:
-            return  # a crashed check is retried next time, not remembered
+        if not self.usable or result.internal_errors or result.timed_out:
+            return  # a crashed check or an abandoned file is retried next time, not remembered
         entry = self._entry(key)
         record = {"format": ENTRY_FORMAT, "key": key, "path": result.path, "findings": [f.to_record() for f in result.findings]}
         self._write(entry, record)

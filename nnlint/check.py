@@ -16,6 +16,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.budget import TimeBudgetExceeded
+from nnlint.finding import Fix
 from nnlint.registry import Rule
 
 
@@ -42,6 +43,7 @@ class Report:
     at: Optional[Elsewhere] = None
     related: Tuple[Tuple[Any, str], ...] = ()
     short: str = ""  # the concise form: what is wrong and the fix in a few words (under ~110 characters)
+    fix: Optional[Fix] = None  # built by the rule's family fixes.py
 
 
 class Check(cst.BatchableCSTVisitor):
@@ -69,10 +71,12 @@ class Check(cst.BatchableCSTVisitor):
         at: Optional[Elsewhere] = None,
         related: Tuple[Tuple[Any, str], ...] = (),
         short: str = "",
+        fix: Optional[Fix] = None,
     ) -> None:
         """`related`: (a node of this module or an `Elsewhere`, what happens there) pairs; `short`: the
-        concise form of the message."""
-        self.reports.append(Report(node, rule, message, probe_input, at, related, short))
+        concise form of the message; `fix`: what the rule's fixes.py builds to rewrite the finding
+        away."""
+        self.reports.append(Report(node, rule, message, probe_input, at, related, short, fix))
 
     def get_visitors(self) -> Mapping[str, Callable[[cst.CSTNode], Any]]:
         # Every visitor method is guarded: a check that raises on some file is switched off for

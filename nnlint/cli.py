@@ -10,7 +10,7 @@ import io
 import sys
 import tokenize
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import click
 
@@ -26,7 +26,9 @@ from nnlint.config import (
 )
 from nnlint.discovery import STDIN, SourceFile, discover
 from nnlint.cache import ResultCache
-from nnlint.engine import DEFAULT_FILE_TIMEOUT, FileResult, lint_files
+from nnlint.engine import DEFAULT_FILE_TIMEOUT, FileResult, SourceError, decode_source, lint_files
+from nnlint.finding import Finding
+from nnlint.fixing import FixedFile, FixOptions, FixRun, encode_like, fix_files, fixable_counts, relinter, unified_diff
 from nnlint.parallel import available_cores
 from nnlint.project import Projects
 from nnlint.registry import INTERNAL_ERROR, UNPARSABLE, all_rules, get_rule, rule_doc
@@ -142,21 +144,27 @@ def _exit_code(results: Sequence[FileResult], missing: Sequence[str], fail_on: S
 
 def _add_noqa(sources: Sequence[SourceFile], results: Sequence[FileResult]) -> Tuple[int, int, int]:
     """Append `# noqa: CODE` for every finding, file by file (ruff's --add-noqa). Files that do not
-    parse are left alone; internal errors (NNL001) are bugs to report, not to silence.
-    Returns (directives added, files changed, findings left without a legal line)."""
+    parse, standard input and notebooks are left alone; internal errors (NNL001) are bugs to
+    report, not to silence. Returns (directives added, files changed, findings left without a
+    legal line)."""
+    # a result is named by its display path; a project finding may sit in a file not linted itself
+    paths = {source.display: source.path for source in sources}
     added = changed = skipped = 0
-    for source, result in zip(sources, results):
+    for result in results:
+        path = paths.get(result.path, Path(result.path))
         findings = [(f.line, f.end_line, f.code) for f in result.findings if f.code != INTERNAL_ERROR.code]
-        if source.path is None or not findings or any(f.code == UNPARSABLE.code for f in result.findings):
+        if path is None or path.suffix == ".ipynb" or not findings:
+            continue
+        if any(f.code == UNPARSABLE.code for f in result.findings):
             continue
         try:
-            data = source.path.read_bytes()
+            data = path.read_bytes()
             encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
             text, lines, left = suppression.add_noqa(data.decode(encoding), findings)
             if lines:
-                source.path.write_bytes(text.encode(encoding))
+                path.write_bytes(text.encode(encoding))
         except OSError as error:
-            _error(f"{source.display}: cannot add noqa: {error.strerror or error}")
+            _error(f"{result.path}: cannot add noqa: {error.strerror or error}")
             continue
         skipped += left
         added += lines
@@ -186,6 +194,9 @@ def _add_noqa(sources: Sequence[SourceFile], results: Sequence[FileResult]) -> T
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
 @click.option("--add-noqa", is_flag=True, help="Append `# noqa: CODE` to every line with a finding (to adopt nnlint on existing code), then exit.")
 @click.option("--stdin-filename", metavar="NAME", help="Name for the code read from '-' in output and per-file config.")
+@click.option("--fix/--no-fix", "fix", default=None, help="Apply the safe fixes, verified, and write the files (stdin: print the fixed code).")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", "unsafe_fixes", default=None, help="Apply the unsafe fixes too (with --fix or --diff).")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them; exit 1 if there is one.")
 @click.option("--confirm", is_flag=True, help="Run a short torch experiment per finding to confirm it (needs nnlint[runtime]).")
 @click.option("--confirm-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS", help="Time limit of one probe.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True, help="Processes to lint with; 0 means one per available core.")
@@ -220,6 +231,9 @@ def command(
     isolated: bool,
     add_noqa: bool,
     stdin_filename: Optional[str],
+    fix: Optional[bool],
+    unsafe_fixes: Optional[bool],
+    diff: bool,
     confirm: bool,
     confirm_timeout: float,
     jobs: int,
@@ -261,6 +275,10 @@ def command(
     except ConfigError as error:
         _error(str(error))
         sys.exit(EXIT_ERROR)
+    if fix is not None:
+        settings.fix = fix
+    if unsafe_fixes is not None:
+        settings.unsafe_fixes = unsafe_fixes
     if verbose:
         _error(f"config: {settings.source or 'none'}")
     ignored = _ignored_text_options(report_format, show_source=show_source, statistics=statistics, count=count)
@@ -281,16 +299,19 @@ def command(
         name = source.path if source.path is not None else (Path(stdin_filename) if stdin_filename else None)
         return selection.enabled_codes(name)
 
+    stdin_data = sys.stdin.buffer.read() if STDIN in paths else None
+    cache = None if no_cache else ResultCache(_cache_directory(cache_dir, settings))
+    projects = None if no_project or not settings.project else Projects(
+        settings.src, settings.source.parent if settings.source is not None else None
+    )
     results: List[FileResult] = lint_files(
         sources,
         enabled_for,
-        stdin=sys.stdin.buffer if STDIN in paths else None,
+        stdin=io.BytesIO(stdin_data) if stdin_data is not None else None,
         jobs=jobs or available_cores(),
-        cache=None if no_cache else ResultCache(_cache_directory(cache_dir, settings)),
+        cache=cache,
         timeout=file_timeout or None,
-        projects=None if no_project or not settings.project else Projects(
-            settings.src, settings.source.parent if settings.source is not None else None
-        ),
+        projects=projects,
     )
     if add_noqa:
         added, changed, skipped = _add_noqa(sources, results)
@@ -298,17 +319,44 @@ def command(
         if skipped:
             _error(f"{skipped} finding{'s' if skipped > 1 else ''} inside a multi-line string or continued line got no noqa")
         sys.exit(EXIT_ERROR if missing or any(result.internal_errors for result in results) else EXIT_CLEAN)
+    fix_options = FixOptions(unsafe=settings.unsafe_fixes, unfixable=tuple(settings.unfixable))
+    run: Optional[FixRun] = None
+    write_errors: List[str] = []
+    if settings.fix or diff:
+        lint_one = relinter(sources, file_timeout or None, projects, cache)
+        run, originals = _fix(sources, results, stdin_data, lint_one, enabled_for, fix_options)
+        for dropped in run.notes:
+            note(dropped)
+        if diff:
+            changed = _print_diffs(run, quiet)
+            sys.exit(EXIT_FINDINGS if changed and not exit_zero else EXIT_CLEAN)
+        unwritten = _write_fixes(sources, run, originals)
+        write_errors = list(unwritten.values())
+        # a file that could not be written keeps its findings
+        results = [_after_fixes(r, run.files[r.path]) if r.path in run.files and r.path not in unwritten else r for r in results]
     if confirm:
         from nnlint.runtime import confirm_results
 
         results = confirm_results(results, timeout=confirm_timeout)
 
-    options = ReportOptions(show_source=show_source, statistics=statistics, count=count)
+    options = ReportOptions(show_source=show_source, statistics=statistics, count=count, unsafe_fixes=settings.unsafe_fixes)
+    report = render(report_format, results, options)
+    if run is not None and stdin_data is not None:
+        # `--fix -`: the fixed code goes to stdout, the report to stderr (or to the output file)
+        stdin_file = run.files.get(next(source.display for source in sources if source.path is None))
+        click.echo(stdin_file.text if stdin_file is not None else _decoded(stdin_data), nl=False)
+        if output_file is None:
+            click.echo(report, nl=False, err=True)
+            report = ""
     try:
-        _write(render(report_format, results, options), output_file)
+        _write(report, output_file)
     except ConfigError as error:
         _error(str(error))
         sys.exit(EXIT_ERROR)
+    if not quiet:
+        _print_fix_summary(run, results, fix_options, report_format)
+    for line in write_errors:
+        _error(line)
     crashes = [trace for result in results for trace in result.internal_errors]
     if crashes:
         _error(
@@ -318,7 +366,85 @@ def command(
         if verbose:
             for trace in crashes:
                 click.echo(trace.rstrip("\n"), err=True)
-    sys.exit(_exit_code(results, missing, Severity(fail_on), exit_zero))
+    sys.exit(EXIT_ERROR if write_errors else _exit_code(results, missing, Severity(fail_on), exit_zero))
+
+
+def _fix(sources, results, stdin_data: Optional[bytes], lint_one, enabled_for, options: FixOptions) -> Tuple[FixRun, Dict[str, bytes]]:
+    """Fix the files whose findings have fixes that apply; nothing is written here."""
+    texts: Dict[str, str] = {}
+    originals: Dict[str, bytes] = {}
+    by_path: Dict[str, SourceFile] = {}
+    for source, result in zip(sources, results):
+        if not any(options.applies(finding) for finding in result.findings):
+            continue
+        if source.path is not None and source.path.suffix == ".ipynb":
+            continue  # a notebook's findings are placed in its cells: fixes are not mapped back yet
+        try:
+            data = stdin_data if source.path is None else source.path.read_bytes()
+            texts[source.display] = decode_source(data)
+        except (OSError, SourceError):
+            continue  # reported as NNL000 already
+        originals[source.display] = data
+        by_path[source.display] = source
+    lint = lambda path, text: lint_one(by_path[path], encode_like(text, originals[path]))  # noqa: E731
+    return fix_files(texts, lint, options, lambda path: enabled_for(by_path[path])), originals
+
+
+def _after_fixes(first: FileResult, fixed: FixedFile) -> FileResult:
+    """The file's findings after --fix: what re-linting it finds now, and the findings that project
+    analysis of the other files put here (re-linting this file alone does not find those)."""
+    own = {(f.code, f.line, f.column, f.message) for f in fixed.before}
+    elsewhere = [f for f in first.findings if (f.code, f.line, f.column, f.message) not in own]
+    result = fixed.result
+    result.findings = sorted(result.findings + elsewhere, key=Finding.sort_key)
+    return result
+
+
+def _write_fixes(sources: Sequence[SourceFile], run: FixRun, originals: Dict[str, bytes]) -> Dict[str, str]:
+    """Write the fixed files; the ones that could not be written, with the error."""
+    errors = {}
+    for source in sources:
+        fixed = run.files.get(source.display)
+        if source.path is None or fixed is None or not fixed.changed:
+            continue
+        try:
+            source.path.write_bytes(encode_like(fixed.text, originals[source.display]))
+        except (OSError, UnicodeEncodeError) as error:
+            errors[source.display] = f"cannot write the fixes to {source.display}: {error}"
+    return errors
+
+
+def _print_diffs(run: FixRun, quiet: bool) -> bool:
+    """Print what --fix would change; whether it would change anything."""
+    changed = [fixed for fixed in run.files.values() if fixed.changed]
+    for fixed in changed:
+        click.echo(unified_diff(fixed), nl=False)
+    count = run.fixed_count
+    if not quiet:
+        click.echo(f"Would fix {count} error{'s' if count != 1 else ''}." if count else "No fixes available.", err=True)
+    return bool(changed)
+
+
+def _decoded(data: bytes) -> str:
+    try:
+        return decode_source(data)
+    except SourceError:
+        return data.decode("utf-8", errors="replace")
+
+
+def _print_fix_summary(run: Optional[FixRun], results, options: FixOptions, output_format: str) -> None:
+    """Like ruff: how many were fixed, and how many more --fix (or --unsafe-fixes) would fix.
+    On stderr, so that stdout stays flake8's format or pure JSON/SARIF."""
+    if run is not None and run.fixed_count:
+        count = run.fixed_count
+        click.echo(f"Fixed {count} error{'s' if count != 1 else ''}.", err=True)
+    if output_format not in TEXT_FORMATS:
+        return
+    applies, hidden = fixable_counts(results, options)
+    if applies and run is None:
+        click.echo(f"[*] {applies} fixable with the `--fix` option.", err=True)
+    if hidden:
+        click.echo(f"({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)", err=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

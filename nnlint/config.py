@@ -2,9 +2,11 @@
 
 Keys: select, ignore, extend-select, extend-ignore (codes or prefixes such as NNL1; `ALL` selects
 every rule), include and extend-include (globs of the files searched for in folders), exclude and
-extend-exclude (globs), per-file-ignores (glob -> codes), src (import roots of the project) and
-project (false: lint file by file, without cross-file facts). The file is the nearest pyproject.toml
-with a [tool.nnlint] table, from the current folder upward, or the file given with --config.
+extend-exclude (globs), per-file-ignores (glob -> codes), src (import roots of the project),
+project (false: lint file by file, without cross-file facts), fix and unsafe-fixes (booleans, as
+--fix and --unsafe-fixes) and unfixable (codes whose fixes are never applied). The file is the
+nearest pyproject.toml with a [tool.nnlint] table, from the current folder upward, or the file given
+with --config.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
 
 KNOWN_KEYS = (
     "select", "ignore", "extend-select", "extend-ignore", "include", "extend-include", "exclude", "extend-exclude",
-    "per-file-ignores", "src", "project",
+    "per-file-ignores", "src", "project", "fix", "unsafe-fixes", "unfixable",
 )
 # the files a folder is searched for, unless `include` says otherwise
 DEFAULT_INCLUDE = ("*.py", "*.ipynb")
@@ -67,6 +69,9 @@ class Settings:
     extend_include: List[Pattern] = field(default_factory=list)
     exclude: List[Pattern] = field(default_factory=list)
     per_file_ignores: List[Tuple[Pattern, List[str]]] = field(default_factory=list)
+    fix: bool = False  # apply safe fixes (--fix)
+    unsafe_fixes: bool = False  # apply unsafe fixes too (--unsafe-fixes)
+    unfixable: List[str] = field(default_factory=list)  # codes or prefixes never fixed
     source: Optional[Path] = None  # the config file read, if any
     # import roots of the project, relative to the config file (None: the root and its src/)
     src: Optional[List[str]] = None
@@ -181,6 +186,13 @@ def load_settings(config_path: Optional[Path] = None, start: Optional[Path] = No
         if key in table:
             patterns = [Pattern(glob, base) for glob in _string_list(table[key], f"{key!r} in {where}")]
             setattr(settings, key.replace("-", "_"), patterns)
+    for key in ("fix", "unsafe-fixes"):
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ConfigError(f"'{key}' in {where} must be true or false, not {table[key]!r}")
+            setattr(settings, key.replace("-", "_"), table[key])
+    if "unfixable" in table:
+        settings.unfixable = split_codes(table["unfixable"], f"'unfixable' in {where}")
     if "per-file-ignores" in table:
         value = table["per-file-ignores"]
         if not isinstance(value, dict):

@@ -67,6 +67,8 @@ class FileResult:
     lines: List[str] = field(default_factory=list)
     # a notebook's code cells by number, as written (instead of `lines`)
     cells: Dict[int, List[str]] = field(default_factory=dict)
+    # the file's analysis was abandoned at its time limit (never cached: a longer limit may finish it)
+    timed_out: bool = False
 
     def source_line(self, finding: Finding) -> Optional[str]:
         """The line a finding points at, as the user wrote it (None when it is not known)."""
@@ -314,6 +316,7 @@ def _finding(ctx: ModuleContext, report: Report) -> Finding:
         short_message=report.short,
         probe_input=report.probe_input,
         related=related,
+        fix=report.fix,
     )
 
 
@@ -433,8 +436,14 @@ def lint_bytes(
             return _with_unparsable(FileResult(path), enabled, _unparsable(path, str(error), error.line, error.column))
         return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout), project)
     except TimeBudgetExceeded:
-        message = f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)"
-        return _with_unparsable(FileResult(path), enabled, _unparsable(path, message))
+        assert timeout is not None
+        return timed_out_result(path, enabled, timeout)
+
+
+def timed_out_result(path: str, enabled: FrozenSet[str], timeout: float) -> FileResult:
+    """A file abandoned at its time limit: one NNL000 saying so."""
+    message = f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)"
+    return _with_unparsable(FileResult(path, timed_out=True), enabled, _unparsable(path, message))
 
 
 def read_source(source: SourceFile, stdin: Optional[io.BufferedIOBase] = None) -> bytes:

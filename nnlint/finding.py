@@ -35,6 +35,51 @@ class Confirmation:
         return {"status": self.status.value, "evidence": self.evidence}
 
 
+class Applicability(str, enum.Enum):
+    """Whether `--fix` may apply a fix on its own."""
+
+    SAFE = "safe"  # only the bug changes; every name comes from the user's code
+    UNSAFE = "unsafe"  # changes behaviour a user might rely on, or makes a choice for them (--unsafe-fixes)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text from (line, column) up to (end_line, end_column) with `content`. 1-based,
+    the end exclusive; an insertion has start == end. Edits carry their path: a fix may span files."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    content: str
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "path": self.path, "line": self.line, "column": self.column,
+            "end_line": self.end_line, "end_column": self.end_column, "content": self.content,
+        }
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A rewrite that removes a finding, made of non-overlapping edits (see nnlint.fixing)."""
+
+    applicability: Applicability
+    message: str
+    edits: Tuple[Edit, ...]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "applicability": self.applicability.value, "message": self.message,
+            "edits": [edit.to_dict() for edit in self.edits],
+        }
+
+    @classmethod
+    def from_dict(cls, record: Dict[str, Any]) -> "Fix":
+        return cls(Applicability(record["applicability"]), record["message"], tuple(Edit(**e) for e in record["edits"]))
+
+
 @dataclass(frozen=True)
 class Related:
     """Another place a finding rests on (in the same file or another file of the project)."""
@@ -74,6 +119,7 @@ class Finding:
     probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
     # the other places the finding rests on (the model built in model.py for a pipeline in data.py)
     related: Tuple[Related, ...] = ()
+    fix: Optional[Fix] = None
 
     def with_confirmation(self, confirmation: Confirmation) -> "Finding":
         return replace(self, confirmation=confirmation)
@@ -86,12 +132,28 @@ class Finding:
             "severity": self.severity.value, "message": self.message, "short_message": self.short_message,
             "probe_input": self.probe_input, "related": [item.to_dict() for item in self.related],
             "cell": self.cell,
+            "fix": self._fix_record(),
         }
+
+    def _fix_record(self) -> Optional[Dict[str, Any]]:
+        if self.fix is None:
+            return None
+        record = self.fix.to_dict()
+        # an edit of the finding's own file says so with no path: a cached result is served
+        # under whatever name the same content has next time
+        for edit in record["edits"]:
+            if edit["path"] == self.path:
+                edit["path"] = None
+        return record
 
     @classmethod
     def from_record(cls, record: Dict[str, Any]) -> "Finding":
         related = tuple(Related(**item) for item in record.get("related", ()))
-        return cls(**{**record, "severity": Severity(record["severity"]), "related": related})
+        fix = record.get("fix")
+        if fix is not None:
+            edits = [{**edit, "path": edit["path"] or record["path"]} for edit in fix["edits"]]
+            fix = Fix.from_dict({**fix, "edits": edits})
+        return cls(**{**record, "severity": Severity(record["severity"]), "related": related, "fix": fix})
 
     @property
     def concise(self) -> str:

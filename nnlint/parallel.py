@@ -1,22 +1,30 @@
-"""Linting files in worker processes (`-j N`), in a deterministic order.
+"""Linting files in worker processes (`-j N`), each under a hard time limit, in a deterministic order.
 
-Each file is one task. A worker that dies (a crash inside a parser, say) breaks the pool; the
-files it left unfinished are then linted one by one in fresh single-worker pools, so the file that
-crashes is named in an internal error and every other file is still reported. Nothing waits on a
-dead process.
+Each file is one task, sent over a pipe to one of N worker processes. The engine's own deadline,
+checked at safe points, usually stops a slow file itself; when it cannot (a long run inside
+LibCST's native parser, a loop that reaches no check), the parent kills the worker KILL_GRACE
+seconds after the file's limit, reports the file as NNL000 and starts a fresh worker for the files
+left. A worker that dies on its own (a crash inside a parser) names its file in an internal error.
+Either way every other file is still reported, and nothing waits on a dead process.
+
+Without a time limit and with one job, files are linted in this process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Optional, Tuple
+from multiprocessing.connection import Connection, wait
+from typing import Any, Deque, Dict, FrozenSet, List, Optional, Tuple
 
-from nnlint.engine import FileResult, internal_error, lint_bytes
+from nnlint.engine import FileResult, internal_error, lint_bytes, timed_out_result
 from nnlint.registry import INTERNAL_ERROR
+
+#: how long after a file's limit its worker is killed, if the engine has not given up by itself
+KILL_GRACE = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,16 @@ def _context():
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+def _serve(connection: Connection) -> None:
+    """A worker's life: lint each job it receives and send back the result."""
+    while True:
+        try:
+            job = connection.recv()
+        except EOFError:
+            return
+        connection.send(lint_job(job))
+
+
 def _crashed(job: Job) -> FileResult:
     crash = internal_error(job.path, "the worker process linting this file", "no traceback: the process died")
     return FileResult(
@@ -61,32 +79,77 @@ def _crashed(job: Job) -> FileResult:
     )
 
 
-def _isolated(job: Job) -> FileResult:
-    try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
-            return pool.submit(lint_job, job).result()
-    except BrokenProcessPool:
-        return _crashed(job)
+class _Worker:
+    def __init__(self, context) -> None:
+        self.connection, child_end = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child_end,), daemon=True)
+        self.process.start()
+        child_end.close()  # the worker's death then reads as end-of-file here
+        self.job: Optional[Job] = None
+        self.kill_at: Optional[float] = None
+
+    def start(self, job: Job) -> None:
+        self.job = job
+        self.kill_at = time.monotonic() + job.timeout + KILL_GRACE if job.timeout else None
+        try:
+            self.connection.send(job)
+        except OSError:
+            pass  # the worker is dead: its end-of-file reports the job as crashed
+
+    def stop(self) -> None:
+        self.connection.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+
+
+def _answer(worker: _Worker, now: float) -> Optional[FileResult]:
+    """The result of the worker's file if it has one now; stops a worker that died or is overdue."""
+    job = worker.job
+    assert job is not None
+    if worker.connection.poll():
+        try:
+            return worker.connection.recv()
+        except (EOFError, OSError):
+            worker.stop()
+            return _crashed(job)
+    if worker.kill_at is not None and now >= worker.kill_at:
+        worker.stop()
+        assert job.timeout is not None
+        return timed_out_result(job.path, job.enabled, job.timeout)
+    return None
 
 
 def lint_jobs(jobs: List[Job], workers: int) -> List[FileResult]:
     """Results in the order of `jobs`."""
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1 and all(job.timeout is None for job in jobs):
         return [lint_job(job) for job in jobs]
+    context = _context()
+    capacity = min(max(workers, 1), len(jobs))
+    # biggest files first, so that no large file starts last and leaves the other workers idle
+    waiting: Deque[Job] = deque(sorted(jobs, key=lambda job: len(job.data), reverse=True))
     done: Dict[int, FileResult] = {}
-    futures: Dict[int, Future] = {}
+    busy: List[_Worker] = []
+    idle: List[_Worker] = []
     try:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_context()) as pool:
-            # biggest files first, so that no large file starts last and leaves the other workers idle
-            for job in sorted(jobs, key=lambda job: len(job.data), reverse=True):
-                futures[job.index] = pool.submit(lint_job, job)
-            for job in jobs:
-                done[job.index] = futures[job.index].result()
-    except BrokenProcessPool:
-        for index, future in futures.items():
-            if index not in done and future.done() and not future.cancelled() and future.exception() is None:
-                done[index] = future.result()
-        for job in jobs:
-            if job.index not in done:
-                done[job.index] = _isolated(job)
+        while waiting or busy:
+            while waiting and len(busy) < capacity:
+                worker = idle.pop() if idle else _Worker(context)
+                worker.start(waiting.popleft())
+                busy.append(worker)
+            kill_times = [worker.kill_at for worker in busy if worker.kill_at is not None]
+            next_kill = max(0.0, min(kill_times) - time.monotonic()) if kill_times else None
+            wait([worker.connection for worker in busy], timeout=next_kill)
+            now = time.monotonic()
+            for worker in list(busy):
+                result = _answer(worker, now)
+                if result is None:
+                    continue
+                done[worker.job.index] = result
+                busy.remove(worker)
+                if worker.process.is_alive():
+                    idle.append(worker)
+    finally:
+        for worker in busy + idle:
+            worker.stop()
     return [done[job.index] for job in jobs]

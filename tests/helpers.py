@@ -35,6 +35,11 @@ def fixture_files(notebooks: bool = True) -> List[Path]:
     return sorted(path for path in found if PROJECTS not in path.parents)
 
 
+def is_fix_output(path: Path) -> bool:
+    """`<name>.fixed.py` / `<name>.unsafe.fixed.py`: what --fix makes of `<name>.py` (tests/test_fixes.py)."""
+    return path.name.endswith(".fixed.py")
+
+
 # Where a finding is: its line in a script, (cell, line in the cell) in a notebook.
 Location = Union[int, Tuple[int, int]]
 

@@ -55,10 +55,27 @@ def test_probe_confirms_buggy_fixture(runner, name, code, evidence):
         assert "of 32 draws" in confirmation.evidence or code == "NNL203"
 
 
+def draws(evidence: str, before: str) -> int:
+    """The count in "<before> N of 32 draws" in a probe's evidence."""
+    return int(evidence.split(before + " ")[1].split(" of 32 draws")[0])
+
+
 def test_disagreement_counts_are_about_half_for_a_fair_flip(runner):
+    # `if random.random() > 0.5: image = TF.hflip(image)` with the mask never flipped: image and mask
+    # disagree exactly when the coin fires, so the count is Binomial(32, 1/2) (the probe's seed fixes
+    # which value; these bounds hold for any seed). P(count <= 2) = P(count >= 30)
+    # = (1 + 32 + 496) / 2**32 = 1.2e-7, so the bounds fail for a fair coin with probability 2.5e-7.
+    confirmation = confirm_finding(findings_of("seg_pil_manual_hflip.py", "NNL201")[0], runner)
+    fired = draws(confirmation.evidence, "fired in")
+    assert draws(confirmation.evidence, "disagree (IoU < 0.5) in") == fired
+    assert 3 <= fired <= 29
+
+
+def test_independent_draws_disagree_in_some_draws_but_not_all(runner):
+    # image and mask each draw their own rotation and flips: the seeded count lies strictly between
+    # never and always (the probe reports a count, not a verdict)
     confirmation = confirm_finding(findings_of("seg_same_transform_twice.py", "NNL202")[0], runner)
-    disagree = int(confirmation.evidence.split("in ")[1].split(" of 32")[0])
-    assert 8 <= disagree <= 28
+    assert 0 < draws(confirmation.evidence, "disagree (IoU < 0.5) in") < 32
 
 
 @pytest.mark.skipif(importlib.util.find_spec("albumentations") is not None, reason="albumentations is installed")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 
 import pytest
 
@@ -134,3 +136,77 @@ def test_a_dying_worker_is_an_internal_error_naming_the_file(monkeypatch):
     )
     assert crashed.internal_errors == ["crash.py: the worker process linting it died (no traceback: the process is gone)"]
     assert all(r.findings and not r.internal_errors for i, r in enumerate(results) if i != 1)
+
+
+def stuck_lint_job(job):
+    """Never finishes stuck.py: it waits inside a C call with SIGTERM ignored, where the engine's own
+    deadline is never looked at (module level, so a worker can run it)."""
+    if job.path == "stuck.py":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        while True:
+            time.sleep(60)
+    return lint_bytes(job.path, job.data, job.enabled, timeout=job.timeout)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to hand a stuck job to a worker")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_past_its_time_limit_is_abandoned_and_the_others_are_linted(monkeypatch, workers):
+    import nnlint.parallel as parallel
+
+    monkeypatch.setattr(parallel, "lint_job", stuck_lint_job)
+    names = ["a.py", "stuck.py", "b.py", "c.py"]
+    # only the stuck file has a short limit, so how fast the machine is never decides the others
+    jobs = [Job(i, name, CAPPED.encode(), ENABLED, timeout=0.1 if name == "stuck.py" else None) for i, name in enumerate(names)]
+    results = lint_jobs(jobs, workers=workers)
+    assert [r.path for r in results] == names
+    stuck = results[1]
+    assert [(f.code, f.line, f.message) for f in stuck.findings] == [
+        ("NNL000", 1, "skipped: analysing this file took longer than 0.1 s (--file-timeout)")
+    ]
+    assert stuck.timed_out and not stuck.internal_errors
+    assert all([f.code for f in r.findings] == ["NNL101"] and not r.internal_errors for i, r in enumerate(results) if i != 1)
+
+
+def stuck_on(name: str, monkeypatch) -> None:
+    """Make the engine hang on the file called `name` (in a C call, where no deadline is looked at)."""
+    import nnlint.engine as engine
+
+    real_lint_text = engine.lint_text
+
+    def lint_text_stuck_on_one_file(path, *args, **kwargs):
+        if path.endswith(name):
+            while True:
+                time.sleep(60)
+        return real_lint_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "lint_text", lint_text_stuck_on_one_file)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to hand a stuck file to a worker")
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_cli_reports_a_stuck_file_as_nnl000_and_lints_the_rest(tmp_path, monkeypatch, jobs):
+    stuck_on("stuck.py", monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.py", "stuck.py", "z.py"):
+        write(tmp_path / name, CAPPED)
+    # a generous limit: the two other files need a small fraction of it
+    result = run_cli(["--no-cache", "-j", jobs, "--file-timeout", "2", "a.py", "stuck.py", "z.py"])
+    assert result.exit_code == 1
+    assert [(line.split(":")[0], line.split()[1]) for line in result.stdout.splitlines()] == [
+        ("a.py", "NNL101"), ("stuck.py", "NNL000"), ("z.py", "NNL101")
+    ]
+    stuck = result.stdout.splitlines()[1]
+    assert stuck.startswith("stuck.py:1:1: NNL000 ")
+    assert stuck.endswith(" skipped: analysing this file took longer than 2 s (--file-timeout)")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to hand a stuck file to a worker")
+def test_an_abandoned_file_is_linted_again_on_the_next_run_not_served_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "train.py", CAPPED)
+    with monkeypatch.context() as patch:
+        stuck_on("train.py", patch)
+        first = run_cli(["-j", "1", "--file-timeout", "1", "--cache-dir", "cache", "train.py"])
+    assert [line.split()[1] for line in first.stdout.splitlines()] == ["NNL000"]
+    again = run_cli(["-j", "1", "--cache-dir", "cache", "train.py"])
+    assert [line.split()[1] for line in again.stdout.splitlines()] == ["NNL101"]

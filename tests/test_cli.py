@@ -112,7 +112,7 @@ def test_json_format(project):
     record = records[0]
     assert set(record) == {
         "path", "cell", "line", "column", "end_line", "end_column", "code", "name", "severity", "message",
-        "short_message", "confirmation", "related",
+        "short_message", "confirmation", "related", "fix",
     }
     assert record["cell"] is None  # set in notebooks only
     assert (record["path"], record["line"], record["column"]) == ("train.py", 8, 16)

@@ -173,7 +173,7 @@ def test_file_deleted_between_discovery_and_reading(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cli, "discover", discover_then_delete)
     result = run_cli(["."])
-    assert "a.py:1:1: NNL000 cannot read: No such file or directory" in result.stdout
+    assert "a.py:1:1: NNL000 [error] cannot read: No such file or directory" in result.stdout
     assert "b.py:8:16: NNL101" in result.stdout
 
 

@@ -47,6 +47,25 @@ def test_example_produces_the_finding_and_fix_does_not(code):
     assert not lint(fix), "the Fix block must be clean of every rule"
 
 
+@pytest.mark.parametrize("code", list(all_rules()))
+def test_fix_section_says_what_fix_does_and_the_example_agrees(code):
+    """The Fix section says what `nnlint --fix` does: a rule that has a fix rewrites its own
+    Example so that the finding is gone; one without says so, and offers none."""
+    from nnlint.fixing import FixOptions, fix_files
+    from nnlint.engine import lint_bytes
+
+    fix_text = section(rule_doc(code), "Fix")
+    assert "**`nnlint --fix`**" in fix_text
+    example = python_block(section(rule_doc(code), "Example"))
+    offered = [f.fix for f in lint(example) if f.code == code]
+    if "no automatic fix" in fix_text:
+        assert all(fix is None for fix in offered)
+        return
+    everything = frozenset(all_rules())
+    run = fix_files({"example.py": example}, lambda path, text: lint_bytes(path, text.encode(), everything), FixOptions(unsafe=True))
+    assert code not in {f.code for f in run.files["example.py"].result.findings}, run.notes
+
+
 def test_no_doc_without_a_rule():
     documented = {path.stem for path in RULES_DIR.glob("*.md")}
     assert documented == set(all_rules())

@@ -118,6 +118,6 @@ def test_a_correct_pair_is_not_confirmed(runner):
         "input": [dict(step, source="data[i:i + T]")],
         "target": [dict(step, source="data[i + 1:i + 1 + T]")],
     })
-    status, evidence = probe.run(request)
+    status, evidence = probe.evaluate(request)
     assert status == "not-confirmed"
     assert "t+1 at 8 of 8" in evidence

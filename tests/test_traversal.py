@@ -91,7 +91,9 @@ def test_walk_matches_libcst_order_on_every_syntax_form():
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_walk_matches_libcst_order(path):
-    _assert_same_order(cst.parse_module(path.read_text()), minimum=50)
+    text = path.read_text()
+    # a package's __init__.py may be empty or four lines: at least one event per line, up to 50
+    _assert_same_order(cst.parse_module(text), minimum=min(50, len(text.splitlines())))
 
 
 def _assert_same_order(module, minimum):
@@ -100,7 +102,7 @@ def _assert_same_order(module, minimum):
     cst.visit_batched(module, [libcst_order], before_visit=lambda n: hooks_libcst.append(id(n)), after_leave=lambda n: None)
     walk(module, [own_order], before_visit=lambda n: hooks_own.append(id(n)), after_leave=lambda n: None)
     assert own_order.events == libcst_order.events
-    assert len(own_order.events) > minimum
+    assert len(own_order.events) >= minimum
     walked = set(hooks_own)
     # every node the walk reaches is one LibCST reaches too, in the same relative order
     assert [node for node in hooks_libcst if node in walked] == hooks_own

@@ -167,6 +167,18 @@ class ImportTable:
         dotted = dotted_name(expr)
         return self.qualify(dotted) if dotted is not None else None
 
+    def local_name(self, qualified: str) -> Optional[str]:
+        """The shortest spelling of a qualified name with this module's imports (`nn.ModuleList`
+        for `torch.nn.ModuleList` after `from torch import nn`), or None when nothing imported
+        reaches it."""
+        found = []
+        for local, target in self.aliases.items():
+            if qualified == target:
+                found.append(local)
+            elif qualified.startswith(target + "."):
+                found.append(local + qualified[len(target):])
+        return min(found, key=lambda name: (len(name), name)) if found else None
+
     def imports_any(self, *roots: str) -> bool:
         """Whether some import comes from one of these top-level packages, or the module uses a
         conventional name of one of them without binding it."""

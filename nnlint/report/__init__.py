@@ -17,6 +17,7 @@ class ReportOptions:
     show_source: bool = False
     statistics: bool = False
     count: bool = False
+    unsafe_fixes: bool = False  # an unsafe fix counts as available (the `[*]` mark)
 
 
 def render(format_name: str, results: Sequence[FileResult], options: ReportOptions) -> str:

@@ -24,6 +24,7 @@ def render(results: Sequence[FileResult], options) -> str:
             "short_message": f.concise,
             "confirmation": f.confirmation.to_dict() if f.confirmation else None,
             "related": [item.to_dict() for item in f.related],
+            "fix": f.fix.to_dict() if f.fix else None,
         }
         for result in results
         for f in result.findings

@@ -8,7 +8,7 @@ from typing import Dict, List, Sequence
 
 from nnlint import __version__
 from nnlint.engine import FileResult
-from nnlint.finding import Finding, Severity
+from nnlint.finding import Finding, Fix, Severity
 from nnlint.registry import all_rules, rule_doc
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -46,6 +46,26 @@ def _rule_descriptor(code: str) -> Dict:
     }
 
 
+def _fix(fix: Fix) -> Dict:
+    """A fix as SARIF writes one: replacements per file (an insertion deletes an empty region)."""
+    changes: Dict[str, List[Dict]] = {}
+    for edit in fix.edits:
+        changes.setdefault(edit.path, []).append({
+            "deletedRegion": {
+                "startLine": edit.line, "startColumn": edit.column,
+                "endLine": edit.end_line, "endColumn": edit.end_column,
+            },
+            "insertedContent": {"text": edit.content},
+        })
+    return {
+        "description": {"text": f"{fix.message} ({fix.applicability.value} fix)"},
+        "artifactChanges": [
+            {"artifactLocation": {"uri": _uri(path)}, "replacements": replacements}
+            for path, replacements in changes.items()
+        ],
+    }
+
+
 def render(results: Sequence[FileResult], options) -> str:
     codes = list(all_rules())
     index = {code: i for i, code in enumerate(codes)}
@@ -75,6 +95,8 @@ def render(results: Sequence[FileResult], options) -> str:
                 entry["properties"] = {"cell": f.cell, "cellLine": f.line, "cellColumn": f.column}
             if f.confirmation is not None:
                 entry.setdefault("properties", {})["confirmation"] = f.confirmation.to_dict()
+            if f.fix is not None:
+                entry["fixes"] = [_fix(f.fix)]
             sarif_results.append(entry)
     document = {
         "$schema": SCHEMA,

@@ -15,7 +15,7 @@ from collections import Counter
 from typing import List, Sequence
 
 from nnlint.engine import FileResult
-from nnlint.finding import Finding
+from nnlint.finding import Applicability, Finding
 from nnlint.registry import INTERNAL_ERROR, get_rule
 
 
@@ -25,11 +25,19 @@ def confirmation_suffix(finding: Finding) -> str:
     return f" [{finding.confirmation.status.value}: {finding.confirmation.evidence}]"
 
 
-def headline(finding: Finding, message: str) -> str:
+def fix_mark(finding: Finding, unsafe_fixes: bool) -> str:
+    """ruff's `[*]`: `--fix` (with `--unsafe-fixes` for an unsafe fix) would rewrite this away."""
+    fix = finding.fix
+    if fix is None or (fix.applicability is Applicability.UNSAFE and not unsafe_fixes):
+        return ""
+    return "[*] "
+
+
+def headline(finding: Finding, message: str, unsafe_fixes: bool = False) -> str:
     cell = f"cell {finding.cell}:" if finding.cell is not None else ""  # ruff's notebook form
     return (
-        f"{finding.path}:{cell}{finding.line}:{finding.column}: {finding.code} [{finding.severity.value}] {message}"
-        f"{confirmation_suffix(finding)}"
+        f"{finding.path}:{cell}{finding.line}:{finding.column}: {finding.code} [{finding.severity.value}] "
+        f"{fix_mark(finding, unsafe_fixes)}{message}{confirmation_suffix(finding)}"
     )
 
 
@@ -52,7 +60,7 @@ def render_concise(results: Sequence[FileResult], options) -> str:
     out: List[str] = []
     for result in results:
         for finding in result.findings:
-            out.append(headline(finding, finding.concise))
+            out.append(headline(finding, finding.concise, options.unsafe_fixes))
             if options.show_source:
                 out.extend(source_excerpt(finding, result))
     return _with_totals(out, results, options)
@@ -62,7 +70,7 @@ def render_full(results: Sequence[FileResult], options) -> str:
     out: List[str] = []
     for result in results:
         for finding in result.findings:
-            out.append(headline(finding, finding.message))
+            out.append(headline(finding, finding.message, options.unsafe_fixes))
             out.extend(source_excerpt(finding, result))
             out.append("")
     return _with_totals(out, results, options)

@@ -5,6 +5,10 @@ finding's `probe_input` (plain data from static analysis) into a request, vouchi
 fragment it will evaluate (see `nnlint.runtime.vouch`); it raises `Refused` when it cannot. `run`
 runs in the worker subprocess, imports torch, evaluates the request on synthetic tensors and
 returns a status and evidence in numbers.
+
+Every experiment starts from the same random state: the worker calls `evaluate`, which seeds
+Python's `random`, numpy's global generator and torch with `PROBE_SEED` before `run`, so the same
+request gives the same evidence, whichever probes ran before it in the same worker.
 """
 
 from __future__ import annotations
@@ -17,6 +21,24 @@ from typing import Any, ClassVar, Dict, Tuple
 
 import nnlint.families as families_package
 
+#: the seed of every generator a probe (or a library it calls) may draw from; documented in the README
+PROBE_SEED = 0
+
+
+def seed_generators(seed: int = PROBE_SEED) -> None:
+    """Seed random, numpy (when installed) and torch: the generators random transforms draw from."""
+    import random
+
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy
+    except ImportError:
+        return
+    numpy.random.seed(seed)
+
 
 class Probe:
     #: the rule code this probe confirms
@@ -28,6 +50,11 @@ class Probe:
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         """(status, evidence) with status one of confirmed, not-confirmed, inconclusive."""
         raise NotImplementedError
+
+    def evaluate(self, request: Dict[str, Any]) -> Tuple[str, str]:
+        """`run` from the seeded state: what the worker calls."""
+        seed_generators()
+        return self.run(request)
 
 
 @lru_cache(maxsize=None)

@@ -44,6 +44,8 @@ class ProbeRunner:
             stderr=subprocess.DEVNULL,
             text=True,
             start_new_session=True,
+            # a fixed hash seed keeps set and dict-of-str iteration, and so evidence, the same every run
+            env={**os.environ, "PYTHONHASHSEED": "0"},
         )
         threading.Thread(target=self._read, args=(self._process, self._lines), daemon=True).start()
         ready = self._next_line(STARTUP_TIMEOUT, "starting the probe worker (importing torch)")

@@ -33,7 +33,7 @@ def main() -> None:
             _answer("inconclusive", f"no probe for {message['code']}")
             continue
         try:
-            status, evidence = probe.run(message["request"])
+            status, evidence = probe.evaluate(message["request"])
         except Exception as error:  # noqa: BLE001 - any failure of an experiment is inconclusive
             summary = str(error).strip().splitlines()[0] if str(error).strip() else ""
             status, evidence = "inconclusive", f"the probe raised {type(error).__name__}: {summary}"[:300]

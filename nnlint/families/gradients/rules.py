@@ -36,6 +36,7 @@ from nnlint.analysis.timeline import (
 from nnlint.analysis.context import brief_text
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
+from nnlint.families.gradients import fixes
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -209,7 +210,7 @@ class ClipMisorderedCheck(_StepCheck):
             verdict = self._verdict(timeline, clip)
             if verdict is not None:
                 order, view, view_clip, anchor = verdict
-                self._report(view, view_clip, anchor, order, fixed)
+                self._report(view, view_clip, anchor, order, fixed, self._fix(timeline, clip))
 
     def _verdict(self, timeline: Timeline, clip: Event):
         """Misplaced on every path through the step (if/else decisions): the order, and the path's view."""
@@ -228,7 +229,26 @@ class ClipMisorderedCheck(_StepCheck):
             found = found or verdict
         return found
 
-    def _report(self, timeline: Timeline, clip: Event, anchor: Event, order: str, fixed: FixedValues) -> None:
+    def _fix(self, timeline: Timeline, clip: Event):
+        """Move the clip before the step of every path (see fixes.clip_before_steps)."""
+        originals = {id(event.node): event for event in timeline.events}
+        steps: List[Event] = []
+        closure_backward = None
+        for view, view_clip in timeline.paths(clip) or ():
+            order = ClipOrder(view, view_clip)
+            if order.before_backward:
+                backward = order.next
+                step = next((e for e, _ in view.after(backward) if e.kind == STEP and view.concerns(view_clip, e)), None)
+                if step is not None and any(site.node is step.node for site in backward.via):
+                    closure_backward = originals.get(id(backward.node))
+            else:
+                step = order.previous
+            if step is None or id(step.node) not in originals:
+                return None
+            steps.append(originals[id(step.node)])
+        return fixes.clip_before_steps(self.ctx, timeline, clip, steps, closure_backward)
+
+    def _report(self, timeline: Timeline, clip: Event, anchor: Event, order: str, fixed: FixedValues, fix) -> None:
         ctx = self.ctx
         clip_text = short(ctx, clip.node)
         if order == "before_backward":
@@ -257,7 +277,7 @@ class ClipMisorderedCheck(_StepCheck):
                 f"gradients, and the clipped ones are only zeroed or added to the next step's, so clipping never "
                 f"takes effect. Move it between `{backward_text}` and `{short(ctx, step.node)}`."
             )
-        self.report(clip.node, CLIP_MISORDERED, message, _clip_probe_input(ctx, clip, fixed, {"order": order}), short=concise)
+        self.report(clip.node, CLIP_MISORDERED, message, _clip_probe_input(ctx, clip, fixed, {"order": order}), short=concise, fix=fix)
 
 
 def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
@@ -312,7 +332,12 @@ class ClipWhileScaledCheck(_StepCheck):
                     continue  # not before a step: NNL102's business
                 backward = self._scaled_backward_before(view, view_clip)
                 if backward is not None:
-                    self._report(view, view_clip, backward, order.next, fixed)
+                    # the fix reads the events as written, with the conditions the path decided
+                    originals = {id(event.node): event for event in timeline.events}
+                    fix = fixes.unscale_before_clip(
+                        self.ctx, timeline, clip, originals[id(backward.node)], originals[id(order.next.node)]
+                    ) if id(backward.node) in originals and id(order.next.node) in originals else None
+                    self._report(view, view_clip, backward, order.next, fixed, fix)
                     break
 
     def _scaled_backward_before(self, timeline: Timeline, clip: Event) -> Optional[Event]:
@@ -344,7 +369,7 @@ class ClipWhileScaledCheck(_StepCheck):
             return False
         return any(step.scaler == scaler for step in timeline.of(STEP))
 
-    def _report(self, timeline: Timeline, clip: Event, backward: Event, step: Event, fixed: FixedValues) -> None:
+    def _report(self, timeline: Timeline, clip: Event, backward: Event, step: Event, fixed: FixedValues, fix) -> None:
         ctx = self.ctx
         scaler = backward.scaler or "scaler"
         optimizer = optimizer_expression(step)
@@ -376,7 +401,7 @@ class ClipWhileScaledCheck(_StepCheck):
             "scale_names": fixed.resolve_for_probe([init_scale], backward.statement) if init_scale is not None else {},
         }
         concise = f"gradients clipped while still scaled by the GradScaler: call {brief_text(scaler, 20)}.unscale_(optimizer) first"
-        self.report(clip.node, CLIP_WHILE_SCALED, message, _clip_probe_input(ctx, clip, fixed, extra), short=concise)
+        self.report(clip.node, CLIP_WHILE_SCALED, message, _clip_probe_input(ctx, clip, fixed, extra), short=concise, fix=fix)
 
 
 # -- NNL104 ---------------------------------------------------------------------------------------
@@ -456,7 +481,7 @@ class ZeroGradMisplacedCheck(_StepCheck):
         )
         probe_input = {"form": "cleared_before_step", "zero_grad": ctx.code(zero.node), "step": ctx.code(step.node)}
         concise = f"{ctx.brief(zero.node, 30)} clears the gradients before {ctx.brief(step.node, 30)} uses them: move it"
-        self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise)
+        self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise, fix=fixes.clear_after_step(ctx, zero, step))
 
     # (b) never cleared
 
@@ -508,4 +533,4 @@ class ZeroGradMisplacedCheck(_StepCheck):
             f"before backward() or after `{short(ctx, step.node)}`."
         )
         concise = f"gradients are never cleared, so they accumulate: call {brief_text(optimizer_text, 24)}.zero_grad() every step"
-        self.report(step.node, ZERO_GRAD_MISPLACED, message, {"form": "never_cleared", "step": ctx.code(step.node)}, short=concise)
+        self.report(step.node, ZERO_GRAD_MISPLACED, message, {"form": "never_cleared", "step": ctx.code(step.node)}, short=concise, fix=fixes.clear_every_step(ctx, step))

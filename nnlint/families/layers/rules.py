@@ -32,6 +32,7 @@ from nnlint.families.layers.shapes import ShapeNames
 from nnlint.analysis.values import FixedValues
 from nnlint.analysis.context import brief_text
 from nnlint.check import Check
+from nnlint.families.layers import fixes
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -123,7 +124,7 @@ class FunctionalDropoutCheck(Check):
                 continue
             self.report(
                 call, FUNCTIONAL_DROPOUT, self._message(call, qualified, statement, module),
-                self._probe_input(call, qualified, statement), short=self._concise(qualified),
+                self._probe_input(call, qualified, statement), short=self._concise(qualified), fix=fixes.pass_training_flag(self.ctx, call, statement),
             )
 
     def _says_on_purpose(self, call: cst.Call) -> bool:
@@ -213,9 +214,10 @@ class UnregisteredSubmodulesCheck(Check):
             if not module.certain:
                 continue  # a class with a forward and a base from elsewhere may not register at all
             for container in registration.plain_containers(module):
+                fix = fixes.register_container(self.ctx, container.value, container.kind, container.parameters, container.attribute)
                 self.report(
                     container.target, UNREGISTERED_SUBMODULES, self._message(module, container),
-                    self._probe_input(container), short=self._concise(container),
+                    self._probe_input(container), short=self._concise(container), fix=fix,
                 )
 
     # -- reporting -----------------------------------------------------------------------------------
@@ -328,7 +330,7 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             )
             self.report(
                 call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text),
-                self._probe_input(squashed), short=concise,
+                self._probe_input(squashed), short=concise, fix=fixes.drop_squashing(self.ctx, squashed, call, statement),
             )
 
     def _loss(self, call: cst.Call, statement: Statement, loss_classes: bool) -> Optional[Tuple[str, str]]:
@@ -708,7 +710,7 @@ class BiasBeforeBatchNormCheck(Check):
             "layer": self.ctx.fragment(layer),
             "norm": self.ctx.fragment(norm),
             "names": names,
-        }, short=f"bias of {layer_class.rsplit('.', 1)[-1]} is cancelled by the BatchNorm after it: pass bias=False")
+        }, short=f"bias of {layer_class.rsplit('.', 1)[-1]} is cancelled by the BatchNorm after it: pass bias=False", fix=fixes.drop_bias(self.ctx, layer, bias_position))
 
     def _single(self, expr, statement: Statement, models: ModelFacts) -> Optional[cst.Call]:
         if isinstance(expr, cst.Call):

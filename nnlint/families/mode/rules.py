@@ -25,6 +25,7 @@ from nnlint.analysis.objects import MODULE_BASE, related
 from nnlint.analysis.timeline import BACKWARD, FORWARD, MODE, Event, Timeline, TrainingTimelines
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.check import Check, Elsewhere
+from nnlint.families.mode import fixes
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -503,7 +504,7 @@ class TrainModeNotRestoredCheck(Check):
         )
         probe_input = {"rule": "NNL502", "layers": list(layers or ()), "model": model}
         short_message = f"{ctx.brief(receiver, 30)} stays in eval mode when training resumes: call .train() before training"
-        self.report(node, TRAIN_MODE_NOT_RESTORED, message, probe_input, short=short_message)
+        self.report(node, TRAIN_MODE_NOT_RESTORED, message, probe_input, short=short_message, fix=fixes.train_after_evaluation(ctx, evaluation, receiver))
 
 
 def _loop_text(ctx, timeline: Timeline) -> str:

@@ -38,6 +38,7 @@ from nnlint.analysis.transforms import Pipeline
 from nnlint.analysis.context import brief_text
 from nnlint.check import Check
 from nnlint.families.augmentation.rules import pipeline_probe_input as _augmentation_probe_input
+from nnlint.families.pretrained import fixes
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -198,8 +199,9 @@ class PretrainedInputsCheck(Check):
                 f"network sees raw [0, 1] (or 0-255) pixels where its weights expect inputs standardized with "
                 f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
             )
+            fix = fixes.add_normalize(self.ctx, [item.pipeline for item in unnormalized], model.statistics) if unnormalized else None
             concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} are never normalized: normalize with its mean/std"
-            self.report(model.report, PRETRAINED_WITHOUT_NORMALIZE, message, probe, short=concise)
+            self.report(model.report, PRETRAINED_WITHOUT_NORMALIZE, message, probe, short=concise, fix=fix)
 
     def _unknown_helper(self, call: cst.Call, statement: Optional[Statement]) -> bool:
         """A call named like a normalizer whose code this module does not show (nor a pipeline it knows)."""
@@ -256,7 +258,8 @@ class PretrainedInputsCheck(Check):
             if self._matches(mean, std, expected):
                 continue
             pipeline = pipelines_of.get(id(call.node))
-            self._report_mismatch(call.node, mean, std, model, pipeline)
+            fix = fixes.weights_statistics(self.ctx, call.node, call.mean, call.scale, expected) if not call.functional else None
+            self._report_mismatch(call.node, mean, std, model, pipeline, fix)
         for node, statement in self.evidence.manual:
             self._manual_mismatch(node, statement, model)
 
@@ -296,7 +299,7 @@ class PretrainedInputsCheck(Check):
                     return True
         return False
 
-    def _report_mismatch(self, node: cst.CSTNode, mean, std, model: PretrainedModel, pipeline: Optional[Pipeline]) -> None:
+    def _report_mismatch(self, node: cst.CSTNode, mean, std, model: PretrainedModel, pipeline: Optional[Pipeline], fix) -> None:
         expected = model.statistics
         assert expected is not None
         known = _known_family(mean, std)
@@ -321,7 +324,7 @@ class PretrainedInputsCheck(Check):
             f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s: "
             f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
         )
-        self.report(node, NORMALIZE_STATS_MISMATCH, message, probe, short=concise)
+        self.report(node, NORMALIZE_STATS_MISMATCH, message, probe, short=concise, fix=fix)
 
     def _names(self, node: cst.CSTNode):
         from nnlint.analysis.values import FixedValues
@@ -346,7 +349,8 @@ class PretrainedInputsCheck(Check):
         found = _unit_scale(mean, std)
         if found is None or self._matches(found[0], found[1], model.statistics):
             return
-        self._report_mismatch(node, found[0], found[1], model, None)
+        fix = fixes.manual_weights_statistics(self.ctx, node, statement, mean, model.statistics)
+        self._report_mismatch(node, found[0], found[1], model, None, fix)
 
     # NNL303 -----------------------------------------------------------------------------------------
 
@@ -394,7 +398,7 @@ class PretrainedInputsCheck(Check):
                 f"BGR image from {self.ctx.brief(read.node, 24)} reaches RGB-trained {brief_text(model.name or 'model', 20)}: "
                 "cv2.cvtColor(img, cv2.COLOR_BGR2RGB) first"
             )
-            self.report(read.node, BGR_INTO_RGB_MODEL, message, probe, short=concise)
+            self.report(read.node, BGR_INTO_RGB_MODEL, message, probe, short=concise, fix=fixes.convert_to_rgb(self.ctx, read.node, read.statement))
 
 
 def _pipeline_name(ctx, pipeline: Pipeline) -> str:

@@ -48,6 +48,7 @@ from nnlint.analysis.values import FixedValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
 from nnlint.analysis.context import brief_text
 from nnlint.check import Check, Elsewhere
+from nnlint.families.setup import fixes
 from nnlint.finding import Severity
 from nnlint.registry import Rule
 
@@ -174,7 +175,7 @@ class TrainLoaderUnshuffledCheck(Check):
             f"DistributedSampler)."
         )
         concise = f"the training DataLoader never shuffles ({how}): pass shuffle=True or a sampler"
-        self.report(call, TRAIN_LOADER_UNSHUFFLED, message, short=concise)
+        self.report(call, TRAIN_LOADER_UNSHUFFLED, message, short=concise, fix=fixes.shuffle_loader(ctx, call))
 
 
 def _carries_state(timeline: Timeline) -> bool:
@@ -528,8 +529,9 @@ class SchedulerBeforeOptimizerCheck(Check):
             f"warns at run time), so every learning rate comes one step early and warmup or decay milestones shift. "
             f"Call it after `{short(ctx, step.node, 40)}`."
         )
+        fix = fixes.step_scheduler_after(ctx, event, step, short(ctx, step.node, 40))
         concise = f"scheduler stepped before {ctx.brief(step.node, 30)}: the schedule runs one step early; step it after"
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related, short=concise)
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related, short=concise, fix=fix)
 
     # (b) an epoch-based scheduler stepped every batch
 
@@ -564,8 +566,9 @@ class SchedulerBeforeOptimizerCheck(Check):
             f"per epoch after the batch loop, or express the schedule in steps (multiply by the number of batches "
             f"per epoch)."
         )
+        fix = fixes.step_scheduler_per_epoch(ctx, event.statement, timeline.root)
         concise = f"epoch-based {terminal} stepped every batch: the schedule runs far too fast; step it once per epoch"
-        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, short=concise)
+        self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, short=concise, fix=fix)
 
     def _within_epoch_count(self, length: cst.BaseExpression, batch_loop: Statement) -> bool:
         """A literal length (`StepLR(opt, 30)`, `milestones=[30, 45]`) no larger than the number of epochs
@@ -833,12 +836,13 @@ class LossAccumulatedWithGraphCheck(Check):
             f"graph stays referenced from {accumulator}, so memory grows every step until the total is dropped; "
             f"{fix}."
         )
+        fix = fixes.detach_accumulated_loss(ctx, value, accumulator)
         concise = (
             f"loss tensor {leaf_text} kept in {brief_text(accumulator, 24)} with its graph: memory grows; use .item()"
         )
         self.report(
             node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)},
-            short=concise,
+            short=concise, fix=fix,
         )
 
 
