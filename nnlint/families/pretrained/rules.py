@@ -476,16 +476,12 @@ class UncheckedPartialLoadCheck(Check):
         if self.ctx.imports.another_framework_only():
             return  # e.g. MegEngine's load_state_dict returns nothing to inspect
         flow = self.ctx.fact(DataFlow)
-        for call, statement in self.candidates:
-            strict = keyword_arg(call, "strict")
-            if strict is None:
-                args = positional_args(call)
-                strict = args[1] if len(args) > 1 else None
-            if not self._is_false(strict, statement, flow):
-                continue
+        partial = [(call, statement) for call, statement in self.candidates if self._is_false(_strict_argument(call), statement, flow)]
+        merged = self._merged_loads(partial)
+        for call, statement in partial:
             if not self._discarded(call, statement):
                 continue
-            if self._deliberate(call, statement, flow):
+            if call in merged or self._deliberate(call, statement, flow):
                 continue
             receiver = self.ctx.code(call.func.value) if isinstance(call.func, cst.Attribute) else "model"
             message = (
@@ -497,6 +493,20 @@ class UncheckedPartialLoadCheck(Check):
             )
             concise = "load_state_dict(strict=False) result discarded: a failed load goes unnoticed; check the missing keys"
             self.report(call, UNCHECKED_PARTIAL_LOAD, message, {"call": self.ctx.code(call), "receiver": receiver}, short=concise)
+
+    def _merged_loads(self, partial: List[Tuple[cst.Call, Statement]]) -> Set[cst.Call]:
+        """Loads that put several checkpoints into one model one after the other (pretrained
+        weights, then the adapter or LoRA weights): each checkpoint holds a part of the model by
+        design. Two loads in different branches (`if resume: ... else: ...`) are alternatives, not
+        a merge, so only loads in the same block sequence count."""
+        groups: Dict[Tuple[int, str, Tuple[int, ...], frozenset], List[cst.Call]] = {}
+        for call, statement in partial:
+            receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+            if receiver is None:
+                continue
+            key = (id(statement.scope), self.ctx.code(receiver), tuple(id(block) for block in statement.blocks), statement.else_of)
+            groups.setdefault(key, []).append(call)
+        return {call for calls in groups.values() if len(calls) > 1 for call in calls}
 
     def _is_false(self, expr: Optional[cst.BaseExpression], statement: Statement, flow, depth: int = 0) -> bool:
         if expr is None:
@@ -577,6 +587,9 @@ class UncheckedPartialLoadCheck(Check):
             definition = flow.definition(state.value, statement)
             if definition.kind == "assign" and _filtering_comprehension(definition.value):
                 return True
+            if definition.kind == "assign" and _empty_dict(definition.value) and definition.statement is not None:
+                if self._filled_selectively(held, definition.statement, statement):
+                    return True
         for earlier in statement.scope.statements[: statement.position]:
             node = earlier.node
             if isinstance(node, cst.Del) and any(
@@ -588,6 +601,24 @@ class UncheckedPartialLoadCheck(Check):
                 receiver = method_receiver(site.node)
                 if callee_terminal_name(site.node) == "pop" and receiver is not None and self.ctx.code(receiver) == held:
                     return True
+        return False
+
+    def _filled_selectively(self, held: str, start: Statement, load: Statement) -> bool:
+        """`kept = {}`, then a loop over the checkpoint that stores `kept[k] = v` only under an `if`
+        without an `else`: the loop form of a filtering comprehension, so the keys it skips are
+        skipped on purpose. A loop that stores every key (renaming some) filters nothing."""
+        for earlier in start.scope.statements[start.position + 1 : load.position]:
+            node = earlier.node
+            if not (isinstance(node, cst.Assign) and len(node.targets) == 1):
+                continue
+            target = node.targets[0].target
+            if not (isinstance(target, cst.Subscript) and self.ctx.code(target.value) == held):
+                continue
+            loops = [index for index, block in enumerate(earlier.blocks) if isinstance(block, (cst.For, cst.While))]
+            if loops and any(
+                isinstance(block, cst.If) and block.orelse is None for block in earlier.blocks[loops[-1] + 1 :]
+            ):
+                return True
         return False
 
     def _part_of_model(self, receiver: cst.BaseExpression, statement: Statement, flow, depth: int = 0) -> bool:
@@ -648,6 +679,22 @@ class UncheckedPartialLoadCheck(Check):
 
 # Attributes of a wrapper that give back the whole model (DataParallel, torch.compile).
 WRAPPED_MODEL_ATTRIBUTES = frozenset({"module", "_orig_mod"})
+
+
+def _empty_dict(value: Optional[cst.BaseExpression]) -> bool:
+    """`{}`, `dict()`, `OrderedDict()`: a state dict assembled key by key afterwards."""
+    if isinstance(value, cst.Dict):
+        return not value.elements
+    return isinstance(value, cst.Call) and not value.args and callee_terminal_name(value) in ("dict", "OrderedDict")
+
+
+def _strict_argument(call: cst.Call) -> Optional[cst.BaseExpression]:
+    """The `strict` argument of `load_state_dict(state, strict)`, by keyword or position."""
+    strict = keyword_arg(call, "strict")
+    if strict is None:
+        args = positional_args(call)
+        strict = args[1] if len(args) > 1 else None
+    return strict
 
 
 def _filtering_comprehension(value: Optional[cst.BaseExpression]) -> bool:
