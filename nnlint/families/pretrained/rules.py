@@ -600,7 +600,8 @@ class UncheckedPartialLoadCheck(Check):
             for site in earlier.calls:
                 receiver = method_receiver(site.node)
                 if callee_terminal_name(site.node) == "pop" and receiver is not None and self.ctx.code(receiver) == held:
-                    return True
+                    if not _stored_back(node, site.node, held, self.ctx):
+                        return True
         return False
 
     def _filled_selectively(self, held: str, start: Statement, load: Statement) -> bool:
@@ -679,6 +680,13 @@ class UncheckedPartialLoadCheck(Check):
 
 # Attributes of a wrapper that give back the whole model (DataParallel, torch.compile).
 WRAPPED_MODEL_ATTRIBUTES = frozenset({"module", "_orig_mod"})
+
+
+def _stored_back(node: cst.CSTNode, pop: cst.Call, held: str, ctx) -> bool:
+    """`sd[k[len(prefix):]] = sd.pop(k)`: the key is renamed, not removed."""
+    if not (isinstance(node, cst.Assign) and node.value is pop):
+        return False
+    return all(isinstance(t.target, cst.Subscript) and ctx.code(t.target.value) == held for t in node.targets)
 
 
 def _empty_dict(value: Optional[cst.BaseExpression]) -> bool:
