@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from nnlint.catalogue import all_rules
 from nnlint.engine import lint_bytes
 from nnlint.finding import Applicability, Edit, Fix
 from nnlint.fixing import EditError, apply_edits
-from nnlint.registry import all_rules
 from tests.helpers import FIXTURES, ROOT, expected_findings, fixture_files, is_fix_output, run_cli
 
 FIX_FIXTURES = FIXTURES / "fixes"

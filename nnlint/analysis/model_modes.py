@@ -463,7 +463,7 @@ class ModelModes:
                     return ModeFound("unknown", event, timeline, trained, chain)
                 if not concerned:
                     continue
-                training = event.detail.get("training")
+                training = event.detail.training
                 if training is None:
                     return ModeFound("unknown", event, timeline, trained, chain)
                 if not training:
@@ -488,8 +488,8 @@ class ModelModes:
                 concerned = self.mode_concerns(event, key, timeline)
                 if concerned is None:
                     return AfterEval("unknown", event)
-                if concerned and event.detail.get("training") is not False:
-                    return AfterEval("restored" if event.detail.get("training") else "unknown", event)
+                if concerned and event.detail.training is not False:
+                    return AfterEval("restored" if event.detail.training else "unknown", event)
                 if concerned and not event.conditional:
                     # the code that follows sets evaluation mode itself (a linear probe's training
                     # epoch): that eval() decides the mode of the next steps, and is judged on its own
@@ -564,15 +564,15 @@ class ModelModes:
         the model, a method of the model named like a mode switch."""
         detail = event.detail
         call = event.node if isinstance(event.node, cst.Call) else None
-        name = detail.get("callee") or (callee_terminal_name(call) if call is not None else "") or ""
-        receiver = detail.get("receiver")
-        if detail.get("opaque"):
+        name = detail.callee or (callee_terminal_name(call) if call is not None else "") or ""
+        receiver = detail.receiver
+        if detail.opaque:
             if call is None:
                 return True
             if isinstance(call.func, cst.Attribute) and dotted_name(call.func.value) == "self":
                 return True
             return self._given_model(call, event.statement, key)
-        if detail.get("part_of_event"):
+        if detail.part_of_event:
             return False
         if receiver is not None and related(receiver, key):
             return may_name_a_mode_switch(name)

@@ -19,8 +19,8 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Scope, Statement
-from nnlint.families.layers.models import SEQUENTIAL, ModelFacts, ModuleClass
 from nnlint.analysis.names import argument, callee_terminal_name, method_receiver
+from nnlint.families.layers.models import SEQUENTIAL, ModelFacts, ModuleClass
 
 SOFTMAX_FUNCTIONS = frozenset({"torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax"})
 SIGMOID_FUNCTIONS = frozenset({"torch.sigmoid", "torch.nn.functional.sigmoid", "torch.special.expit"})

@@ -16,15 +16,8 @@ from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, k
 from nnlint.analysis.training import LossValues
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
-from nnlint.finding import Severity
-from nnlint.registry import Rule
+from nnlint.families.loss.contracts import LOSS_CLIPPED, LossClippedInput
 
-LOSS_CLIPPED = Rule(
-    code="NNL101",
-    name="loss-clipped",
-    severity=Severity.ERROR,
-    summary="The loss is capped (clamp/min/where) before backward(): whatever exceeds the cap gets zero gradient.",
-)
 
 # Method and function names that can cap a value from above.
 CAP_METHODS = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_max", "clamp_max_", "where", "masked_fill", "masked_fill_"})
@@ -223,12 +216,12 @@ class LossClippedCheck(Check):
         operand, bound = self.ctx.brief(cap.operand, 24), self.ctx.brief(cap.bound, 24)
         return f"{operand} capped at {bound} before backward(): no gradient above the cap; clip the gradients instead"
 
-    def _probe_input(self, cap: Cap, losses: LossValues, fixed: FixedValues) -> dict:
-        return {
-            "fragment": self.ctx.code(cap.node),
-            "fragment_kind": "statement" if isinstance(cap.node, cst.Assign) else "expression",
-            "operand": self.ctx.code(cap.operand),
-            "bound": self.ctx.code(cap.bound),
-            "per_sample": losses.is_per_sample(cap.operand, cap.statement),
-            "names": fixed.resolve_for_probe([cap.node], cap.statement),
-        }
+    def _probe_input(self, cap: Cap, losses: LossValues, fixed: FixedValues) -> LossClippedInput:
+        return LossClippedInput(
+            fragment=self.ctx.code(cap.node),
+            fragment_kind="statement" if isinstance(cap.node, cst.Assign) else "expression",
+            operand=self.ctx.code(cap.operand),
+            bound=self.ctx.code(cap.bound),
+            per_sample=losses.is_per_sample(cap.operand, cap.statement),
+            names=fixed.resolve_for_probe([cap.node], cap.statement),
+        )

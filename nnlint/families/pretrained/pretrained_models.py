@@ -131,12 +131,6 @@ class PretrainedModels:
             self._models = found
         return self._models
 
-    def model_of(self, call: cst.Call) -> Optional[PretrainedModel]:
-        for model in self.models():
-            if model.node is call:
-                return model
-        return None
-
     def _model(self, site: CallSite) -> Optional[PretrainedModel]:
         call = site.node
         qualified = self.ctx.qualified_name(call.func)

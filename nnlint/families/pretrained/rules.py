@@ -13,6 +13,8 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
+from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import (
     argument,
@@ -24,6 +26,21 @@ from nnlint.analysis.names import (
     string_value_of_index,
 )
 from nnlint.analysis.objects import MODEL, TrainingObjects
+from nnlint.analysis.targets import is_target_like_name, kind_by_name
+from nnlint.analysis.transforms import Pipeline, TransformPipelines, pipeline_probe_input as _shared_pipeline_input
+from nnlint.analysis.values import FixedValues
+from nnlint.check import Check
+from nnlint.families.pretrained import fixes
+from nnlint.families.pretrained.contracts import (
+    BGR_INTO_RGB_MODEL,
+    NORMALIZE_STATS_MISMATCH,
+    PRETRAINED_WITHOUT_NORMALIZE,
+    UNCHECKED_PARTIAL_LOAD,
+    BgrIntoRgbInput,
+    ExpectedStatistics,
+    InputStatisticsInput,
+    UncheckedPartialLoadInput,
+)
 from nnlint.families.pretrained.preprocessing import (
     ImageReads,
     InputPipelines,
@@ -33,39 +50,7 @@ from nnlint.families.pretrained.preprocessing import (
 )
 from nnlint.families.pretrained.pretrained_models import PretrainedModel, PretrainedModels
 from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
-from nnlint.analysis.targets import is_target_like_name, kind_by_name
-from nnlint.analysis.transforms import Pipeline
-from nnlint.analysis.context import brief_text
-from nnlint.check import Check
-from nnlint.families.augmentation.rules import pipeline_probe_input as _augmentation_probe_input
-from nnlint.families.pretrained import fixes
-from nnlint.finding import Severity
-from nnlint.registry import Rule
 
-PRETRAINED_WITHOUT_NORMALIZE = Rule(
-    code="NNL301",
-    name="pretrained-without-normalize",
-    severity=Severity.ERROR,
-    summary="A pretrained image model is fed inputs from a pipeline that never normalizes them.",
-)
-NORMALIZE_STATS_MISMATCH = Rule(
-    code="NNL302",
-    name="normalize-stats-mismatch",
-    severity=Severity.ERROR,
-    summary="Normalize uses other mean/std than the statistics the pretrained weights were trained with.",
-)
-BGR_INTO_RGB_MODEL = Rule(
-    code="NNL303",
-    name="bgr-into-rgb-model",
-    severity=Severity.ERROR,
-    summary="An OpenCV (BGR) image reaches a pretrained RGB model without a BGR->RGB conversion.",
-)
-UNCHECKED_PARTIAL_LOAD = Rule(
-    code="NNL304",
-    name="unchecked-partial-load",
-    severity=Severity.WARNING,
-    summary="load_state_dict(..., strict=False) discards the missing/unexpected keys, so a failed load goes unnoticed.",
-)
 
 MEAN_TOLERANCE = 0.011
 STD_TOLERANCE = 0.011
@@ -73,11 +58,11 @@ STD_RELATIVE = 0.06
 
 
 def pipeline_probe_input(ctx, pipelines):
-    """The augmentation family's pipeline description, with library constants that hold statistics
+    """The shared pipeline description (``analysis.transforms``), with library constants that hold statistics
     (`timm.data.IMAGENET_DEFAULT_MEAN`) replaced by their values, so a probe needs no such library."""
-    info = _augmentation_probe_input(ctx, pipelines)
+    info = _shared_pipeline_input(ctx, pipelines)
     if info is not None:
-        _inline_constants(info.get("names") or {})
+        _inline_constants(info.names)
     return info
 
 
@@ -92,21 +77,16 @@ def _triple(values: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
 
 
-def _short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
-    text = ctx.code(node)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _expected(model: PretrainedModel) -> Dict[str, object]:
+def _expected(model: PretrainedModel) -> ExpectedStatistics:
     stats = model.statistics
-    return {
-        "source": model.source,
-        "name": model.name,
-        "weights": model.weights,
-        "family": stats.family if stats else None,
-        "mean": list(stats.mean) if stats else None,
-        "std": list(stats.std) if stats else None,
-    }
+    return ExpectedStatistics(
+        source=model.source,
+        name=model.name,
+        weights=model.weights,
+        family=stats.family if stats else None,
+        mean=list(stats.mean) if stats else None,
+        std=list(stats.std) if stats else None,
+    )
 
 
 def _stats_text(stats: Optional[Statistics]) -> str:
@@ -188,12 +168,12 @@ class PretrainedInputsCheck(Check):
                 item = unnormalized[0]
                 where = f"`{_pipeline_name(self.ctx, item.pipeline)}` ({self.ctx.line_of(item.pipeline.node)})"
                 what = f"the pipeline {where}, which converts them to tensors ({_op_names(item.pipeline)}) but never normalizes them"
-                probe = {"pipeline": pipeline_probe_input(self.ctx, [item.pipeline]), "expected": _expected(model), "manual": None}
+                probe = InputStatisticsInput(pipeline=pipeline_probe_input(self.ctx, [item.pipeline]), expected=_expected(model), manual=None)
             else:
                 read, hit = manual[0]
                 scope = read.statement.scope.name
-                what = f"`{scope}` ({self.ctx.line_of(read.node)}), which reads them with `{_short(self.ctx, read.node, 40)}` and never normalizes them"
-                probe = {"pipeline": None, "expected": _expected(model), "manual": scope}
+                what = f"`{scope}` ({self.ctx.line_of(read.node)}), which reads them with `{brief_text(self.ctx.code(read.node), 40)}` and never normalizes them"
+                probe = InputStatisticsInput(pipeline=None, expected=_expected(model), manual=scope)
             message = (
                 f"{model.describe(self.ctx)} is loaded with pretrained weights, but its inputs come from {what}: the "
                 f"network sees raw [0, 1] (or 0-255) pixels where its weights expect inputs standardized with "
@@ -205,9 +185,6 @@ class PretrainedInputsCheck(Check):
 
     def _unknown_helper(self, call: cst.Call, statement: Optional[Statement]) -> bool:
         """A call named like a normalizer whose code this module does not show (nor a pipeline it knows)."""
-        from nnlint.analysis.dataflow import DataFlow
-        from nnlint.analysis.transforms import TransformPipelines
-
         site = self.ctx.index.call_sites.get(call)
         if site is not None and self.ctx.fact(DataFlow).callee(site) is not None:
             return False  # a function of this module: its own arithmetic is seen
@@ -305,21 +282,21 @@ class PretrainedInputsCheck(Check):
         known = _known_family(mean, std)
         which = f" ({known})" if known else ""
         message = (
-            f"`{_short(self.ctx, node, 70)}` normalizes with mean {_triple(mean)}, std {_triple(std)}{which}, but "
+            f"`{brief_text(self.ctx.code(node), 70)}` normalizes with mean {_triple(mean)}, std {_triple(std)}{which}, but "
             f"{model.describe(self.ctx)} ({self.ctx.line_of(model.node)}) was trained on "
             f"{_stats_text(expected)}: every input is shifted and rescaled away from what the pretrained features "
             f"expect, so the model fine-tunes (or predicts) from a degraded start. Use mean={_triple(expected.mean)}, "
             f"std={_triple(expected.std)}."
         )
         probe_pipeline = pipeline_probe_input(self.ctx, [pipeline]) if pipeline is not None else None
-        probe = {
-            "pipeline": probe_pipeline,
-            "normalize": self.ctx.fragment(node) if isinstance(node, cst.Call) else None,
-            "names": self._names(node),
-            "mean": list(mean),
-            "std": list(std),
-            "expected": _expected(model),
-        }
+        probe = InputStatisticsInput(
+            pipeline=probe_pipeline,
+            normalize=self.ctx.fragment(node) if isinstance(node, cst.Call) else None,
+            names=self._names(node),
+            mean=list(mean),
+            std=list(std),
+            expected=_expected(model),
+        )
         concise = (
             f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s: "
             f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
@@ -327,8 +304,6 @@ class PretrainedInputsCheck(Check):
         self.report(node, NORMALIZE_STATS_MISMATCH, message, probe, short=concise, fix=fix)
 
     def _names(self, node: cst.CSTNode):
-        from nnlint.analysis.values import FixedValues
-
         statement = self.ctx.index.statement_of.get(node)
         site = self.ctx.index.call_sites.get(node) if isinstance(node, cst.Call) else None
         at = site.statement if site is not None else statement
@@ -373,13 +348,13 @@ class PretrainedInputsCheck(Check):
             if hit is None:
                 continue
             where = {
-                "transform": f"the transform call `{_short(self.ctx, hit.node, 50)}`",
-                "model": f"the model call `{_short(self.ctx, hit.node, 50)}`",
+                "transform": f"the transform call `{brief_text(self.ctx.code(hit.node), 50)}`",
+                "model": f"the model call `{brief_text(self.ctx.code(hit.node), 50)}`",
                 "dataset": "the model's inputs through the Dataset's __getitem__",
                 "loader": f"the model's inputs through `{read.statement.scope.name}`",
             }[hit.description]
             message = (
-                f"`{_short(self.ctx, read.node, 50)}` returns the image in BGR channel order, and it reaches {where} "
+                f"`{brief_text(self.ctx.code(read.node), 50)}` returns the image in BGR channel order, and it reaches {where} "
                 f"({self.ctx.line_of(hit.node)}) without a BGR->RGB conversion, but {model.describe(self.ctx)} "
                 f"({self.ctx.line_of(model.node)}) was trained on RGB images: red and blue are swapped in every "
                 f"input, which silently costs accuracy. Convert right after reading: "
@@ -387,13 +362,15 @@ class PretrainedInputsCheck(Check):
             )
             pipeline = None
             if hit.description == "transform":
-                from nnlint.analysis.transforms import TransformPipelines
-
                 application = self.ctx.fact(TransformPipelines).application_of(hit.node)  # type: ignore[arg-type]
                 if application is not None:
                     pipeline = pipeline_probe_input(self.ctx, application.pipelines[:1])
-            probe = {"read": self.ctx.code(read.node), "destination": hit.description, "pipeline": pipeline,
-                     "expected": _expected(model)}
+            probe = BgrIntoRgbInput(
+                         read=self.ctx.code(read.node),
+                         destination=hit.description,
+                         pipeline=pipeline,
+                         expected=_expected(model),
+                     )
             concise = (
                 f"BGR image from {self.ctx.brief(read.node, 24)} reaches RGB-trained {brief_text(model.name or 'model', 20)}: "
                 "cv2.cvtColor(img, cv2.COLOR_BGR2RGB) first"
@@ -409,7 +386,7 @@ def _pipeline_name(ctx, pipeline: Pipeline) -> str:
     statement = pipeline.statement
     if statement is not None and isinstance(statement.node, cst.Return):
         return f"{statement.scope.name}()"
-    return _short(ctx, pipeline.node, 40)
+    return brief_text(ctx.code(pipeline.node), 40)
 
 
 def _op_names(pipeline: Pipeline) -> str:
@@ -471,8 +448,6 @@ class UncheckedPartialLoadCheck(Check):
                 self.candidates.append((node, statement))
 
     def finish(self) -> None:
-        from nnlint.analysis.dataflow import DataFlow
-
         if self.ctx.imports.another_framework_only():
             return  # e.g. MegEngine's load_state_dict returns nothing to inspect
         flow = self.ctx.fact(DataFlow)
@@ -485,14 +460,14 @@ class UncheckedPartialLoadCheck(Check):
                 continue
             receiver = self.ctx.code(call.func.value) if isinstance(call.func, cst.Attribute) else "model"
             message = (
-                f"`{_short(self.ctx, call, 70)}` discards what it returns (the missing and unexpected keys): if the "
+                f"`{brief_text(self.ctx.code(call), 70)}` discards what it returns (the missing and unexpected keys): if the "
                 f"checkpoint's keys carry a `module.` (DataParallel) or `model.` (Lightning) prefix, or a layer was "
                 f"renamed, those weights are silently not loaded and {receiver} keeps its random initialization. Check "
                 f"the result: `missing, unexpected = {receiver}.load_state_dict(..., strict=False)` and assert or log "
                 f"that only the keys you meant to skip are missing."
             )
             concise = "load_state_dict(strict=False) result discarded: a failed load goes unnoticed; check the missing keys"
-            self.report(call, UNCHECKED_PARTIAL_LOAD, message, {"call": self.ctx.code(call), "receiver": receiver}, short=concise)
+            self.report(call, UNCHECKED_PARTIAL_LOAD, message, UncheckedPartialLoadInput(call=self.ctx.code(call), receiver=receiver), short=concise)
 
     def _merged_loads(self, partial: List[Tuple[cst.Call, Statement]]) -> Set[cst.Call]:
         """Loads that put several checkpoints into one model one after the other (pretrained

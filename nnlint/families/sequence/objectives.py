@@ -38,7 +38,7 @@ from nnlint.analysis.names import (
     positional_args,
     string_value,
 )
-from nnlint.families.sequence.sequence_windows import ITEM, SequenceWindows, _integer
+from nnlint.families.sequence.sequence_windows import ITEM, SequenceWindows, _integer, target_path
 from nnlint.families.sequence.windows import Affine, Alignment, Window, compare
 
 TOKEN_LOSS_FUNCTIONS = frozenset({"torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss"})
@@ -95,10 +95,6 @@ class ModelKind:
     name: str
     info: Optional[ClassInfo] = None
     qualified: Optional[str] = None
-
-    @property
-    def shifts_labels(self) -> bool:
-        return self.kind == "hf_causal"
 
 
 UNKNOWN_MODEL = ModelKind("unknown", "the model")
@@ -195,8 +191,6 @@ class LanguageModels:
         return UNKNOWN_MODEL
 
     def _kind_of_element(self, definition, name: str, depth: int) -> ModelKind:
-        from nnlint.families.sequence.sequence_windows import target_path
-
         node = definition.statement.node
         path = None
         if isinstance(node, cst.Assign):

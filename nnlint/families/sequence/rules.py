@@ -20,42 +20,18 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import callee_terminal_name, dotted_name, method_receiver
+from nnlint.analysis.values import FixedValues
+from nnlint.check import Check
+from nnlint.contracts import Rule
+from nnlint.families.sequence.contracts import DOUBLE_SHIFT, MISALIGNED, NOT_SHIFTED, ROLL_WRAPAROUND, SequenceWindowsInput
 from nnlint.families.sequence.objectives import TARGET_KEYWORDS, Objective, TokenObjectives
 from nnlint.families.sequence.sequence_windows import TRANSPARENT_METHODS
-from nnlint.analysis.values import FixedValues
-from nnlint.analysis.context import brief_text
 from nnlint.families.sequence.windows import Alignment, Window, render_pair, render_window
-from nnlint.check import Check
-from nnlint.finding import Severity
-from nnlint.registry import Rule
 
-NOT_SHIFTED = Rule(
-    code="NNL401",
-    name="target-not-shifted",
-    severity=Severity.ERROR,
-    summary="Next-token targets are taken at the input's own positions: the model learns to copy its input.",
-)
-DOUBLE_SHIFT = Rule(
-    code="NNL402",
-    name="target-double-shift",
-    severity=Severity.ERROR,
-    summary="Labels already shifted by one go to a model that shifts them again: it learns the token after next.",
-)
-MISALIGNED = Rule(
-    code="NNL403",
-    name="target-misaligned",
-    severity=Severity.ERROR,
-    summary="Input and target windows of one sequence differ in length or are not offset by exactly +1.",
-)
-ROLL_WRAPAROUND = Rule(
-    code="NNL404",
-    name="target-roll-wraparound",
-    severity=Severity.WARNING,
-    summary="Targets made with roll(-1): the last position is trained to predict the sequence's first token.",
-)
 
 PREDICTION_CANDIDATES = frozenset({"cross_entropy", "nll_loss", "Trainer"})
 # An index drawn at run time (random.randint(...)): the probe binds it to a small value.
@@ -309,7 +285,7 @@ class SequenceTargetCheck(Check):
     def _roll_text(self, objective: Objective) -> str:
         for step in reversed(objective.target_window.steps):
             if step[0] in ("roll", "cat") and len(step) > 1:
-                return f"`{_short(self.ctx.code(step[1]))}`"
+                return f"`{brief_text(self.ctx.code(step[1]), 80)}`"
         return "torch.roll"
 
     def _name(self, expr: cst.BaseExpression, path, fallback: str) -> str:
@@ -319,7 +295,7 @@ class SequenceTargetCheck(Check):
 
     # -- probe -----------------------------------------------------------------------------------
 
-    def _probe_input(self, rule: Rule, objective: Objective) -> dict:
+    def _probe_input(self, rule: Rule, objective: Objective) -> SequenceWindowsInput:
         fixed = self.ctx.fact(FixedValues)
         alignment: Alignment = objective.alignment
         prediction, target = objective.prediction, objective.target_window
@@ -339,19 +315,16 @@ class SequenceTargetCheck(Check):
         if not isinstance(axis, int):
             # one position of each: compare the selected tokens themselves
             selected_axis, axis, batch_axes = axis[1], None, 0
-        return {
-            "rule": rule.code,
-            "base": objective.input_window.base,
-            "axis": axis,
-            "selected_axis": selected_axis,
-            "batch_axes": batch_axes,
-            "input": input_steps,
-            "target": target_steps,
-            "model_shift": shift or 0,
-            "model": objective.model.name,
-            "offset": alignment.offset.value,
-            "length_difference": alignment.length_difference.value,
-        }
+        return SequenceWindowsInput(
+            rule=rule.code,
+            axis=axis,
+            selected_axis=selected_axis,
+            batch_axes=batch_axes,
+            input=input_steps,
+            target=target_steps,
+            model_shift=shift or 0,
+            model=objective.model.name,
+        )
 
     def _steps(self, window: Window, fixed: FixedValues) -> Optional[List[dict]]:
         steps = []
@@ -404,7 +377,3 @@ def _strip_methods(expr: cst.BaseExpression) -> cst.BaseExpression:
                 continue
         break
     return expr
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 80 else text[:77] + "..."

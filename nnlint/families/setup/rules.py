@@ -20,9 +20,9 @@ from typing import List, Optional, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
-from nnlint.families.setup.loaders import DataLoaders
 from nnlint.analysis.model_modes import ModelModes
 from nnlint.analysis.names import (
     argument,
@@ -44,47 +44,18 @@ from nnlint.analysis.timeline import (
     Timeline,
     TrainingTimelines,
 )
-from nnlint.analysis.values import FixedValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
-from nnlint.analysis.context import brief_text
+from nnlint.analysis.values import FixedValues
 from nnlint.check import Check, Elsewhere
 from nnlint.families.setup import fixes
-from nnlint.finding import Severity
-from nnlint.registry import Rule
-
-TRAIN_LOADER_UNSHUFFLED = Rule(
-    code="NNL601",
-    name="train-loader-unshuffled",
-    severity=Severity.WARNING,
-    summary="The DataLoader that feeds backward() never shuffles (no shuffle=True, no sampler).",
+from nnlint.families.setup.contracts import (
+    TRAIN_LOADER_UNSHUFFLED,
+    OPTIMIZER_MISSES_NEW_LAYERS,
+    SCHEDULER_BEFORE_OPTIMIZER,
+    LOSS_ACCUMULATED_WITH_GRAPH,
+    LossAccumulatedInput,
 )
-OPTIMIZER_MISSES_NEW_LAYERS = Rule(
-    code="NNL602",
-    name="optimizer-misses-new-layers",
-    severity=Severity.ERROR,
-    summary="A layer is assigned on the model after the optimizer was built from its parameters, so it never trains.",
-)
-SCHEDULER_BEFORE_OPTIMIZER = Rule(
-    code="NNL603",
-    name="scheduler-before-optimizer",
-    severity=Severity.WARNING,
-    summary="scheduler.step() runs before optimizer.step(), or an epoch-based scheduler is stepped every batch.",
-)
-LOSS_ACCUMULATED_WITH_GRAPH = Rule(
-    code="NNL604",
-    name="loss-accumulated-with-graph",
-    severity=Severity.WARNING,
-    summary="A running total of the loss tensor (no .item()/.detach()) keeps every iteration's autograd graph alive.",
-)
-
-
-def short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
-    text = ctx.code(node)
-    if len(text) <= limit:
-        return text
-    if isinstance(node, cst.Call):
-        return f"{ctx.code(node.func)}(...)" if len(ctx.code(node.func)) < limit else f"{callee_terminal_name(node)}(...)"
-    return text[: limit - 3] + "..."
+from nnlint.families.setup.loaders import DataLoaders
 
 
 def _target_names(target: cst.BaseExpression) -> List[str]:
@@ -105,9 +76,9 @@ def _target_name_nodes(target: cst.BaseExpression) -> List[cst.Name]:
 
 def _loop_header(ctx, loop: cst.CSTNode) -> str:
     if isinstance(loop, cst.For):
-        return f"for {short(ctx, loop.target, 30)} in {short(ctx, loop.iter, 40)}"
+        return f"for {ctx.brief(loop.target, 30)} in {ctx.brief(loop.iter, 40)}"
     if isinstance(loop, cst.While):
-        return f"while {short(ctx, loop.test, 40)}"
+        return f"while {ctx.brief(loop.test, 40)}"
     return "the loop"
 
 
@@ -148,7 +119,7 @@ class TrainLoaderUnshuffledCheck(Check):
         here = f"{project.display(project.path)}:{ctx.position(use.statement.node).start.line}"
         message = (
             f"this DataLoader feeds the training loop `{_loop_header(ctx, use.timeline.root)}` at {here} (its "
-            f"batches reach `{short(ctx, backward.node, 40)}`) but reads the dataset in stored order "
+            f"batches reach `{ctx.brief(backward.node, 40)}`) but reads the dataset in stored order "
             f"(no shuffle=True, no sampler): every epoch sees the same sequence, and data stored sorted by class "
             f"arrives in long runs. Pass shuffle=True (or a sampler such as RandomSampler or DistributedSampler)."
         )
@@ -163,13 +134,13 @@ class TrainLoaderUnshuffledCheck(Check):
         how = "shuffle=False" if shuffle is not None else "no shuffle=True"
         if use.timeline is not None:
             backward = use.timeline.of(BACKWARD)[0]
-            fed = f"feeds the training loop `{_loop_header(ctx, use.timeline.root)}` (its batches reach `{short(ctx, backward.node, 40)}`)"
+            fed = f"feeds the training loop `{_loop_header(ctx, use.timeline.root)}` (its batches reach `{ctx.brief(backward.node, 40)}`)"
         elif use.how == "lightning":
             fed = "is the training DataLoader of the LightningModule (train_dataloader)"
         else:
             fed = "is the training DataLoader given to trainer.fit()"
         message = (
-            f"`{short(ctx, call)}` {fed} but reads the dataset in stored order ({how}, no sampler): every epoch "
+            f"`{ctx.brief(call, 60)}` {fed} but reads the dataset in stored order ({how}, no sampler): every epoch "
             f"sees the same sequence, and data stored sorted by class or by source arrives in long runs, so "
             f"the updates chase one class at a time. Pass shuffle=True (or a sampler such as RandomSampler or "
             f"DistributedSampler)."
@@ -392,7 +363,7 @@ class OptimizerMissesNewLayersCheck(Check):
         ctx = self.ctx
         model = path.split(".")[0] if form == "assign" else path
         message = (
-            f"`{short(ctx, node)}` puts {new_layer} on {model} after `{optimizer_name} = {short(ctx, construction, 50)}` "
+            f"`{ctx.brief(node, 60)}` puts {new_layer} on {model} after `{optimizer_name} = {ctx.brief(construction, 50)}` "
             f"took its parameters: the optimizer keeps the old parameters and never sees the new ones, so the new "
             f"layer stays at its random initialization (and the replaced one is still updated for nothing). Build "
             f"the optimizer after changing the model, or add the new parameters with "
@@ -513,23 +484,23 @@ class SchedulerBeforeOptimizerCheck(Check):
         ctx = self.ctx
         nested = step.in_nested_loop and not event.in_nested_loop
         where = (
-            f"at the top of `{_loop_header(ctx, timeline.root)}`, before the batch loop that runs `{short(ctx, step.node, 40)}`"
+            f"at the top of `{_loop_header(ctx, timeline.root)}`, before the batch loop that runs `{ctx.brief(step.node, 40)}`"
             if nested
-            else f"before `{short(ctx, step.node, 40)}` in each iteration of `{_loop_header(ctx, timeline.root)}`"
+            else f"before `{ctx.brief(step.node, 40)}` in each iteration of `{_loop_header(ctx, timeline.root)}`"
         )
-        remote = step.detail.get("remote")
+        remote = step.detail.remote
         related = ()
         if remote is not None:
             # the optimizer's step is in a function of another module that this loop calls
-            place = f"{ctx.project.display(remote['path'])}:{remote['at'][0]}"
-            where += f" (its optimizer.step() is at {place}, in {remote['function']}())"
-            related = ((Elsewhere(remote["path"], tuple(remote["at"])), "the optimizer step"),)
+            place = f"{ctx.project.display(remote.path)}:{remote.at[0]}"
+            where += f" (its optimizer.step() is at {place}, in {remote.function}())"
+            related = ((Elsewhere(remote.path, tuple(remote.at)), "the optimizer step"),)
         message = (
-            f"`{short(ctx, event.node)}` runs {where}: the first value of the schedule is skipped (PyTorch only "
+            f"`{ctx.brief(event.node, 60)}` runs {where}: the first value of the schedule is skipped (PyTorch only "
             f"warns at run time), so every learning rate comes one step early and warmup or decay milestones shift. "
-            f"Call it after `{short(ctx, step.node, 40)}`."
+            f"Call it after `{ctx.brief(step.node, 40)}`."
         )
-        fix = fixes.step_scheduler_after(ctx, event, step, short(ctx, step.node, 40))
+        fix = fixes.step_scheduler_after(ctx, event, step, ctx.brief(step.node, 40))
         concise = f"scheduler stepped before {ctx.brief(step.node, 30)}: the schedule runs one step early; step it after"
         self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related, short=concise, fix=fix)
 
@@ -561,8 +532,8 @@ class SchedulerBeforeOptimizerCheck(Check):
             "CosineAnnealingWarmRestarts": "the restarts come every few batches instead of every few epochs",
         }
         message = (
-            f"`{short(ctx, event.node)}` runs every batch of `{_loop_header(ctx, timeline.root)}`, but "
-            f"`{short(ctx, call, 90)}` counts `{short(ctx, length, 40)}` in epochs: {effects[terminal]}. Step it once "
+            f"`{ctx.brief(event.node, 60)}` runs every batch of `{_loop_header(ctx, timeline.root)}`, but "
+            f"`{ctx.brief(call, 90)}` counts `{ctx.brief(length, 40)}` in epochs: {effects[terminal]}. Step it once "
             f"per epoch after the batch loop, or express the schedule in steps (multiply by the number of batches "
             f"per epoch)."
         )
@@ -821,15 +792,15 @@ class LossAccumulatedWithGraphCheck(Check):
 
     def _report(self, node, accumulator: str, value, leaf, timeline: Timeline, form: str) -> None:
         ctx = self.ctx
-        leaf_text = short(ctx, _surface(ctx, value) or leaf, 30)
+        leaf_text = ctx.brief(_surface(ctx, value) or leaf, 30)
         if form == "append":
-            what = f"`{short(ctx, node)}` keeps the loss tensor `{leaf_text}` in {accumulator} across iterations"
+            what = f"`{ctx.brief(node, 60)}` keeps the loss tensor `{leaf_text}` in {accumulator} across iterations"
             fix = f"append `{leaf_text}.item()` (or `{leaf_text}.detach()`) instead"
         elif form == "update":
-            what = f"`{short(ctx, node)}` adds the loss tensor `{leaf_text}` to the running totals of {accumulator} across iterations"
+            what = f"`{ctx.brief(node, 60)}` adds the loss tensor `{leaf_text}` to the running totals of {accumulator} across iterations"
             fix = f"pass `{leaf_text}.item()` instead"
         else:
-            what = f"`{short(ctx, node)}` adds the loss tensor `{leaf_text}` to the running total {accumulator} across iterations"
+            what = f"`{ctx.brief(node, 60)}` adds the loss tensor `{leaf_text}` to the running total {accumulator} across iterations"
             fix = f"accumulate `{leaf_text}.item()` (or `{leaf_text}.detach()`) instead"
         message = (
             f"{what} of `{_loop_header(ctx, timeline.root)}` without .item() or .detach(): each iteration's autograd "
@@ -841,7 +812,7 @@ class LossAccumulatedWithGraphCheck(Check):
             f"loss tensor {leaf_text} kept in {brief_text(accumulator, 24)} with its graph: memory grows; use .item()"
         )
         self.report(
-            node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)},
+            node, LOSS_ACCUMULATED_WITH_GRAPH, message, LossAccumulatedInput(form, accumulator, ctx.code(value)),
             short=concise, fix=fix,
         )
 
