@@ -147,6 +147,9 @@ class Project:
                 package = folder / "__init__.py"
                 return Resolved(package) if package.is_file() else None
             found = _longest_module(folder, rest.split("."))
+            if found is None and (folder / "__init__.py").is_file():
+                # `from . import Net`: a name the package's __init__.py defines or re-exports
+                found = Resolved(folder / "__init__.py", tuple(rest.split(".")))
             return found if found is not None and self.contains(found.path) else None
         folders = self.search_path(importer, extra_paths)
         key = (dotted, folders)

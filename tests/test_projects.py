@@ -101,3 +101,25 @@ def test_editing_a_module_rechecks_the_files_that_read_it(tmp_path):
     # without BatchNorm the model behaves the same in both modes: evaluation.py is re-checked
     model.write_text(model.read_text().replace("self.bn = nn.BatchNorm2d(channels)", "self.bn = nn.Identity()"))
     assert lint() == []
+
+
+@pytest.mark.parametrize(
+    "project, linted, expected",
+    [
+        ("gpt_same_window", "train.py", [("train.py", 13, "NNL401")]),
+        ("lm_double_shift", "tinylm/train.py", [("tinylm/data.py", 17, "NNL402")]),
+        ("capped_loss_engine", "segtrain/losses.py", [("segtrain/losses.py", 17, "NNL101")]),
+        ("softmax_head_engine", "engine.py", [("engine.py", 13, "NNL505")]),
+        ("finetune_replace_head", "train.py", [("train.py", 21, "NNL602")]),
+    ],
+)
+def test_evidence_in_other_files_is_read_there(project, linted, expected):
+    # the model class, the Dataset, the backward or the new layer sits in a file that is not linted
+    records = _lint(PROJECTS / project, linted)
+    assert [(r["path"], r["line"], r["code"]) for r in records] == expected
+    assert _lint(PROJECTS / project, "--no-project", linted) == []
+
+
+def test_a_finding_elsewhere_names_the_model_file():
+    records = _lint(PROJECTS / "gpt_same_window", "train.py")
+    assert "GPT.forward (model.py:61)" in records[0]["message"]

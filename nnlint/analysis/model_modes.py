@@ -588,7 +588,32 @@ class ModelModes:
         if not event.via:
             return False
         name = root.split(".")[0]
-        return name == "self" or event.statement.scope.parameter(name) is not None
+        if name == "self":
+            return True
+        scope = event.statement.scope
+        if scope.parameter(name) is None:
+            return False
+        if len(event.via) == 1 and name == root:
+            # what the helper got for that parameter, written where the timeline is: the output of
+            # the model's forward (`compute_loss(criterion, model(x), y)`) is not the model
+            site = event.via[0]
+            passed = self.flow.argument_for(scope, name, site.node) if site.statement is not None else None
+            if passed is not None and self._forward_output(passed, key, site.statement):
+                return False
+            if passed is not None and dotted_name(passed) is not None:
+                passed_key = self.objects.key(passed, site.statement)
+                return passed_key is None or related(passed_key, key)
+        return True
+
+    def _forward_output(self, expr: cst.BaseExpression, key: str, statement: Statement) -> bool:
+        """`model(x)` or `model.forward(x)` of the model `key`."""
+        if not isinstance(expr, cst.Call):
+            return False
+        model = _called_model(expr)
+        if model is None or dotted_name(model) is None:
+            return False
+        called = self.objects.key(model, statement)
+        return called is not None and related(called, key)
 
     def _given_model(self, call: cst.Call, statement: Statement, key: str) -> bool:
         for arg in call.args:

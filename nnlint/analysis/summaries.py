@@ -26,7 +26,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional
 
-SUMMARY_FORMAT = 4
+SUMMARY_FORMAT = 5
 UNKNOWN: Dict[str, Any] = {"?": 1}
 # how deep a local name is replaced by its value (`a = b; b = c(...)`)
 MAX_INLINE = 6
@@ -67,6 +67,23 @@ def _depth(value: Any, limit: int = 8) -> int:
             if isinstance(element, dict):
                 deepest = max(deepest, 1 + _depth(element, limit - 1))
     return deepest
+
+
+def _pruned(value: Any, limit: int) -> Any:
+    """The value tree with what nests deeper than `limit` replaced by unknown."""
+    if not isinstance(value, dict):
+        return value
+    if limit <= 0:
+        return UNKNOWN
+    pruned: Dict[str, Any] = {}
+    for key, inner in value.items():
+        if key == "kw":  # keyword name -> value: each value is a tree of its own
+            pruned[key] = {name: _pruned(element, limit - 1) for name, element in inner.items()}
+        elif isinstance(inner, list):
+            pruned[key] = [_pruned(element, limit - 1) if isinstance(element, dict) else element for element in inner]
+        else:
+            pruned[key] = _pruned(inner, limit - 1) if isinstance(inner, dict) else inner
+    return pruned
 
 
 def dotted(node: ast.AST) -> Optional[str]:
@@ -165,7 +182,9 @@ class _Function:
 
     def bind(self, target: ast.AST, value: Any, straight: bool) -> None:
         if straight and _depth(value) > MAX_BOUND_DEPTH:
-            straight = False  # `x = layer(x)` chains: a value that deep tells nothing a check uses
+            # `x = layer(x)` chains: what lies that deep tells nothing a check uses (the outer calls
+            # still do: `Net(features.size(1), n).to(device)` is an instance of Net)
+            value = _pruned(value, MAX_BOUND_DEPTH)
         if isinstance(target, ast.Name):
             # a name bound under a condition or in a loop may hold another value: unknown
             self.env[target.id] = value if straight else UNKNOWN

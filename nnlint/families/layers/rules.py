@@ -26,8 +26,9 @@ from nnlint.analysis.names import (
     number_value,
     positional_args,
 )
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, Elsewhere
 from nnlint.families.layers import fixes
 from nnlint.families.layers.contracts import (
     BIAS_BEFORE_BATCHNORM,
@@ -298,6 +299,16 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             concise = (
                 f"{self.ctx.brief(logits, 24)} is {squashed.kind} output but the loss expects logits: pass the raw logits"
             )
+            remote = self.ctx.fact(RemoteValues)
+            applied = remote.place(squashed.node)
+            if applied is not None:
+                # the model's class is another file's: its forward squashes, no fix here
+                self.report(
+                    call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text, applied),
+                    self._probe_input(squashed, remote.home(squashed.node)), short=concise,
+                    related=((Elsewhere(*applied), f"{squashed.via or 'the model'} ends in {squashed.kind}"),),
+                )
+                continue
             self.report(
                 call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text),
                 self._probe_input(squashed), short=concise, fix=fixes.drop_squashing(self.ctx, squashed, call, statement),
@@ -329,10 +340,13 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             return LOGITS_LOSS_CLASSES[built_class], f"{self.ctx.code(call.func)} ({built_class.replace('torch.nn.', 'nn.')})"
         return None
 
-    def _message(self, call: cst.Call, logits: cst.BaseExpression, squashed: Squashed, loss_text: str) -> str:
+    def _message(self, call: cst.Call, logits: cst.BaseExpression, squashed: Squashed, loss_text: str, elsewhere=None) -> str:
         value = self.ctx.brief(logits, 40)
         applied = self.ctx.brief(squashed.node, 50)
-        if squashed.via:
+        if squashed.via and elsewhere is not None and self.ctx.project is not None:
+            where = f"{self.ctx.project.display(elsewhere[0])}:{elsewhere[1][0]}"
+            origin = f" ({squashed.via} ends in `{applied}`, {where})"
+        elif squashed.via:
             origin = f" ({squashed.via} ends in `{applied}`)"
         elif squashed.node is logits:
             origin = ""
@@ -351,13 +365,15 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             f"and gradients shrink. Pass the raw logits (or use nn.BCELoss on the probabilities)."
         )
 
-    def _probe_input(self, squashed: Squashed) -> ProbabilitiesIntoLogitsInput:
-        fixed = self.ctx.fact(FixedValues)
+    def _probe_input(self, squashed: Squashed, home=None) -> ProbabilitiesIntoLogitsInput:
+        """`home`: the module of another file that holds the squashing code."""
+        ctx = home or self.ctx
+        fixed = ctx.fact(FixedValues)
         operand = squashed.operand
         return ProbabilitiesIntoLogitsInput(
             kind=squashed.kind,
-            fragment=self.ctx.fragment(squashed.node),
-            operand=self.ctx.fragment(operand) if operand is not None else None,
+            fragment=ctx.fragment(squashed.node),
+            operand=ctx.fragment(operand) if operand is not None else None,
             names=fixed.resolve_for_probe([squashed.node], squashed.statement),
         )
 

@@ -24,8 +24,9 @@ from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import callee_terminal_name, dotted_name, method_receiver
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, Elsewhere
 from nnlint.contracts import Rule
 from nnlint.families.sequence.contracts import DOUBLE_SHIFT, MISALIGNED, NOT_SHIFTED, ROLL_WRAPAROUND, SequenceWindowsInput
 from nnlint.families.sequence.objectives import TARGET_KEYWORDS, Objective, TokenObjectives
@@ -86,9 +87,10 @@ class SequenceTargetCheck(Check):
             if key in reported:
                 continue
             reported.add(key)
+            at, related = self._places(rule, objective, node)
             self.report(
                 node, rule, self._message(rule, objective), self._probe_input(rule, objective),
-                short=self._concise(rule, objective),
+                at=at, related=related, short=self._concise(rule, objective),
             )
 
     def _all(self, objectives: TokenObjectives) -> List[Objective]:
@@ -125,7 +127,8 @@ class SequenceTargetCheck(Check):
         if objective.kind == "model" and objective.model.kind != "module":
             return None  # an imported model might shift internally
         if objective.kind == "loss" and objective.model.kind == "module":
-            if objective.model.info is None or not objectives.models.output_aligned(objective.model.info):
+            model = objective.model
+            if model.info is None or not objectives.models.of(model).output_aligned(model.info):
                 return None
         if not objectives.next_token_task(objective):
             return None
@@ -155,6 +158,33 @@ class SequenceTargetCheck(Check):
         return offset is not None and offset > 1 and all(k in offsets for k in range(1, offset))
 
     # -- where and what --------------------------------------------------------------------------
+
+    def _places(self, rule: Rule, objective: Objective, node: cst.CSTNode):
+        """Where the finding goes (`at`: the target's window in another file of the project) and
+        the places in other files it rests on (the model class that does or does not shift)."""
+        remote = self.ctx.fact(RemoteValues)
+        at: Optional[Elsewhere] = None
+        related: List[Tuple[object, str]] = []
+        placed = remote.place(node)
+        if placed is not None:
+            at = Elsewhere(*placed)
+            given = "given to the model" if objective.kind == "model" else "compared with the logits"
+            related.append((objective.target_expr, f"the targets are {given} here"))
+        model = objective.model
+        if model.home is None or model.info is None:
+            return at, tuple(related)
+        if rule is DOUBLE_SHIFT:
+            for step in objective.shift_steps:
+                shifted = remote.place(step[1][3]) if step[0] == "internal" else None
+                if shifted is not None:
+                    related.append((Elsewhere(*shifted), f"{model.name}.forward shifts the labels by one again"))
+                    break
+        else:
+            defined = remote.place(model.info.node.name)
+            if defined is not None:
+                what = "shifts nothing" if objective.kind == "model" else "returns logits position by position"
+                related.append((Elsewhere(*defined), f"the causal model {model.name}: its forward {what}"))
+        return at, tuple(related)
 
     def _report_node(self, objective: Objective, rule: Rule) -> cst.CSTNode:
         """The target's own window expression when it has one the input does not share; else the
@@ -194,6 +224,7 @@ class SequenceTargetCheck(Check):
         target = self._name(objective.target_expr, objective.target_path, "target")
         source = self._name(objective.input_expr, objective.input_path, "input")
         model = objective.model.name
+        forward = self._model_label(objective.model, ".forward")
         if objective.kind == "trainer":
             target, source = '"labels"', '"input_ids"'
         shown_input, shown_target = render_pair(objective.prediction, objective.target_window, alignment)
@@ -208,19 +239,20 @@ class SequenceTargetCheck(Check):
                 if objective.model.kind == "hf_causal":
                     how = f"{how} (only its own labels= loss shifts)"
             else:
-                how = f"and {model}.forward compares targets with its logits position by position without shifting"
+                how = f"and {forward} compares targets with its logits position by position without shifting"
             return (
                 f"The target {target} {held}, {how}: each position is trained to predict the token it already sees, so "
                 f"the model learns to copy its input, the loss drops and generation is garbage. {self._fix(objective)}"
             )
         if rule is DOUBLE_SHIFT:
+            shifter = forward if objective.model.home is not None else model
             if objective.model.kind == "module":
                 fix = f"Pass the input's own window as the targets and let {model}.forward shift them."
             else:
                 fix = "Pass labels=input_ids (unshifted, padding set to -100) and let the model shift them."
             return (
                 f"The labels {target} are already one token ahead of {source} ({shown_target} against "
-                f"{shown_input}), and {model} shifts labels by one again internally: each position is trained to "
+                f"{shown_input}), and {shifter} shifts labels by one again internally: each position is trained to "
                 f"predict the token two ahead. {fix}"
             )
         if rule is MISALIGNED:
@@ -257,6 +289,13 @@ class SequenceTargetCheck(Check):
             f"position on a wrong target. Slice instead (input = seq[..., :-1], target = seq[..., 1:]) or set the "
             f"wrapped position to the ignore index {mask}."
         )
+
+    def _model_label(self, model, member: str) -> str:
+        """`GPT.forward`, with the file that defines the class when that is another file."""
+        placed = self.ctx.fact(RemoteValues).place(model.info.node.name) if model.home is not None else None
+        if placed is None or self.ctx.project is None:
+            return f"{model.name}{member}"
+        return f"{model.name}{member} ({self.ctx.project.display(placed[0])}:{placed[1][0]})"
 
     def _concise(self, rule: Rule, objective: Objective) -> str:
         target = brief_text(self._name(objective.target_expr, objective.target_path, "target"), 24)
@@ -334,7 +373,7 @@ class SequenceTargetCheck(Check):
                 return None
             if kind in ("slice", "roll"):
                 _, node, base, statement, env, batch_axes = step
-                names = fixed.resolve_for_probe([node], statement)
+                names = self._fixed_for(node, fixed).resolve_for_probe([node], statement)
                 for name, entry in list(names.items()):
                     random_draw = entry.get("kind") == "value" and RANDOM_DRAW.search(entry.get("source", ""))
                     if name in env or entry.get("kind") == "unknown" or random_draw:
@@ -358,7 +397,7 @@ class SequenceTargetCheck(Check):
                 steps.append({"kind": "view", "rank": rank, "batch_axes": 0})
             elif kind == "logits":
                 _, node, statement, axis, batch_axes = step
-                names = fixed.resolve_for_probe([node], statement)
+                names = self._fixed_for(node, fixed).resolve_for_probe([node], statement)
                 steps.append({
                     "kind": "logits", "source": self.ctx.code(node), "base": self.ctx.code(node.value), "names": names,
                     "batch_axes": batch_axes,
@@ -366,6 +405,13 @@ class SequenceTargetCheck(Check):
             else:
                 return None
         return steps
+
+
+    def _fixed_for(self, node: cst.CSTNode, fixed: FixedValues) -> FixedValues:
+        """The fixed values of the module that holds `node` (a window cut in another file is
+        resolved there)."""
+        home = self.ctx.fact(RemoteValues).home(node)
+        return home.fact(FixedValues) if home is not None else fixed
 
 
 def _strip_methods(expr: cst.BaseExpression) -> cst.BaseExpression:

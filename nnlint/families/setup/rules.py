@@ -16,7 +16,7 @@ They read the training-step timeline (`analysis.timeline`), the training objects
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import libcst as cst
 
@@ -44,6 +44,7 @@ from nnlint.analysis.timeline import (
     Timeline,
     TrainingTimelines,
 )
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check, Elsewhere
@@ -205,6 +206,9 @@ class OptimizerMissesNewLayersCheck(Check):
         receiver = method_receiver(node)
         if terminal in ADDING_METHODS and receiver is not None and dotted_name(receiver) is not None:
             self.candidates.append((node, dotted_name(receiver), node, statement, terminal))
+        elif receiver is not None and dotted_name(receiver) is not None and not dotted_name(receiver).startswith("self"):
+            # model.replace_head(10): a method of the model's own class that may put a layer on it
+            self.candidates.append((node, dotted_name(receiver), node, statement, "method"))
         elif terminal == "setattr" and isinstance(node.func, cst.Name) and len(node.args) == 3:
             owner = dotted_name(node.args[0].value)
             name = string_value(node.args[1].value)
@@ -215,15 +219,73 @@ class OptimizerMissesNewLayersCheck(Check):
         if not self.candidates:
             return
         objects = self.ctx.fact(TrainingObjects)
+        optimizer_scopes: Dict[int, bool] = {}
         for node, path, value, statement, form in self.candidates:
-            new_layer = self._new_layer(form, node, value, objects)
+            related: Tuple[Tuple[object, str], ...] = ()
+            if form == "method":
+                if not self._may_build_optimizer(statement.scope, optimizer_scopes):
+                    continue  # (checked once per function: method calls are many)
+                added = self._added_by_method(node, statement)
+                if added is None:
+                    continue
+                new_layer, related = added
+            else:
+                new_layer = self._new_layer(form, node, value, objects)
             if new_layer is None:
                 continue
             found = self._stale_optimizer(path, statement, objects)
             if found is None:
                 continue
             optimizer_name, construction, where = found
-            self._report(node, path, new_layer, optimizer_name, construction, form)
+            self._report(node, path, new_layer, optimizer_name, construction, form, related)
+
+    def _may_build_optimizer(self, scope, seen: Dict[int, bool]) -> bool:
+        """Whether some assignment of the function may build an optimizer (takes parameters, or
+        calls something optimizer-like): a cheap filter, `_stale_optimizer` decides."""
+        if id(scope) not in seen:
+            seen[id(scope)] = any(
+                isinstance(st.node, (cst.Assign, cst.AnnAssign)) and st.node.value is not None
+                and any(word in self.ctx.code(st.node.value).lower() for word in ("parameters", "optim"))
+                for st in scope.statements
+            )
+        return seen[id(scope)]
+
+    def _added_by_method(self, call: cst.Call, statement: Statement):
+        """`model.replace_head(10)` where the model's class (of this file or another file of the
+        project) assigns a new layer on `self` in that method, on every path: (what it adds, the
+        assignment as a related place), or None."""
+        receiver = method_receiver(call)
+        method = callee_terminal_name(call)
+        if receiver is None or method is None:
+            return None
+        info = self.ctx.fact(DataFlow).instance_class(receiver, statement)
+        module = self.ctx
+        if info is None:
+            remote = self.ctx.fact(RemoteValues)
+            found = remote.class_of(remote.instance(receiver, statement))
+            if found is None:
+                return None
+            module, info = found
+        scope = info.methods.get(method)
+        if scope is None or method.startswith("__"):
+            return None
+        check = self if module is self.ctx else OptimizerMissesNewLayersCheck(module)
+        objects = module.fact(TrainingObjects)
+        for inner in scope.statements:
+            node = inner.node
+            if inner.scope is not scope or inner.blocks or not isinstance(node, cst.Assign) or len(node.targets) != 1:
+                continue
+            target = node.targets[0].target
+            holder = target.value if isinstance(target, cst.Subscript) else target
+            if not (dotted_name(holder) or "").startswith("self."):
+                continue
+            new_layer = check._new_layer("assign", node, node.value, objects)
+            if new_layer is None:
+                continue
+            place = self.ctx.fact(RemoteValues).place(node) if module is not self.ctx else None
+            where = Elsewhere(*place) if place is not None else node
+            return new_layer, ((where, f"{info.name}.{method}() assigns {new_layer}"),)
+        return None
 
     def _new_layer(self, form: str, node: cst.CSTNode, value, objects: TrainingObjects) -> Optional[str]:
         """A description of the parameters the statement adds, or None when it adds none."""
@@ -359,7 +421,9 @@ class OptimizerMissesNewLayersCheck(Check):
             return None
         return found
 
-    def _report(self, node, path: str, new_layer: str, optimizer_name: str, construction: cst.Call, form: str) -> None:
+    def _report(
+        self, node, path: str, new_layer: str, optimizer_name: str, construction: cst.Call, form: str, related=()
+    ) -> None:
         ctx = self.ctx
         model = path.split(".")[0] if form == "assign" else path
         message = (
@@ -373,7 +437,7 @@ class OptimizerMissesNewLayersCheck(Check):
             f"{brief_text(new_layer, 30)} added after the optimizer took the parameters: never trained; "
             "build the optimizer after"
         )
-        self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message, short=concise)
+        self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message, short=concise, related=related)
 
 
 # -- NNL603 -----------------------------------------------------------------------------------------
@@ -558,20 +622,30 @@ class SchedulerBeforeOptimizerCheck(Check):
 
     def _epoch_count(self, statement: Statement) -> Optional[float]:
         """The literal number of epochs of the innermost `for ... in range(<epochs>)` around the
-        statement, whose bound is named like an epoch count (a constant, or an argparse default)."""
+        statement: a literal (`range(90)`), or a bound named like an epoch count (a constant, an
+        argparse default, a parameter whose every call gives the same number, its default
+        included)."""
         loop = next((b for b in reversed(statement.blocks) if isinstance(b, cst.For) and b is not statement.node), None)
         if loop is None or not isinstance(loop.iter, cst.Call) or self.ctx.qualified_name(loop.iter.func) != "builtins.range":
             return None
         bound = loop.iter.args[-1].value if loop.iter.args else None
+        if bound is not None and len(loop.iter.args) == 1 and number_value(bound) is not None:
+            return number_value(bound)  # the loop around the batch loop runs the epochs
         name = dotted_name(bound) if bound is not None else None
         if name is None or not EPOCH_NAME.search(name.split(".")[-1]):
             return None
         if "." in name:  # args.epochs, opt.n_epochs: an argparse default
             value = self.ctx.fact(FixedValues).argparse_default(name.split(".")[-1])
             return number_value(value) if value is not None else None
-        definition = self.ctx.fact(DataFlow).definition(name, statement)
+        flow = self.ctx.fact(DataFlow)
+        definition = flow.definition(name, statement)
         if definition.kind == "assign" and definition.value is not None:
             return number_value(definition.value)
+        if definition.kind == "param" and definition.scope is not None and definition.param is not None:
+            # def train(loader, epochs=90): what every call gives, else the default
+            passed = flow.argument_values(definition.scope, name)
+            values = {number_value(value) for value, _ in passed} if passed else {number_value(definition.param.default) if definition.param.default is not None else None}
+            return values.pop() if len(values) == 1 else None
         return None
 
     def _in_epochs(self, expr: cst.BaseExpression, statement: Statement, depth: int) -> bool:
