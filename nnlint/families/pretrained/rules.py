@@ -552,16 +552,12 @@ class UncheckedPartialLoadCheck(Check):
         if self.ctx.imports.another_framework_only():
             return  # e.g. MegEngine's load_state_dict returns nothing to inspect
         flow = self.ctx.fact(DataFlow)
-        for call, statement in self.candidates:
-            strict = keyword_arg(call, "strict")
-            if strict is None:
-                args = positional_args(call)
-                strict = args[1] if len(args) > 1 else None
-            if not self._is_false(strict, statement, flow):
-                continue
+        partial = [(call, statement) for call, statement in self.candidates if self._is_false(_strict_argument(call), statement, flow)]
+        merged = self._merged_loads(partial)
+        for call, statement in partial:
             if not self._discarded(call, statement):
                 continue
-            if self._deliberate(call, statement, flow):
+            if call in merged or self._deliberate(call, statement, flow):
                 continue
             receiver = self.ctx.code(call.func.value) if isinstance(call.func, cst.Attribute) else "model"
             message = (
@@ -573,6 +569,20 @@ class UncheckedPartialLoadCheck(Check):
             )
             concise = "load_state_dict(strict=False) result discarded: a failed load goes unnoticed; check the missing keys"
             self.report(call, UNCHECKED_PARTIAL_LOAD, message, UncheckedPartialLoadInput(call=self.ctx.code(call), receiver=receiver), short=concise)
+
+    def _merged_loads(self, partial: List[Tuple[cst.Call, Statement]]) -> Set[cst.Call]:
+        """Loads that put several checkpoints into one model one after the other (pretrained
+        weights, then the adapter or LoRA weights): each checkpoint holds a part of the model by
+        design. Two loads in different branches (`if resume: ... else: ...`) are alternatives, not
+        a merge, so only loads in the same block sequence count."""
+        groups: Dict[Tuple[int, str, Tuple[int, ...], frozenset], List[cst.Call]] = {}
+        for call, statement in partial:
+            receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+            if receiver is None:
+                continue
+            key = (id(statement.scope), self.ctx.code(receiver), tuple(id(block) for block in statement.blocks), statement.else_of)
+            groups.setdefault(key, []).append(call)
+        return {call for calls in groups.values() if len(calls) > 1 for call in calls}
 
     def _is_false(self, expr: Optional[cst.BaseExpression], statement: Statement, flow, depth: int = 0) -> bool:
         if expr is None:
@@ -595,7 +605,53 @@ class UncheckedPartialLoadCheck(Check):
         if state is not None and self._keys_removed(state, statement, flow):
             return True
         receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
-        return receiver is not None and self._part_of_model(receiver, statement, flow) and not self._whole_lightning_state(state)
+        if receiver is None:
+            return False
+        if self._keys_matched(receiver, statement) or (state is not None and self._made_from(state, receiver, statement, flow)):
+            return True
+        return self._part_of_model(receiver, statement, flow) and not self._whole_lightning_state(state)
+
+    def _keys_matched(self, receiver: cst.BaseExpression, statement: Statement) -> bool:
+        """`own = model.state_dict()`, then `k in own`, or a loop over `own` that tests each key with
+        `in`, before the load: the checkpoint's keys were matched with the model's by hand."""
+        model = self.ctx.code(receiver)
+        own: Set[str] = set()
+        loops: List[cst.CSTNode] = []
+        for earlier in statement.scope.statements[: statement.position]:
+            node = earlier.node
+            if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+                value = node.value
+                if isinstance(value, cst.Call) and callee_terminal_name(value) == "state_dict" and not value.args:
+                    if method_receiver(value) is not None and self.ctx.code(method_receiver(value)) == model:
+                        own.add(node.targets[0].target.value)
+                        continue
+            if not own:
+                continue
+            if isinstance(node, cst.For) and _root_name(node.iter) in own:
+                loops.append(node)
+                continue
+            for part in _header_parts(node):
+                for operands in _membership_tests(part):
+                    if any(_root_name(o) in own for o in operands) or any(loop in earlier.blocks for loop in loops):
+                        return True
+        return False
+
+    def _made_from(self, state: cst.BaseExpression, receiver: cst.BaseExpression, statement: Statement, flow, depth: int = 0) -> bool:
+        """The state was computed by calls given the model itself (`stats = norm_buffers(module)`,
+        `stats = all_reduce(stats)`): its keys are the model's own."""
+        if depth > 3:
+            return False
+        if isinstance(state, cst.Name):
+            definition = flow.definition(state.value, statement)
+            if definition.kind != "assign" or definition.value is None or definition.statement is None:
+                return False
+            return self._made_from(definition.value, receiver, definition.statement, flow, depth + 1)
+        if not isinstance(state, cst.Call):
+            return False
+        model = self.ctx.code(receiver)
+        if any(self.ctx.code(arg.value) == model for arg in state.args):
+            return True
+        return any(isinstance(arg.value, cst.Name) and self._made_from(arg.value, receiver, statement, flow, depth + 1) for arg in state.args)
 
     def _keys_removed(self, state: cst.BaseExpression, statement: Statement, flow) -> bool:
         """`{k: v for k, v in sd.items() if not k.startswith("head")}`, or `del sd["fc.weight"]` /
@@ -607,6 +663,9 @@ class UncheckedPartialLoadCheck(Check):
             definition = flow.definition(state.value, statement)
             if definition.kind == "assign" and _filtering_comprehension(definition.value):
                 return True
+            if definition.kind == "assign" and _empty_dict(definition.value) and definition.statement is not None:
+                if self._filled_selectively(held, definition.statement, statement):
+                    return True
         for earlier in statement.scope.statements[: statement.position]:
             node = earlier.node
             if isinstance(node, cst.Del) and any(
@@ -617,7 +676,26 @@ class UncheckedPartialLoadCheck(Check):
             for site in earlier.calls:
                 receiver = method_receiver(site.node)
                 if callee_terminal_name(site.node) == "pop" and receiver is not None and self.ctx.code(receiver) == held:
-                    return True
+                    if not _stored_back(node, site.node, held, self.ctx):
+                        return True
+        return False
+
+    def _filled_selectively(self, held: str, start: Statement, load: Statement) -> bool:
+        """`kept = {}`, then a loop over the checkpoint that stores `kept[k] = v` only under an `if`
+        without an `else`: the loop form of a filtering comprehension, so the keys it skips are
+        skipped on purpose. A loop that stores every key (renaming some) filters nothing."""
+        for earlier in start.scope.statements[start.position + 1 : load.position]:
+            node = earlier.node
+            if not (isinstance(node, cst.Assign) and len(node.targets) == 1):
+                continue
+            target = node.targets[0].target
+            if not (isinstance(target, cst.Subscript) and self.ctx.code(target.value) == held):
+                continue
+            loops = [index for index, block in enumerate(earlier.blocks) if isinstance(block, (cst.For, cst.While))]
+            if loops and any(
+                isinstance(block, cst.If) and block.orelse is None for block in earlier.blocks[loops[-1] + 1 :]
+            ):
+                return True
         return False
 
     def _part_of_model(self, receiver: cst.BaseExpression, statement: Statement, flow, depth: int = 0) -> bool:
@@ -680,6 +758,29 @@ class UncheckedPartialLoadCheck(Check):
 WRAPPED_MODEL_ATTRIBUTES = frozenset({"module", "_orig_mod"})
 
 
+def _stored_back(node: cst.CSTNode, pop: cst.Call, held: str, ctx) -> bool:
+    """`sd[k[len(prefix):]] = sd.pop(k)`: the key is renamed, not removed."""
+    if not (isinstance(node, cst.Assign) and node.value is pop):
+        return False
+    return all(isinstance(t.target, cst.Subscript) and ctx.code(t.target.value) == held for t in node.targets)
+
+
+def _empty_dict(value: Optional[cst.BaseExpression]) -> bool:
+    """`{}`, `dict()`, `OrderedDict()`: a state dict assembled key by key afterwards."""
+    if isinstance(value, cst.Dict):
+        return not value.elements
+    return isinstance(value, cst.Call) and not value.args and callee_terminal_name(value) in ("dict", "OrderedDict")
+
+
+def _strict_argument(call: cst.Call) -> Optional[cst.BaseExpression]:
+    """The `strict` argument of `load_state_dict(state, strict)`, by keyword or position."""
+    strict = keyword_arg(call, "strict")
+    if strict is None:
+        args = positional_args(call)
+        strict = args[1] if len(args) > 1 else None
+    return strict
+
+
 def _filtering_comprehension(value: Optional[cst.BaseExpression]) -> bool:
     """A dict comprehension with an `if`: it keeps some of the checkpoint's keys, not all."""
     if not isinstance(value, cst.DictComp):
@@ -690,6 +791,29 @@ def _filtering_comprehension(value: Optional[cst.BaseExpression]) -> bool:
             return True
         clause = clause.inner_for_in
     return False
+
+
+def _root_name(expr: cst.BaseExpression) -> Optional[str]:
+    """`own` for `own`, `own.items()`, `own.keys()`, `list(own)`."""
+    if isinstance(expr, cst.Call):
+        if isinstance(expr.func, cst.Attribute) and expr.func.attr.value in ("items", "keys") and not expr.args:
+            return _root_name(expr.func.value)
+        if isinstance(expr.func, cst.Name) and expr.func.value in ("list", "sorted") and len(expr.args) == 1:
+            return _root_name(expr.args[0].value)
+        return None
+    return expr.value if isinstance(expr, cst.Name) else None
+
+
+def _membership_tests(node: cst.CSTNode) -> List[List[cst.BaseExpression]]:
+    """The operands of every `a in b` / `a not in b` inside `node`."""
+    found: List[List[cst.BaseExpression]] = []
+    pending: List[cst.CSTNode] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, cst.Comparison) and any(isinstance(c.operator, (cst.In, cst.NotIn)) for c in current.comparisons):
+            found.append([current.left] + [c.comparator for c in current.comparisons])
+        pending.extend(current.children)
+    return found
 
 
 def _deleted_targets(target: cst.BaseExpression) -> List[cst.BaseExpression]:
