@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from nnlint.engine import lint_bytes
-from nnlint.registry import all_rules
+from nnlint.catalogue import all_rules
 
 DEFAULT_PACKAGES = ("torch", "torchvision", "libcst", "hypothesis", "flake8", "click")
 

@@ -20,8 +20,8 @@ from typing import FrozenSet, Optional
 
 from nnlint import __version__
 from nnlint.analysis.summaries import SUMMARY_FORMAT
-from nnlint.engine import FileResult, attach_source
-from nnlint.finding import Finding
+from nnlint.engine import attach_source
+from nnlint.finding import FileResult, Finding
 
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"

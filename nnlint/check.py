@@ -1,5 +1,5 @@
-"""Checks: one module per rule family. Every ``Check`` subclass defined in a module of this
-package is registered automatically (see ``nnlint.registry``).
+"""The base class of checks. Every ``Check`` subclass defined in a family's ``rules.py`` is
+registered automatically (see ``nnlint.registry``).
 
 A check is a LibCST batchable visitor. All checks of a file run together in the engine's single
 traversal; a typical check collects candidate nodes in ``visit_*`` methods and decides in
@@ -10,14 +10,14 @@ module and shared.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, ClassVar, List, Mapping, Optional, Tuple
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.budget import TimeBudgetExceeded
+from nnlint.contracts import ProbeInput, Rule
 from nnlint.finding import Fix
-from nnlint.registry import Rule
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Report:
     node: cst.CSTNode
     rule: Rule
     message: str  # the full form: what the code does, what it does to training, the fix
-    probe_input: Optional[Dict[str, Any]] = None
+    probe_input: Optional[ProbeInput] = None
     at: Optional[Elsewhere] = None
     related: Tuple[Tuple[Any, str], ...] = ()
     short: str = ""  # the concise form: what is wrong and the fix in a few words (under ~110 characters)
@@ -67,7 +67,7 @@ class Check(cst.BatchableCSTVisitor):
         node: cst.CSTNode,
         rule: Rule,
         message: str,
-        probe_input: Optional[Dict[str, Any]] = None,
+        probe_input: Optional[ProbeInput] = None,
         at: Optional[Elsewhere] = None,
         related: Tuple[Tuple[Any, str], ...] = (),
         short: str = "",

@@ -1,4 +1,4 @@
-"""The `nnlint` command: options -> settings -> engine -> (probes) -> reporter -> exit code.
+"""The `nnlint` command: options -> settings -> batch (engine per file) -> (probes) -> reporter -> exit code.
 
 Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error (2 wins over
 --exit-zero: a crashed check must not pass CI unnoticed).
@@ -14,7 +14,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import click
 
-from nnlint import __version__
+from nnlint import __version__, suppression
+from nnlint.batch import lint_files
+from nnlint.cache import ResultCache
+from nnlint.catalogue import INTERNAL_ERROR, UNPARSABLE, all_rules, get_rule, rule_doc
 from nnlint.config import (
     ConfigError,
     RuleSelection,
@@ -25,15 +28,11 @@ from nnlint.config import (
     split_codes,
 )
 from nnlint.discovery import STDIN, SourceFile, discover
-from nnlint.cache import ResultCache
-from nnlint.engine import DEFAULT_FILE_TIMEOUT, FileResult, SourceError, decode_source, lint_files
-from nnlint.finding import Finding
+from nnlint.engine import DEFAULT_FILE_TIMEOUT, SourceError, decode_source
+from nnlint.finding import SEVERITY_ORDER, FileResult, Finding, Severity
 from nnlint.fixing import FixedFile, FixOptions, FixRun, encode_like, fix_files, fixable_counts, relinter, unified_diff
 from nnlint.parallel import available_cores
 from nnlint.project import Projects
-from nnlint.registry import INTERNAL_ERROR, UNPARSABLE, all_rules, get_rule, rule_doc
-from nnlint import suppression
-from nnlint.finding import SEVERITY_ORDER, Severity
 from nnlint.report import DEFAULT_FORMAT, OUTPUT_FORMATS, TEXT_FORMATS, ReportOptions, render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -374,8 +373,16 @@ def _fix(sources, results, stdin_data: Optional[bytes], lint_one, enabled_for, o
     texts: Dict[str, str] = {}
     originals: Dict[str, bytes] = {}
     by_path: Dict[str, SourceFile] = {}
+    # the files with a fix to apply, and the files those fixes also edit (a fix may span files)
+    wanted = {
+        path
+        for result in results
+        for finding in result.findings
+        if options.applies(finding)
+        for path in (result.path, *(edit.path for edit in finding.fix.edits))
+    }
     for source, result in zip(sources, results):
-        if not any(options.applies(finding) for finding in result.findings):
+        if source.display not in wanted:
             continue
         if source.path is not None and source.path.suffix == ".ipynb":
             continue  # a notebook's findings are placed in its cells: fixes are not mapped back yet

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from nnlint.registry import INTERNAL_ERROR, UNPARSABLE, all_rules
+from nnlint.catalogue import INTERNAL_ERROR, UNPARSABLE, all_rules
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,4 +1,5 @@
-"""The engine: one file from bytes to findings, and many files in order.
+"""The engine: one file from bytes to findings. It knows nothing of other files, the result cache
+or worker processes (see ``nnlint.batch``).
 
 For each file: decode (PEP 263 cookies and BOMs honoured), honour `# nnlint: noqa`, pick the
 checks whose rules are enabled and whose trigger substrings occur in the text, parse once with
@@ -25,26 +26,22 @@ import re
 import tokenize
 import traceback
 import warnings
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Type
+from dataclasses import replace
+from typing import Callable, FrozenSet, Iterator, List, Optional, Tuple, Type
 
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.project_values import ProjectValues
 from nnlint.budget import NO_DEADLINE, Deadline, TimeBudgetExceeded
+from nnlint.catalogue import INTERNAL_ERROR, UNPARSABLE
 from nnlint.check import Check, Elsewhere, Report
-from nnlint.discovery import SourceFile
-from nnlint.finding import Finding, Related
+from nnlint.contracts import Rule
+from nnlint.finding import FileResult, Finding, Related
 from nnlint.notebook import CellLine, NotebookError, cache_content, file_lines, is_notebook, read_notebook
-from nnlint.registry import INTERNAL_ERROR, UNPARSABLE, Rule, check_classes
-from nnlint.traversal import walk
+from nnlint.registry import check_classes
 from nnlint.suppression import file_suppression, finding_suppressed
-
-if TYPE_CHECKING:
-    from nnlint.cache import ResultCache
-    from nnlint.project import Projects
+from nnlint.traversal import walk
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -56,26 +53,6 @@ class SourceError(Exception):
         super().__init__(message)
         self.line = line
         self.column = column
-
-
-@dataclass
-class FileResult:
-    path: str
-    findings: List[Finding] = field(default_factory=list)
-    # the traceback of each check that crashed on this file (shown with --verbose); each crash is
-    # also an NNL001 finding when that code is enabled
-    internal_errors: List[str] = field(default_factory=list)
-    # the file's lines, kept only when there are findings (for --show-source)
-    lines: List[str] = field(default_factory=list)
-    # a notebook's code cells by number, as written (instead of `lines`)
-    cells: Dict[int, List[str]] = field(default_factory=dict)
-    # the file's analysis was abandoned at its time limit (never cached: a longer limit may finish it)
-    timed_out: bool = False
-
-    def source_line(self, finding: Finding) -> Optional[str]:
-        """The line a finding points at, as the user wrote it (None when it is not known)."""
-        lines = self.cells.get(finding.cell, []) if finding.cell is not None else self.lines
-        return lines[finding.line - 1] if 1 <= finding.line <= len(lines) else None
 
 
 def split_lines(text: str) -> List[str]:
@@ -376,6 +353,11 @@ def _with_unparsable(result: FileResult, enabled: FrozenSet[str], finding: Findi
     return result
 
 
+def cannot_analyse(path: str, enabled: FrozenSet[str], message: str, line: int = 1, column: int = 1) -> FileResult:
+    """The result of a file that cannot be analysed at all: one NNL000 (when enabled)."""
+    return _with_unparsable(FileResult(path), enabled, _unparsable(path, message, line, column))
+
+
 def _finding(ctx: ModuleContext, report: Report) -> Finding:
     rule: Rule = report.rule
     related = tuple(_related(ctx, place, message) for place, message in report.related)
@@ -397,7 +379,7 @@ def _finding(ctx: ModuleContext, report: Report) -> Finding:
         severity=rule.severity,
         message=report.message,
         short_message=report.short,
-        probe_input=report.probe_input,
+        probe_input=report.probe_input.to_record() if report.probe_input is not None else None,
         related=related,
         fix=report.fix,
     )
@@ -516,111 +498,14 @@ def lint_bytes(
         try:
             text = decode_source(data)
         except SourceError as error:
-            return _with_unparsable(FileResult(path), enabled, _unparsable(path, str(error), error.line, error.column))
+            return cannot_analyse(path, enabled, str(error), error.line, error.column)
         return lint_text(path, text, enabled, use_triggers, apply_noqa, Deadline(timeout), project)
     except TimeBudgetExceeded:
-        assert timeout is not None
         return timed_out_result(path, enabled, timeout)
 
 
-def timed_out_result(path: str, enabled: FrozenSet[str], timeout: float) -> FileResult:
-    """A file abandoned at its time limit: one NNL000 saying so."""
-    message = f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)"
-    return _with_unparsable(FileResult(path, timed_out=True), enabled, _unparsable(path, message))
-
-
-def read_source(source: SourceFile, stdin: Optional[io.BufferedIOBase] = None) -> bytes:
-    if source.path is None:
-        assert stdin is not None
-        return stdin.read()
-    return source.path.read_bytes()
-
-
-BATCH = 512  # files read and linted together; bounds the memory held for their bytes
-
-
-def lint_files(
-    sources: Sequence[SourceFile],
-    enabled_for: Callable[[SourceFile], FrozenSet[str]],
-    stdin: Optional[io.BufferedIOBase] = None,
-    jobs: int = 1,
-    cache: Optional["ResultCache"] = None,
-    timeout: Optional[float] = DEFAULT_FILE_TIMEOUT,
-    projects: Optional["Projects"] = None,
-) -> List[FileResult]:
-    """Lint every file; results in the order of `sources`. One file that cannot be read never
-    stops the others. Cached results are reused; the rest run in `jobs` processes.
-
-    With `projects` (project analysis), every module of the linted files' projects is first
-    summarised (pass 1), and each file is checked with the summaries of the modules it reaches
-    (pass 2); its cached result is keyed on their contents too. A finding whose fix goes into
-    another file is listed under that file."""
-    from nnlint.parallel import Job, lint_jobs
-    from nnlint.project import ProjectIndex
-
-    index = None
-    displays: Dict[str, str] = {}
-    if projects is not None:
-        index = ProjectIndex(projects, cache)
-        for source in sources:
-            if source.path is not None:
-                index.add(source.path)
-                displays[str(source.path.resolve())] = source.display
-
-    results: List[Optional[FileResult]] = [None] * len(sources)
-    for start in range(0, len(sources), BATCH):
-        pending: List[Job] = []
-        for position in range(start, min(start + BATCH, len(sources))):
-            source = sources[position]
-            enabled = enabled_for(source)
-            try:
-                data = read_source(source, stdin)
-            except OSError as error:
-                reason = error.strerror or str(error)
-                unreadable = _unparsable(source.display, f"cannot read: {reason}")
-                results[position] = _with_unparsable(FileResult(source.display), enabled, unreadable)
-                continue
-            project = index.input_for(source.path) if index is not None and source.path is not None else None
-            content = cache_key_content(source.display, data)
-            key = cache.key(content, enabled, project[2] if project else "") if cache is not None else None
-            cached = cache.load(key, source.display, data) if cache is not None and key else None
-            if cached is not None:
-                results[position] = cached
-            else:
-                given = (project[0], project[1], displays) if project is not None else None
-                pending.append(Job(position, source.display, data, enabled, key, timeout, given))
-        for job, result in zip(pending, lint_jobs(pending, jobs)):
-            results[job.index] = result
-            if cache is not None and job.cache_key:
-                cache.store(job.cache_key, result)
-    done = [result for result in results if result is not None]
-    return _findings_where_they_are(done) if index is not None else done
-
-
-def _findings_where_they_are(results: List[FileResult]) -> List[FileResult]:
-    """Move findings reported in another file of the project to that file's result (a new one,
-    after the others, when that file was not linted); the same finding found from two files is
-    listed once."""
-    by_path = {result.path: result for result in results}
-    extra: Dict[str, FileResult] = {}
-    every = [finding for result in results for finding in result.findings]
-    for result in results:
-        result.findings = []
-    seen = set()
-    for finding in every:
-        identity = (finding.path, finding.line, finding.column, finding.code, finding.message)
-        if identity in seen:
-            continue
-        seen.add(identity)
-        owner = by_path.get(finding.path) or extra.get(finding.path)
-        if owner is None:
-            owner = extra[finding.path] = FileResult(finding.path)
-        owner.findings.append(finding)
-    for result in list(by_path.values()) + list(extra.values()):
-        result.findings.sort(key=Finding.sort_key)
-        if result.findings and not result.lines:
-            try:
-                result.lines = split_lines(decode_source(Path(result.path).read_bytes()))
-            except (OSError, SourceError):
-                pass
-    return results + [extra[path] for path in sorted(extra)]
+def timed_out_result(path: str, enabled: FrozenSet[str], timeout: Optional[float]) -> FileResult:
+    """A file abandoned at its time limit: one NNL000 saying so (never cached: a longer limit may finish it)."""
+    result = cannot_analyse(path, enabled, f"skipped: analysing this file took longer than {timeout:g} s (--file-timeout)")
+    result.timed_out = True
+    return result

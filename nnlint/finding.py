@@ -1,10 +1,11 @@
-"""Finding: the one currency between checks, suppression, the runtime probes and the reporters."""
+"""Findings and results: the one currency between the engine, suppression, the cache, the runtime
+probes and the reporters. This module imports nothing of nnlint."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 class Severity(str, enum.Enum):
@@ -115,7 +116,8 @@ class Finding:
     # in a notebook: the line of the .ipynb file that stores the finding's cell line (SARIF and
     # GitHub annotations point there); set from the file's current bytes, never cached
     file_line: Optional[int] = None
-    # Plain data a runtime probe needs (source fragments, resolved definitions). Never shown.
+    # What the rule's runtime probe needs (source fragments, resolved definitions): the record of
+    # the check's typed ProbeInput (nnlint.contracts). Never shown.
     probe_input: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
     # the other places the finding rests on (the model built in model.py for a pipeline in data.py)
     related: Tuple[Related, ...] = ()
@@ -166,3 +168,25 @@ class Finding:
     def location(self) -> str:
         """`line 7` or, in a notebook, `cell 4, line 7`: how messages name the place."""
         return f"cell {self.cell}, line {self.line}" if self.cell is not None else f"line {self.line}"
+
+
+@dataclass
+class FileResult:
+    """What linting one file gives."""
+
+    path: str
+    findings: List[Finding] = field(default_factory=list)
+    # the traceback of each check that crashed on this file (shown with --verbose); each crash is
+    # also an NNL001 finding when that code is enabled
+    internal_errors: List[str] = field(default_factory=list)
+    # the file's lines, kept only when there are findings (for --show-source)
+    lines: List[str] = field(default_factory=list)
+    # a notebook's code cells by number, as written (instead of `lines`)
+    cells: Dict[int, List[str]] = field(default_factory=dict)
+    # the file's analysis was abandoned at its time limit (never cached: a longer limit may finish it)
+    timed_out: bool = False
+
+    def source_line(self, finding: Finding) -> Optional[str]:
+        """The line a finding points at, as the user wrote it (None when it is not known)."""
+        lines = self.cells.get(finding.cell, []) if finding.cell is not None else self.lines
+        return lines[finding.line - 1] if 1 <= finding.line <= len(lines) else None

@@ -29,11 +29,11 @@ import libcst as cst
 
 from nnlint.analysis.project_values import ProjectValues
 from nnlint.cache import ResultCache
+from nnlint.catalogue import all_rules
 from nnlint.discovery import SourceFile
-from nnlint.engine import FileResult, lint_bytes
-from nnlint.finding import Applicability, Edit, Finding, Fix
+from nnlint.engine import lint_bytes
+from nnlint.finding import Applicability, Edit, FileResult, Finding, Fix
 from nnlint.project import ProjectIndex, Projects
-from nnlint.registry import all_rules
 from nnlint.rewrite import physical_lines
 
 MAX_ROUNDS = 10

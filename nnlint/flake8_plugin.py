@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any, FrozenSet, Iterable, Iterator, List, Tuple
 
 from nnlint import __version__
+from nnlint.catalogue import UNPARSABLE
 from nnlint.config import RuleSelection, Settings
 from nnlint.engine import lint_text
-from nnlint.registry import UNPARSABLE
 
 
 def _enabled(selected: Iterable[str]) -> FrozenSet[str]:

@@ -1,4 +1,5 @@
-"""Linting files in worker processes (`-j N`), each under a hard time limit, in a deterministic order.
+"""The worker pool of `nnlint.batch`: files linted in worker processes (`-j N`), each under a hard
+time limit, in a deterministic order.
 
 Each file is one task, sent over a pipe to one of N worker processes. The engine's own deadline,
 checked at safe points, usually stops a slow file itself; when it cannot (a long run inside
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Deque, Dict, FrozenSet, List, Optional, Tuple
 
-from nnlint.engine import FileResult, internal_error, lint_bytes, timed_out_result
-from nnlint.registry import INTERNAL_ERROR
+from nnlint.analysis.project_values import ProjectValues
+from nnlint.catalogue import INTERNAL_ERROR
+from nnlint.engine import internal_error, lint_bytes, timed_out_result
+from nnlint.finding import FileResult
 
 #: how long after a file's limit its worker is killed, if the engine has not given up by itself
 KILL_GRACE = 0.5
@@ -46,11 +49,7 @@ def available_cores() -> int:
 
 
 def lint_job(job: Job) -> FileResult:
-    project = None
-    if job.project is not None:
-        from nnlint.analysis.project_values import ProjectValues
-
-        project = ProjectValues(*job.project)
+    project = ProjectValues(*job.project) if job.project is not None else None
     return lint_bytes(job.path, job.data, job.enabled, timeout=job.timeout, project=project)
 
 

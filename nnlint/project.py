@@ -20,10 +20,18 @@ standard library, third-party packages) stays opaque: the analysis knows nothing
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from nnlint.analysis.summaries import summarize
+from nnlint.discovery import SKIPPED_FOLDERS
+from nnlint.engine import SourceError, decode_source
+from nnlint.registry import check_classes
 
 ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 
@@ -139,6 +147,9 @@ class Project:
                 package = folder / "__init__.py"
                 return Resolved(package) if package.is_file() else None
             found = _longest_module(folder, rest.split("."))
+            if found is None and (folder / "__init__.py").is_file():
+                # `from . import Net`: a name the package's __init__.py defines or re-exports
+                found = Resolved(folder / "__init__.py", tuple(rest.split(".")))
             return found if found is not None and self.contains(found.path) else None
         folders = self.search_path(importer, extra_paths)
         key = (dotted, folders)
@@ -160,8 +171,6 @@ class Project:
     def module_files(self) -> List[Path]:
         """Every .py file of the project (the folders discovery skips are skipped here too, and
         folders that are project roots of their own: a nested project is another project)."""
-        from nnlint.discovery import SKIPPED_FOLDERS
-
         found: List[Path] = []
         for folder, subfolders, filenames in os.walk(self.root, followlinks=False):
             here = Path(folder)
@@ -241,14 +250,6 @@ class ProjectIndex:
             record["links"] = links
 
     def _summarise(self, module: Path) -> Optional[Dict]:
-        import ast
-        import hashlib
-        import warnings
-
-        from nnlint.analysis.summaries import summarize
-        from nnlint.engine import SourceError, decode_source
-        from nnlint.registry import check_classes
-
         try:
             data = module.read_bytes()
         except OSError:

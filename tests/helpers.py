@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Set, Tuple, Union
 
+import libcst as cst
 from click.testing import CliRunner
 
+from nnlint.analysis.context import ModuleContext
+
+from nnlint.catalogue import all_rules
 from nnlint.cli import command
 from nnlint.config import RuleSelection, Settings
 from nnlint.engine import lint_bytes
-from nnlint.registry import all_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -97,3 +101,19 @@ def run_cli(args: Sequence[str], input: Optional[bytes] = None) -> CliResult:
         runner = CliRunner()
     result = runner.invoke(command, list(args), input=input, catch_exceptions=False)
     return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def analysed(source: str) -> ModuleContext:
+    """The analysis context of a (dedented) snippet with its index built, as checks see it."""
+    source = textwrap.dedent(source)
+    module = cst.parse_module(source)
+    ctx = ModuleContext("snippet.py", source, module)
+    cst.visit_batched(module, [], before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
+    return ctx
+
+
+def call_named(ctx: ModuleContext, text: str, nth: int = 0):
+    """The call site (the nth one) whose code is `text`."""
+    found = [site for site in ctx.index.call_sites.values() if ctx.code(site.node) == text]
+    assert found, f"no call {text!r}"
+    return found[nth]

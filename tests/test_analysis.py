@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
-
-import libcst as cst
 import pytest
 
-from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.training import LossValues
 from nnlint.analysis.values import FixedValues
-
-
-def analysed(source: str) -> ModuleContext:
-    source = textwrap.dedent(source)
-    module = cst.parse_module(source)
-    ctx = ModuleContext("snippet.py", source, module)
-    cst.visit_batched(module, [], before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
-    return ctx
-
-
-def call_named(ctx: ModuleContext, text: str):
-    for site in ctx.index.call_sites.values():
-        if ctx.code(site.node) == text:
-            return site
-    raise AssertionError(f"no call {text!r}")
+from tests.helpers import analysed, call_named
 
 
 @pytest.mark.parametrize(

@@ -3,33 +3,14 @@ alignment and keypoint pairing, on small snippets."""
 
 from __future__ import annotations
 
-import textwrap
-
-import libcst as cst
 import pytest
 
-from nnlint.families.augmentation.alignment import Alignment
-from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.flips import ManualGeometry
-from nnlint.families.augmentation.keypoints import KeypointPairing
 from nnlint.analysis.targets import SpatialTargets, kind_by_name
 from nnlint.analysis.transforms import TransformPipelines
-from tests.helpers import expected_findings, fixture_files
-
-
-def analysed(source: str) -> ModuleContext:
-    source = textwrap.dedent(source)
-    module = cst.parse_module(source)
-    ctx = ModuleContext("snippet.py", source, module)
-    cst.visit_batched(module, [], before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
-    return ctx
-
-
-def site(ctx: ModuleContext, text: str):
-    for call_site in ctx.index.call_sites.values():
-        if ctx.code(call_site.node) == text:
-            return call_site
-    raise AssertionError(f"no call {text!r}")
+from nnlint.families.augmentation.alignment import Alignment
+from nnlint.families.augmentation.keypoints import KeypointPairing
+from tests.helpers import analysed, call_named, expected_findings, fixture_files
 
 
 PIPELINES = """
@@ -109,8 +90,8 @@ def test_none_and_unknown_are_told_apart():
         """
     )
     pipelines = ctx.fact(TransformPipelines)
-    first = site(ctx, "self.target_transform(m)")
-    second = site(ctx, "self.other(m)")
+    first = call_named(ctx, "self.target_transform(m)")
+    second = call_named(ctx, "self.other(m)")
     assert pipelines.resolve_all(first.node.func, first.statement).only_none
     assert pipelines.resolve_all(second.node.func, second.statement).unknown
 

@@ -9,11 +9,12 @@ import time
 
 import pytest
 
+from nnlint.batch import lint_files
 from nnlint.cache import ResultCache
+from nnlint.catalogue import all_rules
 from nnlint.discovery import SourceFile
-from nnlint.engine import lint_bytes, lint_files
+from nnlint.engine import lint_bytes
 from nnlint.parallel import Job, lint_jobs
-from nnlint.registry import all_rules
 from tests.helpers import FIXTURES, fixture_files, run_cli
 from tests.test_cli import CAPPED, write
 

@@ -6,7 +6,7 @@ import libcst as cst
 import pytest
 
 import nnlint.engine as engine
-from nnlint.registry import all_rules
+from nnlint.catalogue import all_rules
 from tests.helpers import FIXTURES, codes_and_lines, fixture_files
 from tests.test_cli import CAPPED
 

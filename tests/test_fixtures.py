@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from nnlint.engine import lint_bytes
-from nnlint.registry import all_rules
+from nnlint.catalogue import all_rules
 from tests.helpers import FIXTURES, expected_findings, fixture_files, is_fix_output, location
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from nnlint.engine import FileResult
-from nnlint.finding import Confirmation, ConfirmationStatus, Finding, Severity
+from nnlint.finding import Confirmation, ConfirmationStatus, FileResult, Finding, Severity
 from nnlint.report import ReportOptions, render
 from tests.helpers import FIXTURES, run_cli
 

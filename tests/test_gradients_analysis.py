@@ -3,23 +3,13 @@ small snippets."""
 
 from __future__ import annotations
 
-import textwrap
-
-import libcst as cst
 import pytest
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.objects import MODEL, OPTIMIZER, SCALER, SCHEDULER, TrainingObjects, related
 from nnlint.analysis.timeline import TrainingTimelines
 from nnlint.analysis.training import backward_call
-
-
-def analysed(source: str) -> ModuleContext:
-    source = textwrap.dedent(source)
-    module = cst.parse_module(source)
-    ctx = ModuleContext("snippet.py", source, module)
-    cst.visit_batched(module, [], before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
-    return ctx
+from tests.helpers import analysed
 
 
 def loop_timeline(ctx: ModuleContext, index: int = 0, scope_name: str = None):
@@ -78,9 +68,9 @@ def test_plain_loop_events_in_execution_order_with_targets():
     step = event(ctx, inner, "optimizer.step()")
     assert (step.target, step.target_kind, step.roots) == ("optimizer", OPTIMIZER, frozenset({"model"}))
     zero = event(ctx, inner, "optimizer.zero_grad(set_to_none=True)")
-    assert zero.detail["set_to_none"] == "True"
+    assert zero.detail.set_to_none == "True"
     clip = event(ctx, inner, "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)")
-    assert clip.detail["api"] == "torch" and clip.detail["function"] == "norm" and clip.roots == frozenset({"model"})
+    assert clip.detail.api == "torch" and clip.detail.function == "norm" and clip.roots == frozenset({"model"})
     assert inner.is_training_step and inner.cyclic and not any(e.conditional for e in inner.events)
 
 
@@ -90,7 +80,7 @@ def test_epoch_loop_holds_the_nested_step_mode_switches_and_scheduler():
     kinds = [kind for kind, _ in summary(ctx, outer)]
     assert kinds[0] == "mode" and kinds[-2:] == ["scheduler_step", "mode"]
     train, evaluate = outer.of("mode")
-    assert train.detail["training"] is True and evaluate.detail["training"] is False
+    assert train.detail.training is True and evaluate.detail.training is False
     assert train.target == evaluate.target == "model"
     scheduler = outer.of("scheduler_step")[0]
     assert scheduler.target == "scheduler" and scheduler.target_kind == SCHEDULER
@@ -124,19 +114,19 @@ def test_accumulation_condition_and_scaled_backward():
     ctx = analysed(ACCUMULATION)
     loop = loop_timeline(ctx)
     backward = event(ctx, loop, "scaler.scale(loss).backward()")
-    assert backward.detail["form"] == "scaled" and backward.scaler == "scaler" and not backward.conditional
+    assert backward.detail.form == "scaled" and backward.scaler == "scaler" and not backward.conditional
     step = event(ctx, loop, "scaler.step(optimizer)")
-    assert (step.target, step.scaler, step.detail["via_scaler"]) == ("optimizer", "scaler", True)
+    assert (step.target, step.scaler, step.detail.via_scaler) == ("optimizer", "scaler", True)
     unscale = event(ctx, loop, "scaler.unscale_(optimizer)")
     assert unscale.kind == "unscale" and unscale.target == "optimizer"
     clip = event(ctx, loop, "torch.nn.utils.clip_grad_value_(model.parameters(), 0.5)")
-    assert clip.detail["function"] == "value"
+    assert clip.detail.function == "value"
     (guard,) = step.conditions
     assert guard.branch == "if" and ctx.code(guard.test) == "(i + 1) % accum_steps == 0"
     # same branch: each runs whenever the other does; the backward runs whenever the step does
     assert clip.runs_whenever(step) and step.runs_whenever(clip) and backward.runs_whenever(step)
     assert not step.runs_whenever(backward)
-    logged = next(e for e in loop.events if e.kind == "call" and e.detail["callee"] == "log")
+    logged = next(e for e in loop.events if e.kind == "call" and e.detail.callee == "log")
     assert logged.conditions[0].branch == "else" and not logged.runs_whenever(step)
 
 
@@ -223,7 +213,7 @@ def test_methods_of_a_trainer_class_and_of_an_instance_are_followed():
     outer = loop_timeline(ctx, scope_name="<module>")
     step = outer.of("step")[0]
     assert step.target == "trainer.optimizer" and len(step.via) == 2
-    assert outer.of("backward")[0].detail["scaler_enabled"] is True
+    assert outer.of("backward")[0].detail.scaler_enabled is True
 
 
 def test_lbfgs_closure_runs_inside_the_step_before_it():
@@ -245,13 +235,13 @@ def test_lbfgs_closure_runs_inside_the_step_before_it():
     loop = loop_timeline(ctx)
     assert [kind for kind, _ in summary(ctx, loop)] == ["zero_grad", "forward", "loss", "backward", "clip", "step"]
     step = loop.of("step")[0]
-    assert step.detail["closure"] == "function"
+    assert step.detail.closure == "function"
     assert all(ctx.code(e.via[0].node) == "optimizer.step(closure)" for e in loop.events[:-1] if e.kind != "call")
 
 
 def test_unknown_closure_is_marked():
     ctx = analysed("import torch\nopt = torch.optim.LBFGS(params)\nfor _ in range(3):\n    opt.step(make_closure())\n")
-    assert loop_timeline(ctx).of("step")[0].detail["closure"] == "unknown"
+    assert loop_timeline(ctx).of("step")[0].detail.closure == "unknown"
 
 
 def test_gradient_clearing_loops_are_one_zero_grad_event_at_the_loop():
@@ -302,7 +292,7 @@ def test_optimizer_and_scheduler_steps_are_told_apart_from_other_steps():
     )
     loop = loop_timeline(ctx)
     assert [kind for kind, _ in summary(ctx, loop)] == ["backward", "step", "scheduler_step", "scheduler_step"]
-    assert loop.of("scheduler_step")[1].detail["arguments"] == 1
+    assert loop.of("scheduler_step")[1].detail.arguments == 1
 
 
 def test_accelerate_and_fabric_forms():
@@ -326,9 +316,9 @@ def test_accelerate_and_fabric_forms():
     )
     loop = loop_timeline(ctx)
     assert [kind for kind, _ in summary(ctx, loop)] == ["forward", "loss", "backward", "clip", "step", "zero_grad"]
-    assert loop.of("backward")[0].detail["form"] == "framework"
+    assert loop.of("backward")[0].detail.form == "framework"
     clip = loop.of("clip")[0]
-    assert clip.detail["api"] == "accelerate" and clip.conditional
+    assert clip.detail.api == "accelerate" and clip.conditional
     step = loop.of("step")[0]
     assert step.roots == frozenset({"model"}) and step.identity is not None  # through prepare()
 
@@ -454,9 +444,9 @@ def test_lightning_manual_optimization():
     )
     step = function_timeline(ctx, "GAN.training_step")
     assert [kind for kind, _ in summary(ctx, step)] == ["zero_grad", "forward", "loss", "backward", "clip", "step"]
-    assert step.of("backward")[0].detail["form"] == "manual"
+    assert step.of("backward")[0].detail.form == "manual"
     clip = step.of("clip")[0]
-    assert clip.detail["api"] == "lightning" and clip.roots == frozenset({"optimizer:opt_g"})
+    assert clip.detail.api == "lightning" and clip.roots == frozenset({"optimizer:opt_g"})
     assert step.concerns(clip, step.of("step")[0]) is True
 
 
@@ -597,8 +587,8 @@ def test_epoch_loop_with_training_and_validation_helpers():
         ("forward", "evaluate"),
     ]
     train, evaluate = epoch.of("mode")
-    assert (train.target, train.detail["training"]) == ("model", True)
-    assert (evaluate.target, evaluate.detail["training"]) == ("model", False)
+    assert (train.target, train.detail.training) == ("model", True)
+    assert (evaluate.target, evaluate.detail.training) == ("model", False)
     validation_forward = epoch.of("forward")[-1]
     assert [ctx.code(w.items[0].item) for w in validation_forward.contexts] == ["torch.no_grad()"]
     scheduler, step = epoch.of("scheduler_step")[0], epoch.of("step")[0]
@@ -635,7 +625,7 @@ def test_path_views_decide_ifs_with_the_same_test_alike():
         assert all(set(e.conditions) <= set(view_clip.conditions) for e in view.events)
         backward = view.of("backward")[0]
         step = view.of("step")[0]
-        seen.add((backward.detail["form"], bool(step.detail.get("via_scaler"))))
+        seen.add((backward.detail.form, bool(step.detail.via_scaler)))
     assert seen == {("scaled", True), ("tensor", False)}  # never the mixed, impossible paths
     # the clip's own condition stays in every view
     assert all(view_clip.conditional for _, view_clip in views)
@@ -659,5 +649,5 @@ def test_generators_and_context_managers_are_not_inlined():
     )
     loop = loop_timeline(ctx)
     assert [e.kind for e in loop.events if e.kind != "call"] == ["forward", "backward"]
-    assert loop.events[0].kind == "call" and loop.events[0].detail["callee"] == "stepping"
+    assert loop.events[0].kind == "call" and loop.events[0].detail.callee == "stepping"
     assert not loop.is_training_step

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
-
-import libcst as cst
 import pytest
 
-from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.families.layers.models import ModelFacts, is_torch_module_class
 from nnlint.families.layers.probabilities import Probabilities
 from nnlint.families.layers.shapes import ShapeNames
-from tests.helpers import expected_findings, fixture_files
-
-
-def analysed(source: str) -> ModuleContext:
-    source = textwrap.dedent(source)
-    module = cst.parse_module(source)
-    ctx = ModuleContext("snippet.py", source, module)
-    cst.visit_batched(module, [], before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
-    return ctx
-
-
-def call_named(ctx: ModuleContext, text: str):
-    for site in ctx.index.call_sites.values():
-        if ctx.code(site.node) == text:
-            return site
-    raise AssertionError(f"no call {text!r}")
+from tests.helpers import analysed, call_named, expected_findings, fixture_files
 
 
 # --- models -------------------------------------------------------------------------------------

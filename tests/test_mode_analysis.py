@@ -7,13 +7,7 @@ import pytest
 
 from nnlint.analysis.model_modes import ModelModes, called_model
 from nnlint.analysis.timeline import TrainingTimelines
-from tests.test_gradients_analysis import analysed
-
-
-def call_named(ctx, text, nth=0):
-    found = [site for site in ctx.index.call_sites.values() if ctx.code(site.node) == text]
-    assert found, text
-    return found[nth]
+from tests.helpers import analysed, call_named
 
 
 def modes_at(ctx, text, nth=0):
@@ -247,7 +241,7 @@ def test_from_pretrained_starts_in_eval_and_chained_eval_sets_the_mode():
     assert modes_at(ctx, "cnn(images)") == ["eval"]
     timeline = ctx.fact(TrainingTimelines).module()
     (mode,) = timeline.of("mode")
-    assert mode.target == "cnn" and mode.detail["training"] is False
+    assert mode.target == "cnn" and mode.detail.training is False
 
 
 def test_unrelated_and_unsure_mode_switches():
@@ -278,6 +272,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import resnet18
 from engine import train_one_epoch
+from tests.helpers import analysed, call_named
 
 
 def validate(model, loader):

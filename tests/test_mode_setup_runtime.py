@@ -124,8 +124,9 @@ def test_static_rules_are_inconclusive(runner, name, code):
 
 
 def test_nnl604_probe_refuses_an_unknown_form():
+    from nnlint.families.setup.contracts import LossAccumulatedInput
     from nnlint.runtime.probe import probes_by_code
     from nnlint.runtime.vouch import Refused
 
     with pytest.raises(Refused):
-        probes_by_code()["NNL604"].prepare({"form": "os.system"})
+        probes_by_code()["NNL604"].prepare(LossAccumulatedInput(form="os.system", accumulator="total", value="loss"))

@@ -9,12 +9,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from nnlint import parallel
+from nnlint import batch
+from nnlint.batch import lint_files
 from nnlint.cache import ResultCache
+from nnlint.catalogue import all_rules
 from nnlint.discovery import SourceFile
-from nnlint.engine import lint_bytes, lint_files
+from nnlint.engine import lint_bytes
 from nnlint.notebook import file_lines, read_notebook
-from nnlint.registry import all_rules
 from tests.helpers import FIXTURES, run_cli
 
 ENABLED = frozenset(all_rules())
@@ -312,7 +313,7 @@ def test_cache_ignores_outputs_and_execution_counts_but_not_code(tmp_path, monke
             raise AssertionError(f"{jobs[0].path} was linted again instead of read from the cache")
         return []
 
-    monkeypatch.setattr(parallel, "lint_jobs", must_not_lint)
+    monkeypatch.setattr(batch, "lint_jobs", must_not_lint)
     warm = lint_files(sources, lambda s: ENABLED, cache=cache)
     assert [(f.cell, f.line, f.column, f.code) for f in warm[0].findings] == [(2, 4, 12, "NNL101")]
     assert warm[0].findings[0].file_line != cold[0].findings[0].file_line  # placed in the file as it is now

@@ -4,25 +4,14 @@ input pipelines and their normalization, image reads and channel conversions, on
 from __future__ import annotations
 
 import importlib.util
-import textwrap
 
-import libcst as cst
 import pytest
 
-from nnlint.analysis.context import ModuleContext
+from nnlint.analysis.transforms import TransformPipelines
 from nnlint.families.pretrained.preprocessing import ImageReads, InputPipelines, is_channel_reversal, is_manual_normalization
 from nnlint.families.pretrained.pretrained_models import PretrainedModels
 from nnlint.families.pretrained.statistics import STATISTICS, TIMM_ARCHITECTURES, TIMM_TAGS, TORCHVISION_BUILDERS, timm_statistics
-from nnlint.analysis.transforms import TransformPipelines
-from tests.helpers import expected_findings, fixture_files
-
-
-def analysed(source: str) -> ModuleContext:
-    source = textwrap.dedent(source)
-    module = cst.parse_module(source)
-    ctx = ModuleContext("snippet.py", source, module)
-    cst.visit_batched(module, [], before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
-    return ctx
+from tests.helpers import analysed, expected_findings, fixture_files
 
 
 def models_of(source: str):

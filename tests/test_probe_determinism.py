@@ -37,7 +37,8 @@ def one_request_per_probe() -> List[Tuple[str, str, Dict[str, Any]]]:
             if PREFERRED.get(finding.code, path.name) != path.name:
                 continue
             try:
-                request = probes[finding.code].prepare(finding.probe_input)
+                probe = probes[finding.code]
+                request = probe.prepare(probe.input_type.from_record(finding.probe_input))
             except Refused:
                 continue
             chosen[finding.code] = (finding.code, path.name, request)

@@ -51,6 +51,10 @@ def test_relative_imports_and_third_party(tmp_path):
     assert project.resolve(importer, "..b.f").path == (tmp_path / "pkg" / "b.py").resolve()
     assert project.resolve(importer, ".").path == (tmp_path / "pkg" / "sub" / "__init__.py").resolve()
     assert project.resolve(importer, "torch.nn") is None
+    # `from . import name`: a submodule when there is one, else a name of the package's __init__.py
+    assert project.resolve(importer, ".a").path == (tmp_path / "pkg" / "sub" / "a.py").resolve()
+    found = project.resolve(importer, ".Net")
+    assert found.path == (tmp_path / "pkg" / "sub" / "__init__.py").resolve() and found.attribute == ("Net",)
 
 
 def test_re_exports_through_a_package_init(tmp_path):

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nnlint.engine import lint_bytes, lint_text
-from nnlint.registry import all_rules
+from nnlint.catalogue import all_rules
 from tests.helpers import FIXTURES, fixture_files, run_cli
 from tests.test_cli import CAPPED, write
 

@@ -3,16 +3,13 @@ code (`families/sequence/sequence_windows`), and token objectives and model kind
 
 from __future__ import annotations
 
-import textwrap
-
 import libcst as cst
 import pytest
 
-from nnlint.analysis.context import ModuleContext
 from nnlint.families.sequence.objectives import LanguageModels, TokenObjectives, hf_kind
 from nnlint.families.sequence.sequence_windows import SequenceWindows
 from nnlint.families.sequence.windows import END, Affine, Span, Window, compare, render_window, view_root
-from tests.helpers import FIXTURES, expected_findings, fixture_files
+from tests.helpers import FIXTURES, analysed, expected_findings, fixture_files
 
 # -- the normal form ---------------------------------------------------------------------------------
 
@@ -138,14 +135,6 @@ def test_render_in_the_bases_own_axes():
 
 
 # -- windows in code -----------------------------------------------------------------------------------
-
-
-def analysed(source: str) -> ModuleContext:
-    source = textwrap.dedent(source)
-    module = cst.parse_module(source)
-    ctx = ModuleContext("snippet.py", source, module)
-    cst.visit_batched(module, [], before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
-    return ctx
 
 
 def windows_of(source: str, *names: str, at: str = "use("):

@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from nnlint.families.sequence.contracts import SequenceWindowsInput  # noqa: E402
 from nnlint.finding import ConfirmationStatus  # noqa: E402
 from nnlint.runtime import confirm_finding  # noqa: E402
 from nnlint.runtime.probe import probes_by_code  # noqa: E402
@@ -113,11 +114,11 @@ def test_a_correct_pair_is_not_confirmed(runner):
     probe = probes_by_code()["NNL401"]
     names = {"i": {"kind": "runtime", "reason": "an index"}, "T": {"kind": "value", "source": "8"}}
     step = {"kind": "slice", "base": "data", "names": names, "batch_axes": 0}
-    request = probe.prepare({
-        "rule": "NNL401", "axis": 0, "batch_axes": 0, "model_shift": 0, "model": "GPT",
-        "input": [dict(step, source="data[i:i + T]")],
-        "target": [dict(step, source="data[i + 1:i + 1 + T]")],
-    })
+    request = probe.prepare(SequenceWindowsInput(
+        rule="NNL401", axis=0, batch_axes=0, model_shift=0, model="GPT",
+        input=[dict(step, source="data[i:i + T]")],
+        target=[dict(step, source="data[i + 1:i + 1 + T]")],
+    ))
     status, evidence = probe.evaluate(request)
     assert status == "not-confirmed"
     assert "t+1 at 8 of 8" in evidence

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from nnlint.families.setup.loaders import DataLoaders
 from nnlint.analysis.objects import TrainingObjects
 from nnlint.analysis.training import LossValues, graph_loss
-from tests.test_gradients_analysis import analysed
+from nnlint.families.setup.loaders import DataLoaders
+from tests.helpers import analysed
 
 
 def uses(ctx):
@@ -107,6 +107,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset, random_split
 from torchvision import datasets
 from mylib import ExternalDataset
+from tests.helpers import analysed
 
 
 class Rows(Dataset):

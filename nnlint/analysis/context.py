@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import io
 import tokenize
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from nnlint.analysis.imports import ImportTable
 from nnlint.analysis.index import ModuleIndex
+from nnlint.analysis.names import callee_terminal_name
+from nnlint.analysis.project_values import ProjectValues
 from nnlint.budget import NO_DEADLINE, Deadline
-
-if TYPE_CHECKING:
-    from nnlint.analysis.project_values import ProjectValues
 
 FactT = TypeVar("FactT")
 
@@ -79,13 +78,16 @@ class ModuleContext:
         return " ".join(self.module.code_for_node(node).split())
 
     def brief(self, node: cst.CSTNode, limit: int = 32) -> str:
-        """The node's source cut to `limit` characters, for a concise message: a long call keeps
-        its callee (`model.load_state_dict(...)`)."""
+        """The node's source cut to `limit` characters, for a message: a long call keeps its callee
+        (`model.load_state_dict(...)`), or its name when the callee is long too."""
         text = self.code(node)
         if len(text) > limit and isinstance(node, cst.Call):
             callee = self.code(node.func)
             if len(callee) + 5 <= limit:
                 return f"{callee}(...)"
+            name = callee_terminal_name(node)  # `(a + b).backward()` reads as `backward(...)`
+            if name and len(name) + 5 <= limit:
+                return f"{name}(...)"
         return brief_text(text, limit)
 
     def fragment(self, node: cst.CSTNode) -> str:

@@ -156,7 +156,6 @@ class ManualGeometry:
         self.flow = ctx.fact(DataFlow)
         self._flips: Dict[int, List[ManualFlip]] = {}
         self._draws: Dict[int, Optional[object]] = {}
-        self._summaries: Dict[int, Optional[Tuple[Optional[str], bool, bool]]] = {}
         # every flip call's text holds one of these words; a slice flip holds "::-1"
         source = ctx.source
         self._calls_possible = any(word in source for word in ("flip", "Flip", "FLIP", "mirror"))
@@ -337,38 +336,6 @@ class ManualGeometry:
         if isinstance(node, cst.Subscript) and branch is None:
             return ManualFlip(node, flipped[0], flipped[1], statement, None, None)
         return ManualFlip(node, flipped[0], flipped[1], statement, branch, draw)
-
-    # -- what a function or transform class does to its inputs --------------------------------------
-
-    def summary(self, scope: Scope) -> Optional[Tuple[Optional[str], bool, bool]]:
-        """(geometry, random, joint) for a function that randomly flips (or applies random
-        geometric transforms to) what it is given: a custom transform's __call__, an augment
-        helper. None when it does no random geometry."""
-        key = id(scope)
-        if key in self._summaries:
-            return self._summaries[key]
-        self._summaries[key] = None
-        params = [p.name.value for p in scope.parameters() if p.name.value not in ("self", "cls")]
-        result: Optional[Tuple[Optional[str], bool, bool]] = None
-        random_flips = [flip for flip in self.flips_in(scope) if flip.random]
-        if random_flips and params:
-            by_draw: Dict[object, set] = {}
-            for flip in random_flips:
-                path = access_path(flip.operand)
-                by_draw.setdefault(flip.draw, set()).add(path or id(flip.operand))
-            joint = len(params) > 1 and any(len(paths) > 1 for paths in by_draw.values())
-            axis = random_flips[0].axis
-            result = ("vflip" if axis == "v" else "hflip", True, joint)
-        else:
-            from nnlint.analysis.transforms import TransformPipelines
-
-            for application in self.ctx.fact(TransformPipelines).applications_in(scope):
-                ops = application.random_geometric
-                if ops:
-                    result = (ops[0].geometry, True, application.joint)
-                    break
-        self._summaries[key] = result
-        return result
 
 
 def _contains(haystack: cst.CSTNode, needle: cst.CSTNode) -> bool:

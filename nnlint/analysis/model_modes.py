@@ -472,7 +472,7 @@ class ModelModes:
                     return ModeFound("unknown", event, timeline, trained, chain)
                 if not concerned:
                     continue
-                training = event.detail.get("training")
+                training = event.detail.training
                 if training is None:
                     return ModeFound("unknown", event, timeline, trained, chain)
                 if not training:
@@ -497,8 +497,8 @@ class ModelModes:
                 concerned = self.mode_concerns(event, key, timeline)
                 if concerned is None:
                     return AfterEval("unknown", event)
-                if concerned and event.detail.get("training") is not False:
-                    return AfterEval("restored" if event.detail.get("training") else "unknown", event)
+                if concerned and event.detail.training is not False:
+                    return AfterEval("restored" if event.detail.training else "unknown", event)
                 if concerned and not event.conditional:
                     # the code that follows sets evaluation mode itself (a linear probe's training
                     # epoch): that eval() decides the mode of the next steps, and is judged on its own
@@ -573,15 +573,15 @@ class ModelModes:
         the model, a method of the model named like a mode switch."""
         detail = event.detail
         call = event.node if isinstance(event.node, cst.Call) else None
-        name = detail.get("callee") or (callee_terminal_name(call) if call is not None else "") or ""
-        receiver = detail.get("receiver")
-        if detail.get("opaque"):
+        name = detail.callee or (callee_terminal_name(call) if call is not None else "") or ""
+        receiver = detail.receiver
+        if detail.opaque:
             if call is None:
                 return True
             if isinstance(call.func, cst.Attribute) and dotted_name(call.func.value) == "self":
                 return True
             return self._given_model(call, event.statement, key)
-        if detail.get("part_of_event"):
+        if detail.part_of_event:
             return False
         if receiver is not None and related(receiver, key):
             return may_name_a_mode_switch(name)
@@ -597,7 +597,32 @@ class ModelModes:
         if not event.via:
             return False
         name = root.split(".")[0]
-        return name == "self" or event.statement.scope.parameter(name) is not None
+        if name == "self":
+            return True
+        scope = event.statement.scope
+        if scope.parameter(name) is None:
+            return False
+        if len(event.via) == 1 and name == root:
+            # what the helper got for that parameter, written where the timeline is: the output of
+            # the model's forward (`compute_loss(criterion, model(x), y)`) is not the model
+            site = event.via[0]
+            passed = self.flow.argument_for(scope, name, site.node) if site.statement is not None else None
+            if passed is not None and self._forward_output(passed, key, site.statement):
+                return False
+            if passed is not None and dotted_name(passed) is not None:
+                passed_key = self.objects.key(passed, site.statement)
+                return passed_key is None or related(passed_key, key)
+        return True
+
+    def _forward_output(self, expr: cst.BaseExpression, key: str, statement: Statement) -> bool:
+        """`model(x)` or `model.forward(x)` of the model `key`."""
+        if not isinstance(expr, cst.Call):
+            return False
+        model = _called_model(expr)
+        if model is None or dotted_name(model) is None:
+            return False
+        called = self.objects.key(model, statement)
+        return called is not None and related(called, key)
 
     def _given_model(self, call: cst.Call, statement: Statement, key: str) -> bool:
         for arg in call.args:

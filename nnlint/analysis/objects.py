@@ -401,11 +401,6 @@ class TrainingObjects:
             owners.extend(found)
         return owners
 
-    def parameter_roots(self, expr: cst.BaseExpression, statement: Statement) -> Optional[FrozenSet[str]]:
-        """Which models the parameters in `expr` belong to: `model.parameters()` -> {"model"};
-        `optimizer.param_groups[0]["params"]` -> {"optimizer:optimizer"}; None if unknown."""
-        return self.roots_of(self.parameter_owners(expr, statement))
-
     def roots_of(self, owners) -> Optional[FrozenSet[str]]:
         if owners is None:
             return None

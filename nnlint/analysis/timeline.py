@@ -4,31 +4,31 @@ For every function and every `for`/`while` loop of the module there is a `Timeli
 `Event`s of its body, those of the helper functions of this module it calls (two levels deep),
 and those of a closure passed to `optimizer.step(closure)` (which run inside the step, before it).
 
-Event kinds (``Event.kind``):
+Event kinds (``Event.kind``, an `EventKind`; what each adds is in ``Event.detail``, an `EventDetail`):
 
 - ``forward``: a model called (`model(x)`, `self.model(x)`, `self(x)`, `model.forward(x)`)
 - ``loss``: an assignment of a loss value computed in the statement (`loss = criterion(out, y)`,
   `loss = model(**batch).loss`)
 - ``backward``: every form recognised by `analysis.training.backward_call` except
-  `torch.autograd.grad` (it does not fill `.grad`); ``detail["form"]`` says which, ``scaler`` is
+  `torch.autograd.grad` (it does not fill `.grad`); ``detail.form`` says which, ``scaler`` is
   the GradScaler's key for `scaler.scale(loss).backward()`
 - ``clip``: `torch.nn.utils.clip_grad_norm_` / `clip_grad_value_` / `clip_grads_with_norm_`,
   `accelerator.clip_grad_norm_` / `clip_grad_value_`, `fabric.clip_gradients`, Lightning's
-  `self.clip_gradients`, FSDP's `model.clip_grad_norm_`; ``detail["api"]`` is torch / accelerate /
+  `self.clip_gradients`, FSDP's `model.clip_grad_norm_`; ``detail.api`` is torch / accelerate /
   fabric / lightning / module, ``roots`` the models whose parameters are clipped
 - ``unscale``: `scaler.unscale_(opt)`, `accelerator.unscale_gradients()`
 - ``step``: an optimizer's step, `opt.step()` or `scaler.step(opt)` (target: the optimizer,
   ``scaler``: the GradScaler, ``roots``: the models it updates when visible)
-- ``zero_grad``: `opt.zero_grad()`, `model.zero_grad()` (``detail["set_to_none"]``), and the
+- ``zero_grad``: `opt.zero_grad()`, `model.zero_grad()` (``detail.set_to_none``), and the
   loops `for p in model.parameters(): p.grad = None` (also `p.grad.zero_()`, `del p.grad`),
   reported at the `for`
 - ``grad_write``: any other assignment to a `.grad` (gradients set by hand)
 - ``scheduler_step``: `scheduler.step(...)` of an LR scheduler
-- ``mode``: `model.train()` / `model.eval()` / `model.train(False)`; ``detail["training"]`` is
+- ``mode``: `model.train()` / `model.eval()` / `model.train(False)`; ``detail.training`` is
   True, False or None (unknown argument)
 - ``call``: any other call that is not to a known library; ``roots`` holds the keys of its
-  arguments, ``detail["receiver"]`` its receiver, ``detail["opaque"]`` marks a helper of this module
-  that was not followed (too deep), ``detail["part_of_event"]`` a call in the same statement as an
+  arguments, ``detail.receiver`` its receiver, ``detail.opaque`` marks a helper of this module
+  that was not followed (too deep), ``detail.part_of_event`` a call in the same statement as an
   event (it computes the event's arguments); checks use them to stay silent where unknown code may
   do the work
 
@@ -42,6 +42,7 @@ calls it is reached through (``via``).
 from __future__ import annotations
 
 import itertools
+import enum
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
@@ -65,17 +66,34 @@ from nnlint.analysis.objects import (
 from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.training import LossValues, backward_call, looks_like_loss_name, manual_optimization
 
-FORWARD = "forward"
-LOSS = "loss"
-BACKWARD = "backward"
-CLIP = "clip"
-UNSCALE = "unscale"
-STEP = "step"
-ZERO_GRAD = "zero_grad"
-GRAD_WRITE = "grad_write"
-SCHEDULER_STEP = "scheduler_step"
-MODE = "mode"
-CALL = "call"
+
+
+class EventKind(str, enum.Enum):
+    """What an event is (see the module's docstring for each)."""
+
+    FORWARD = "forward"
+    LOSS = "loss"
+    BACKWARD = "backward"
+    CLIP = "clip"
+    UNSCALE = "unscale"
+    STEP = "step"
+    ZERO_GRAD = "zero_grad"
+    GRAD_WRITE = "grad_write"
+    SCHEDULER_STEP = "scheduler_step"
+    MODE = "mode"
+    CALL = "call"
+    # a call of a helper of this module (or a step's closure), only while the timeline is built:
+    # replaced by the helper's own events
+    EXPAND = "expand"
+
+
+# The kinds by their short names, as the checks use them.
+FORWARD, LOSS, BACKWARD, CLIP, UNSCALE, STEP = (
+    EventKind.FORWARD, EventKind.LOSS, EventKind.BACKWARD, EventKind.CLIP, EventKind.UNSCALE, EventKind.STEP
+)
+ZERO_GRAD, GRAD_WRITE, SCHEDULER_STEP, MODE, CALL, EXPAND = (
+    EventKind.ZERO_GRAD, EventKind.GRAD_WRITE, EventKind.SCHEDULER_STEP, EventKind.MODE, EventKind.CALL, EventKind.EXPAND
+)
 
 TORCH_CLIP = {
     "torch.nn.utils.clip_grad_norm_": "norm",
@@ -132,9 +150,52 @@ class Guard:
         return None
 
 
+@dataclass(frozen=True)
+class RemoteSource:
+    """Where in another module of the project an event's code is (from that module's summary)."""
+
+    path: str
+    at: Any  # [line, column, end_line, end_column]
+    function: str
+
+
+@dataclass
+class EventDetail:
+    """What an event's kind adds to it; each field names the kinds that set it (None or False
+    elsewhere)."""
+
+    # backward: how (`analysis.training.backward_call`'s form, "remote"); zero_grad and grad_write:
+    # "parameter loop" or "assignment"
+    form: Optional[str] = None
+    scaler_enabled: Optional[bool] = None  # backward through a GradScaler: enabled? (None: unknown)
+    scaler_node: Optional[cst.BaseExpression] = None  # backward through a GradScaler: the scaler
+    api: Optional[str] = None  # clip: torch / accelerate / fabric / lightning / module; unscale: accelerate
+    function: Optional[str] = None  # clip: "norm" or "value"
+    limit: Optional[cst.BaseExpression] = None  # clip: the max norm or value
+    parameters: Optional[cst.BaseExpression] = None  # clip: the parameters clipped
+    set_to_none: Optional[str] = None  # zero_grad: the code of its set_to_none argument
+    closure: Optional[str] = None  # step given a closure: "function" (followed) or "unknown"
+    via_scaler: bool = False  # step: `scaler.step(optimizer)`
+    arguments: Optional[int] = None  # scheduler_step: how many arguments it is given
+    training: Optional[bool] = None  # mode: True, False, or None (unknown argument)
+    callee: Optional[str] = None  # call: the called name
+    qualified: Optional[str] = None  # call: its qualified name
+    receiver: Optional[str] = None  # call: its receiver
+    opaque: bool = False  # call: a helper that was not followed
+    part_of_event: bool = False  # call: computes the arguments of an event of its statement
+    remote_module: Optional[str] = None  # call of a function of another module: that module's path
+    remote: Optional[RemoteSource] = None  # an event of a function of another module
+    # expand: the call site, the helper it runs, the key of `self` there, and the optimizer step
+    # that runs the helper as its closure
+    site: Optional[CallSite] = None
+    helper: Optional[Scope] = None
+    self_key: Optional[str] = None
+    then: Optional["Event"] = None
+
+
 @dataclass(eq=False)
 class Event:
-    kind: str
+    kind: EventKind
     node: cst.CSTNode
     statement: Statement  # where `node` is (in a helper for events reached through a call)
     anchor: Statement  # the statement of the timeline's own scope that leads to the event
@@ -149,7 +210,7 @@ class Event:
     root_scope: Optional[Scope] = None
     guards: Tuple[Guard, ...] = ()
     via: Tuple[CallSite, ...] = ()
-    detail: Dict[str, Any] = field(default_factory=dict)
+    detail: EventDetail = field(default_factory=EventDetail)
     # the `with` statements around the event, outermost first, call sites' included (also those
     # outside the timeline's loop: `with torch.no_grad(): for x in loader: model(x)`)
     contexts: Tuple[cst.With, ...] = ()
@@ -194,10 +255,10 @@ class Timeline:
         its first ones."""
         return self.kind == "loop" or self.repeats
 
-    def of(self, *kinds: str) -> List[Event]:
+    def of(self, *kinds: EventKind) -> List[Event]:
         return [event for event in self.events if event.kind in kinds]
 
-    def has(self, kind: str) -> bool:
+    def has(self, kind: EventKind) -> bool:
         return any(event.kind == kind for event in self.events)
 
     @property
@@ -448,7 +509,7 @@ class TrainingTimelines:
             self._all_by_node = by_node
         return self._all_by_node.get(id(node), [])
 
-    def loops_holding(self, node: cst.CSTNode, kind: str) -> List[Tuple[Timeline, Event]]:
+    def loops_holding(self, node: cst.CSTNode, kind: EventKind) -> List[Tuple[Timeline, Event]]:
         """The loop timelines holding an event of `kind` at `node`, innermost event first."""
         found = [(timeline, event) for timeline, event in self.holding(node) if event.kind == kind and timeline.kind == "loop"]
         return sorted(found, key=lambda pair: pair[1].depth)
@@ -519,19 +580,20 @@ class TrainingTimelines:
         self._expanded[key] = []  # recursion guard
         events: List[Event] = []
         for event in self._direct_events(scope):
-            if event.kind != "expand":
+            if event.kind != EXPAND:
                 events.append(event)
                 continue
-            site: CallSite = event.detail["site"]
-            callee: Scope = event.detail["callee"]
+            site = event.detail.site
+            callee = event.detail.helper
+            assert site is not None and callee is not None
             if depth >= self.MAX_HELPER_DEPTH or callee is scope:
-                events.append(replace(event, kind=CALL, detail={"callee": callee.name, "opaque": True}))
-                if event.detail.get("then") is not None:
-                    then = event.detail["then"]
-                    then.detail["closure"] = "unknown"
+                events.append(replace(event, kind=CALL, detail=EventDetail(callee=callee.name, opaque=True)))
+                then = event.detail.then
+                if then is not None:
+                    then.detail.closure = "unknown"
                     events.append(then)
                 continue
-            mapping = self._bindings(site, callee, event.detail.get("self_key"))
+            mapping = self._bindings(site, callee, event.detail.self_key)
             for inner in self._events_of(callee, depth + 1):
                 # names of the callee become the caller's; roots named elsewhere stay as they are
                 in_callee = inner.root_scope is callee
@@ -548,8 +610,8 @@ class TrainingTimelines:
                         scaler=_remap(inner.scaler, mapping),
                     )
                 )
-            if event.detail.get("then") is not None:
-                events.append(event.detail["then"])  # the optimizer step that ran the closure
+            if event.detail.then is not None:
+                events.append(event.detail.then)  # the optimizer step that ran the closure
         self._expanded[key] = events
         return events
 
@@ -574,7 +636,7 @@ class TrainingTimelines:
                 for _, events in classified:
                     for event in events:
                         if event.kind == CALL:
-                            event.detail["part_of_event"] = True
+                            event.detail.part_of_event = True
             for _, events in classified:
                 for event in events:
                     ordered.append(((statement.position, sequence), event))
@@ -645,14 +707,14 @@ class TrainingTimelines:
 
         contexts = _contexts(statement)
 
-        def event(kind: str, **fields: Any) -> Event:
+        def event(kind: EventKind, **fields: Any) -> Event:
             return Event(kind, call, statement, statement, guards=guards, contexts=contexts, **fields)
 
         if terminal == "step" and receiver is not None and objects.kind(receiver, statement) in (OPTIMIZER, SCALER, SCHEDULER):
             return self._step(call, receiver, statement, guards, event)
         callee, self_key = self._callee(site, statement)
         if callee is not None:
-            return [event("expand", detail={"site": site, "callee": callee, "self_key": self_key})]
+            return [event(EXPAND, detail=EventDetail(site=site, helper=callee, self_key=self_key))]
         remote = self._remote_events(call, statement, guards, contexts)
         if remote is not None:
             return remote
@@ -663,10 +725,10 @@ class TrainingTimelines:
             if not found.fills_grad:
                 return []
             scaler = objects.key(found.scaler, statement) if found.scaler is not None else None
-            detail = {"form": found.form}
+            detail = EventDetail(form=found.form)
             if found.scaler is not None:
-                detail["scaler_enabled"] = objects.scaler_enabled(found.scaler, statement)
-                detail["scaler_node"] = found.scaler
+                detail.scaler_enabled = objects.scaler_enabled(found.scaler, statement)
+                detail.scaler_node = found.scaler
             value = found.value
             return [event(BACKWARD, target=objects.key(value, statement) if value is not None else None, scaler=scaler, detail=detail)]
         qualified = self.ctx.qualified_name(call.func)
@@ -689,11 +751,11 @@ class TrainingTimelines:
         if terminal == "unscale_gradients":
             optimizer = argument(call, 0, "optimizer")
             target = objects.key(optimizer, statement) if optimizer is not None else None
-            return [event(UNSCALE, target=target, detail={"api": "accelerate"})]
+            return [event(UNSCALE, target=target, detail=EventDetail(api="accelerate"))]
         if terminal == "zero_grad" and receiver is not None:
             kind = objects.kind(receiver, statement)
             set_to_none = keyword_arg(call, "set_to_none")
-            detail = {"set_to_none": None if set_to_none is None else self.ctx.code(set_to_none)}
+            detail = EventDetail(set_to_none=None if set_to_none is None else self.ctx.code(set_to_none))
             if kind == OPTIMIZER:
                 return [event(ZERO_GRAD, detail=detail, **self._optimizer_fields(receiver, statement))]
             key = objects.key(receiver, statement)
@@ -728,7 +790,7 @@ class TrainingTimelines:
                 event(
                     STEP,
                     scaler=objects.key(receiver, statement),
-                    detail={"via_scaler": True},
+                    detail=EventDetail(via_scaler=True),
                     **self._optimizer_fields(optimizer, statement),
                 )
             ]
@@ -736,7 +798,7 @@ class TrainingTimelines:
             return [
                 event(
                     SCHEDULER_STEP, target=objects.key(receiver, statement), target_kind=SCHEDULER,
-                    detail={"arguments": len(call.args)},
+                    detail=EventDetail(arguments=len(call.args)),
                 )
             ]
         if kind != OPTIMIZER:
@@ -754,11 +816,11 @@ class TrainingTimelines:
         elif isinstance(closure, cst.Attribute) and dotted_name(closure.value) == "self":
             owner = self.ctx.index.enclosing_class(statement.scope)
             closure_scope = owner.methods.get(closure.attr.value) if owner is not None else None
-        step.detail["closure"] = "function" if closure_scope is not None else "unknown"
+        step.detail.closure = "function" if closure_scope is not None else "unknown"
         if closure_scope is None:
             return [step]
         site = self.ctx.index.call_sites[call]
-        return [event("expand", detail={"site": site, "callee": closure_scope, "self_key": "self", "then": step})]
+        return [event(EXPAND, detail=EventDetail(site=site, helper=closure_scope, self_key="self", then=step))]
 
     # -- functions of other modules of the project ----------------------------------------------
 
@@ -785,7 +847,7 @@ class TrainingTimelines:
         if not events:
             return None
         events.append(Event(CALL, call, statement, statement, guards=guards, contexts=contexts,
-                            detail={"callee": callee.name, "opaque": True, "remote": callee.path}))
+                            detail=EventDetail(callee=callee.name, opaque=True, remote_module=callee.path)))
         return events
 
     def _remote_effects(self, callee, bound, statement: Statement, guards, contexts, call: cst.Call, events: List[Event], depth: int) -> None:
@@ -827,12 +889,12 @@ class TrainingTimelines:
                 event_kind = ZERO_GRAD
             elif kind == "backward":
                 event_kind = BACKWARD
-                fields = {"detail": {"form": "remote"}}
+                fields = {"detail": EventDetail(form="remote")}
             elif kind == "mode":
                 if argument_expr is None:
                     continue
                 event_kind = MODE
-                fields = {"target": objects.key(argument_expr, statement), "detail": {"training": effect["training"]}}
+                fields = {"target": objects.key(argument_expr, statement), "detail": EventDetail(training=effect["training"])}
             elif kind == "forward":
                 if argument_expr is None:
                     continue
@@ -840,7 +902,7 @@ class TrainingTimelines:
                 fields = {"target": objects.key(argument_expr, statement), "target_kind": MODEL}
             else:
                 continue
-            fields.setdefault("detail", {})["remote"] = {"path": callee.path, "at": effect["at"], "function": callee.name}
+            fields.setdefault("detail", EventDetail()).remote = RemoteSource(callee.path, effect["at"], callee.name)
             events.append(Event(event_kind, call, statement, statement, guards=guards + extra, contexts=contexts, **fields))
 
     def _optimizer_fields(self, optimizer: cst.BaseExpression, statement: Statement) -> Dict[str, Any]:
@@ -905,7 +967,7 @@ class TrainingTimelines:
         parameters = argument(call, 0, "parameters")
         limit = argument(call, 1, "clip_value" if function == "value" else "max_norm")
         owners = self.objects.parameter_owners(parameters, statement) if parameters is not None else None
-        detail = {"api": "torch", "function": function, "limit": limit, "parameters": parameters}
+        detail = EventDetail(api="torch", function=function, limit=limit, parameters=parameters)
         return event(
             CLIP, roots=self.objects.roots_of(owners), root_identity=self.objects.identity_of(owners),
             root_scope=self.objects.scope_of(owners), detail=detail,
@@ -924,13 +986,13 @@ class TrainingTimelines:
                 return event(
                     CLIP, roots=frozenset({key}) if key else None, root_identity=objects.identity(module, statement),
                     root_scope=statement.scope,
-                    detail={"api": "fabric", "function": function, "limit": limit},
+                    detail=EventDetail(api="fabric", function=function, limit=limit),
                 )
             if receiver_name == "self":
                 optimizer = argument(call, 0, "optimizer")
                 key = objects.key(optimizer, statement) if optimizer is not None else None
                 limit = argument(call, 1, "gradient_clip_val")
-                detail = {"api": "lightning", "function": "norm", "limit": limit}
+                detail = EventDetail(api="lightning", function="norm", limit=limit)
                 return event(CLIP, roots=frozenset({optimizer_root(key)}) if key else None, detail=detail)
             return None
         function = "value" if terminal == "clip_grad_value_" else "norm"
@@ -938,7 +1000,7 @@ class TrainingTimelines:
             parameters = argument(call, 0, "parameters")
             owners = objects.parameter_owners(parameters, statement) if parameters is not None else None
             limit = argument(call, 1, "clip_value" if function == "value" else "max_norm")
-            detail = {"api": "accelerate", "function": function, "limit": limit, "parameters": parameters}
+            detail = EventDetail(api="accelerate", function=function, limit=limit, parameters=parameters)
             return event(
                 CLIP, roots=objects.roots_of(owners), root_identity=objects.identity_of(owners),
                 root_scope=objects.scope_of(owners), detail=detail,
@@ -948,7 +1010,7 @@ class TrainingTimelines:
             return event(
                 CLIP, roots=frozenset({key}) if key else None, root_identity=objects.identity(receiver, statement),
                 root_scope=statement.scope,
-                detail={"api": "module", "function": function, "limit": argument(call, 0, "max_norm")},
+                detail=EventDetail(api="module", function=function, limit=argument(call, 0, "max_norm")),
             )
         return None
 
@@ -975,7 +1037,7 @@ class TrainingTimelines:
         target = objects.key(receiver, statement)
         if target is None:
             target = _assigned_through(call, statement)  # model = Net().to(device).eval()
-        return event(MODE, target=target, target_kind=kind, detail={"training": training})
+        return event(MODE, target=target, target_kind=kind, detail=EventDetail(training=training))
 
     def _forward(self, call: cst.Call, receiver, statement: Statement, event) -> Optional[Event]:
         func = call.func
@@ -1004,11 +1066,11 @@ class TrainingTimelines:
                 key = self.objects.key(expr, statement)
                 if key:
                     keys.add(key)
-        detail = {
-            "callee": callee_terminal_name(call),
-            "qualified": self.ctx.qualified_name(call.func),
-            "receiver": dotted_name(receiver) if receiver is not None else None,
-        }
+        detail = EventDetail(
+            callee=callee_terminal_name(call),
+            qualified=self.ctx.qualified_name(call.func),
+            receiver=dotted_name(receiver) if receiver is not None else None,
+        )
         return event(CALL, roots=frozenset(keys), detail=detail)
 
     # -- statements that are events ---------------------------------------------------------------
@@ -1080,14 +1142,14 @@ class TrainingTimelines:
             event = Event(
                 kind, loop.node, loop, loop, roots=self.objects.roots_of(owners), root_identity=self.objects.identity_of(owners),
                 root_scope=self.objects.scope_of(owners),
-                guards=self._guards(loop), detail={"form": "parameter loop"}, contexts=_contexts(loop),
+                guards=self._guards(loop), detail=EventDetail(form="parameter loop"), contexts=_contexts(loop),
             )
             return (loop.position, 10_000 if kind == ZERO_GRAD else 10_001), event
         owner = dotted_name(grad_owner)
         roots = frozenset({owner}) if owner else None
         event = Event(
             kind, node, statement, statement, roots=roots, root_scope=statement.scope, guards=guards,
-            detail={"form": "assignment"}, contexts=_contexts(statement),
+            detail=EventDetail(form="assignment"), contexts=_contexts(statement),
         )
         return (statement.position, 10_000), event
 

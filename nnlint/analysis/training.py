@@ -19,6 +19,7 @@ from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import CarryPolicy, DataFlow, SinkHit, Sinks
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
 from nnlint.analysis.valuekinds import (
+    GRAPH,
     LOSS_FUNCTIONS,
     NOT_A_LOSS_NAME,
     ValueKinds,
@@ -36,6 +37,7 @@ from nnlint.analysis.names import (
     sequence_elements,
     string_value,
     string_value_of_index,
+    unpacked_index,
 )
 
 TORCH_REDUCTIONS = frozenset({"torch.mean", "torch.sum", "torch.nanmean", "torch.nansum", "builtins.sum"})
@@ -181,6 +183,16 @@ class UpdateSinks(Sinks):
         return manual_optimization(self.ctx, owner)
 
 
+class _ReturnOf(Sinks):
+    """Reaching a `return` of one function (the value goes back to its callers)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def match_return(self, scope: Scope, node: cst.Return) -> Optional[SinkHit]:
+        return SinkHit(node, "returned") if scope is self.scope else None
+
+
 def manual_optimization(ctx: ModuleContext, owner: ClassInfo) -> bool:
     """Whether a (Lightning) class sets `self.automatic_optimization = False`: its training_step
     backpropagates, steps and clears by itself."""
@@ -244,6 +256,12 @@ class LossValues:
         definition = self.flow.definition(name, statement)
         if definition.kind in ("assign", "augassign") and definition.value is not None and definition.statement:
             return self.is_loss(definition.value, definition.statement, depth + 1)
+        if definition.kind == "unpacked" and definition.value is not None and definition.statement is not None:
+            # `logits, per_sample = self._forward(x, y)`: the element a helper of this module returns
+            index = unpacked_index(definition.statement.node, name)
+            if index is not None:
+                kind = self.kinds.of(definition.value, definition.statement, (index,))
+                return kind.what == GRAPH and kind.loss
         return False
 
     def _is_loss_call(self, call: cst.Call, statement: Statement, depth: int) -> bool:
@@ -318,6 +336,11 @@ class LossValues:
     ) -> Optional[SinkHit]:
         """Where the loss value `node` drives the update, or None."""
         return self.flow.find_sink(node, statement, LOSS_CARRY, self.update_sinks, also_tainted)
+
+    def returned(self, node: cst.CSTNode, statement: Statement, also_tainted=()) -> Optional[SinkHit]:
+        """The `return` of the function holding `statement` that gives the loss value `node` back
+        to its callers, or None."""
+        return self.flow.find_sink(node, statement, LOSS_CARRY, _ReturnOf(statement.scope), also_tainted)
 
 
 def graph_loss(losses: "LossValues", expr: cst.BaseExpression, statement: Statement):

@@ -30,6 +30,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import Constants, DataFlow, Definition, condition_value
+from nnlint.analysis.flips import ManualGeometry, access_path
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
 from nnlint.analysis.names import (
     sequence_elements,
@@ -42,6 +43,8 @@ from nnlint.analysis.names import (
     positional_args,
     string_value,
 )
+from nnlint.analysis.values import FixedValues
+from nnlint.contracts import PipelineInput
 
 # --- the catalogue of transforms ----------------------------------------------------------------
 
@@ -308,6 +311,7 @@ class TransformPipelines:
         self._constructions: Optional[Dict[str, List[Tuple[CallSite, bool]]]] = None
         self._feeds: Optional[List[DatasetFeed]] = None
         self._custom_ops: Dict[int, Optional[Tuple[Optional[str], bool, bool]]] = {}
+        self._summaries: Dict[int, Optional[Tuple[Optional[str], bool, bool]]] = {}
         self._helpers: Dict[Tuple[str, int], Optional[Pipeline]] = {}
         # while a pipeline is built: the elements of it that are not understood (a stack for nesting)
         self._unresolved_stack: List[List[cst.CSTNode]] = []
@@ -371,11 +375,38 @@ class TransformPipelines:
         key = id(info)
         if key not in self._custom_ops:
             self._custom_ops[key] = None  # recursion guard
-            from nnlint.analysis.flips import ManualGeometry  # late import: flips uses this module
-
-            summary = self.ctx.fact(ManualGeometry).summary(info.methods["__call__"])
-            self._custom_ops[key] = summary
+            self._custom_ops[key] = self.geometry_summary(info.methods["__call__"])
         return self._custom_ops[key]
+
+    # -- what a function or transform class does to its inputs --------------------------------------
+
+    def geometry_summary(self, scope: Scope) -> Optional[Tuple[Optional[str], bool, bool]]:
+        """(geometry, random, joint) for a function that randomly flips (or applies random
+        geometric transforms to) what it is given: a custom transform's __call__, an augment
+        helper. None when it does no random geometry."""
+        key = id(scope)
+        if key in self._summaries:
+            return self._summaries[key]
+        self._summaries[key] = None
+        params = [p.name.value for p in scope.parameters() if p.name.value not in ("self", "cls")]
+        result: Optional[Tuple[Optional[str], bool, bool]] = None
+        random_flips = [flip for flip in self.ctx.fact(ManualGeometry).flips_in(scope) if flip.random]
+        if random_flips and params:
+            by_draw: Dict[object, set] = {}
+            for flip in random_flips:
+                path = access_path(flip.operand)
+                by_draw.setdefault(flip.draw, set()).add(path or id(flip.operand))
+            joint = len(params) > 1 and any(len(paths) > 1 for paths in by_draw.values())
+            axis = random_flips[0].axis
+            result = ("vflip" if axis == "v" else "hflip", True, joint)
+        else:
+            for application in self.applications_in(scope):
+                ops = application.random_geometric
+                if ops:
+                    result = (ops[0].geometry, True, application.joint)
+                    break
+        self._summaries[key] = result
+        return result
 
     # -- pipelines from construction expressions -----------------------------------------------------
 
@@ -909,9 +940,7 @@ class TransformPipelines:
         if key in self._helpers:
             return self._helpers[key]
         self._helpers[key] = None
-        from nnlint.analysis.flips import ManualGeometry
-
-        summary = self.ctx.fact(ManualGeometry).summary(callee)
+        summary = self.geometry_summary(callee)
         pipeline = None
         if summary is not None:
             geometry, random, joint = summary
@@ -1042,3 +1071,35 @@ def _unique(pipelines: Iterable[Pipeline]) -> List[Pipeline]:
             seen.add(id(pipeline.node))
             found.append(pipeline)
     return found
+
+
+def pipeline_probe_input(ctx, pipelines: List[Pipeline]) -> Optional[PipelineInput]:
+    """What a probe needs to instantiate a pipeline: its construction code (or its ops when it
+    was built up in a list), the library, and the resolution table of every name it uses."""
+    if not pipelines:
+        return None
+    pipeline = pipelines[0]
+    fixed = ctx.fact(FixedValues)
+    names: Dict[str, Dict[str, str]] = {}
+    ops = [ctx.fragment(op.node) for op in pipeline.ops]
+    for op in pipeline.ops:
+        if op.statement is not None:
+            for key, value in fixed.resolve_for_probe([op.node], op.statement).items():
+                names.setdefault(key, value)
+    construction = None
+    if pipeline.built_from is None and pipeline.library != "list" and pipeline.statement is not None:
+        construction = ctx.fragment(pipeline.node)
+        for key, value in fixed.resolve_for_probe([pipeline.node], pipeline.statement).items():
+            names.setdefault(key, value)
+    container = None
+    if isinstance(pipeline.node, cst.Call):
+        container = ctx.qualified_name(pipeline.node.func)
+    return PipelineInput(
+        library=pipeline.library,
+        v2=pipeline.v2,
+        construction=construction,
+        container=container,
+        ops=ops,
+        op_names=[op.name for op in pipeline.ops],
+        names=names,
+    )

@@ -15,7 +15,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow, Definition
-from nnlint.analysis.index import Statement
+from nnlint.analysis.index import ClassInfo, Statement
 from nnlint.analysis.names import (
     argument,
     callee_terminal_name,
@@ -54,6 +54,8 @@ SHAPE_ONLY_TENSORS = frozenset({"torch.ones_like", "torch.ones", "numpy.ones_lik
 INFINITIES = frozenset({"math.inf", "torch.inf", "numpy.inf", "numpy.Inf", "numpy.PINF"})
 
 MAX_DEPTH = 6
+# Methods that configure an object once, before it is used.
+SETUP_METHODS = ("__init__", "setup", "__post_init__")
 
 
 def _is_upper_constant(name: str) -> bool:
@@ -100,7 +102,7 @@ class FixedValues:
     def _is_fixed_name(self, name: str, statement: Statement, depth: int) -> bool:
         definition = self.flow.definition(name, statement)
         if definition.kind == "param":
-            return self._is_hyperparameter(definition)
+            return self._is_hyperparameter(definition, depth)
         if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
             if definition.is_module_level and _is_upper_constant(name):
                 return True
@@ -109,11 +111,14 @@ class FixedValues:
             return True
         return False
 
-    def _is_hyperparameter(self, definition: Definition) -> bool:
+    def _is_hyperparameter(self, definition: Definition, depth: int = 0) -> bool:
         param = definition.param
         scope = definition.scope
         if param is None or scope is None:
             return False
+        passed = self.flow.argument_values(scope, param.name.value) if depth < MAX_DEPTH else None
+        if passed and all(self.is_fixed(value, at, depth + 1) for value, at in passed if at is not None):
+            return True  # every call of the function passes a fixed value: `train(..., cap=10.0)`
         if scope.function_name == "__init__":
             return True  # constructor arguments configure the object
         if param.default is not None and number_value(param.default) is not None:
@@ -136,15 +141,41 @@ class FixedValues:
             if owner is None:
                 return False
             definitions = self.flow.attribute_definitions(owner, expr.attr.value)
+            buffers = self._registered_buffers(owner, expr.attr.value)
+            if buffers and not definitions:
+                # self.register_buffer("bound", torch.tensor(max_loss)) in __init__
+                return all(
+                    scope_name in SETUP_METHODS and value is not None and self.is_fixed(value, at, depth + 1)
+                    for value, at, scope_name in buffers
+                )
             return bool(definitions) and all(
                 d.kind == "assign"
                 and d.statement is not None
-                and d.statement.scope.function_name in ("__init__", "setup", "__post_init__")
+                and d.statement.scope.function_name in SETUP_METHODS
                 and d.value is not None
                 and self.is_fixed(d.value, d.statement, depth + 1)
                 for d in definitions
             )
         return False
+
+    def _registered_buffers(self, owner: ClassInfo, name: str):
+        """(value, statement, method name) of every `self.register_buffer("name", value)` of a class."""
+        found = []
+        for method in owner.methods.values():
+            for site in method.calls:
+                call = site.node
+                terminal = callee_terminal_name(call) or ""
+                if terminal.endswith("_") and dotted_name(method_receiver(call) or call.func) == f"self.{name}":
+                    return []  # updated in place (a running statistic): not a fixed value
+                if terminal != "register_buffer" or site.statement is None:
+                    continue
+                receiver = method_receiver(call)
+                if not (isinstance(receiver, cst.Name) and receiver.value == "self"):
+                    continue
+                registered = argument(call, 0, "name")
+                if registered is not None and string_value(registered) == name:
+                    found.append((argument(call, 1, "tensor"), site.statement, method.function_name))
+        return found
 
     def _is_config_object(self, expr: cst.BaseExpression, statement: Statement, depth: int) -> bool:
         """Whether `expr` is a configuration container: args, cfg.train, self.hparams, a dict literal."""

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Sequence
 
-from nnlint.engine import FileResult
+from nnlint.finding import FileResult
+from nnlint.report import github, json_format, sarif, text
 
 OUTPUT_FORMATS = ("concise", "full", "json", "sarif", "github")
 TEXT_FORMATS = ("concise", "full")  # the forms --show-source, --statistics and --count apply to
 DEFAULT_FORMAT = "concise"
+RENDERERS: Dict[str, Callable[[Sequence[FileResult], "ReportOptions"], str]] = {
+    "concise": text.render_concise,
+    "full": text.render_full,
+    "json": json_format.render,
+    "sarif": sarif.render,
+    "github": github.render,
+}
 
 
 @dataclass(frozen=True)
@@ -21,17 +29,4 @@ class ReportOptions:
 
 
 def render(format_name: str, results: Sequence[FileResult], options: ReportOptions) -> str:
-    from nnlint.report import github, json_format, sarif, text
-
-    renderers: Dict[str, Callable[[Sequence[FileResult], ReportOptions], str]] = {
-        "concise": text.render_concise,
-        "full": text.render_full,
-        "json": json_format.render,
-        "sarif": sarif.render,
-        "github": github.render,
-    }
-    return renderers[format_name](results, options)
-
-
-def all_findings(results: Sequence[FileResult]) -> List:
-    return [finding for result in results for finding in result.findings]
+    return RENDERERS[format_name](results, options)

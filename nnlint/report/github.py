@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from nnlint.engine import FileResult
-from nnlint.finding import Severity
+from nnlint.finding import FileResult, Severity
 from nnlint.report.text import confirmation_suffix
 
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from nnlint.engine import FileResult
+from nnlint.finding import FileResult
 
 
 def render(results: Sequence[FileResult], options) -> str:

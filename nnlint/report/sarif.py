@@ -7,9 +7,8 @@ from pathlib import PurePath
 from typing import Dict, List, Sequence
 
 from nnlint import __version__
-from nnlint.engine import FileResult
-from nnlint.finding import Finding, Fix, Severity
-from nnlint.registry import all_rules, rule_doc
+from nnlint.catalogue import all_rules, rule_doc
+from nnlint.finding import FileResult, Finding, Fix, Severity
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}

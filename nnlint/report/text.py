@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import List, Sequence
 
-from nnlint.engine import FileResult
-from nnlint.finding import Applicability, Finding
-from nnlint.registry import INTERNAL_ERROR, get_rule
+from nnlint.catalogue import INTERNAL_ERROR, get_rule
+from nnlint.finding import Applicability, FileResult, Finding
 
 
 def confirmation_suffix(finding: Finding) -> str:

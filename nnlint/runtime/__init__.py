@@ -10,8 +10,8 @@ import importlib.util
 from dataclasses import replace
 from typing import List, Sequence
 
-from nnlint.engine import FileResult
-from nnlint.finding import Confirmation, ConfirmationStatus, Finding
+from nnlint.contracts import ProbeInputError
+from nnlint.finding import Confirmation, ConfirmationStatus, FileResult, Finding
 from nnlint.runtime.probe import probes_by_code
 from nnlint.runtime.runner import ProbeFailed, ProbeRunner
 from nnlint.runtime.vouch import Refused
@@ -31,7 +31,11 @@ def confirm_finding(finding: Finding, runner: ProbeRunner) -> Confirmation:
     if probe is None or finding.probe_input is None:
         return _inconclusive(f"{finding.code} has no runtime probe")
     try:
-        request = probe.prepare(finding.probe_input)
+        probe_input = probe.input_type.from_record(finding.probe_input)
+    except ProbeInputError as error:
+        return _inconclusive(f"internal error: the finding's probe input does not fit its probe ({error}); please report")
+    try:
+        request = probe.prepare(probe_input)
     except Refused as refusal:
         return _inconclusive(f"not evaluated: {refusal}")
     try:

@@ -1,8 +1,9 @@
 """Runtime probes: one per confirmable rule, in each family's ``probe.py``.
 
-A probe has two halves. `prepare` runs in nnlint's own process, never imports torch, and turns a
-finding's `probe_input` (plain data from static analysis) into a request, vouching for every
-fragment it will evaluate (see `nnlint.runtime.vouch`); it raises `Refused` when it cannot. `run`
+A probe declares `input_type`, the `ProbeInput` its check builds (in the family's contracts.py),
+and has two halves. `prepare` runs in nnlint's own process, never imports torch, and turns that
+input into a request, vouching for every fragment it will evaluate (see `nnlint.runtime.vouch`);
+it raises `Refused` when it cannot. `run`
 runs in the worker subprocess, imports torch, evaluates the request on synthetic tensors and
 returns a status and evidence in numbers.
 
@@ -17,9 +18,10 @@ import importlib
 import importlib.util
 import pkgutil
 from functools import lru_cache
-from typing import Any, ClassVar, Dict, Tuple
+from typing import Any, ClassVar, Dict, Tuple, Type
 
 import nnlint.families as families_package
+from nnlint.contracts import ProbeInput
 
 #: the seed of every generator a probe (or a library it calls) may draw from; documented in the README
 PROBE_SEED = 0
@@ -43,8 +45,11 @@ def seed_generators(seed: int = PROBE_SEED) -> None:
 class Probe:
     #: the rule code this probe confirms
     code: ClassVar[str] = ""
+    #: what the rule's check hands it
+    input_type: ClassVar[Type[ProbeInput]] = ProbeInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
+    def prepare(self, probe_input: Any) -> Dict[str, Any]:
+        """The request for the worker, from an `input_type` instance."""
         raise NotImplementedError
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:

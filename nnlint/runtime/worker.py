@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
+from nnlint.runtime.probe import probes_by_code
+
 
 def _answer(status: str, evidence: str) -> None:
     sys.stdout.write(json.dumps({"status": status, "evidence": evidence}) + "\n")
@@ -19,8 +21,6 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from nnlint.runtime.probe import probes_by_code
-
     probes = probes_by_code()
     sys.stdout.write(json.dumps({"ready": True}) + "\n")
     sys.stdout.flush()

@@ -8,195 +8,21 @@ synthetic asymmetric image and its mask/keypoints, 32 times, counting geometric 
 
 from __future__ import annotations
 
-import ast
-import importlib
-import importlib.util
-import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from nnlint.families.augmentation.contracts import AlignmentInput, FlipChangesLabelInput, KeypointFlipInput
+from nnlint.runtime.pipelines import ALLOWED, apply_with_fallbacks, build_pipeline, image_array, namespace_for, prepare_pipeline, require
 from nnlint.runtime.probe import Probe
 from nnlint.runtime.vouch import Refused, runtime_placeholder, safe_builtins, substitute, vouch_expression, vouch_statement
 
 DRAWS = 32
-ALLOWED = (
-    "torchvision.transforms", "torchvision.tv_tensors", "albumentations", "kornia.augmentation", "kornia.geometry",
-    "cv2.flip", "cv2.BORDER_", "cv2.INTER_", "cv2.IMREAD_", "PIL.Image.FLIP_", "PIL.Image.Transpose",
-    "PIL.Image.NEAREST", "PIL.Image.BILINEAR", "PIL.Image.BICUBIC", "PIL.Image.Resampling", "PIL.ImageOps.mirror",
-    "PIL.ImageOps.flip", "random.random", "random.uniform", "random.randint", "random.choice", "random.getrandbits",
-)
-LIBRARY_MODULES = {"torchvision": "torchvision", "albumentations": "albumentations", "kornia": "kornia"}
 IMAGE = "__image__"
 KEYPOINTS = "__keypoints__"
 WIDTH = "__width__"
-SIZE_WORDS = re.compile(r"size|crop|res|height|width|dim|shape", re.IGNORECASE)
-PROB_WORDS = re.compile(r"prob|^p$|_p$|flip|ratio", re.IGNORECASE)
-ANGLE_WORDS = re.compile(r"degree|rot|angle", re.IGNORECASE)
 COCO_PAIRS = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)]
 
 
-def _require(module: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        raise Refused(f"{module} is not installed, so the pipeline cannot be instantiated")
-
-
-def _representative(name: str) -> float:
-    last = name.split(".")[-1]
-    if PROB_WORDS.search(last):
-        return 0.5
-    if ANGLE_WORDS.search(last):
-        return 30
-    if SIZE_WORDS.search(last):
-        return 48
-    raise Refused(f"{name} is only known when the script runs")
-
-
-def _bindings(runtime_names: List[str]) -> Tuple[Dict[str, float], str]:
-    values = {name: _representative(name) for name in sorted(set(runtime_names))}
-    note = ""
-    if values:
-        shown = ", ".join(f"{name} = {value:g}" for name, value in values.items())
-        note = f"shown with {shown} (only known when the script runs): "
-    return {runtime_placeholder(name): value for name, value in values.items()}, note
-
-
-def prepare_pipeline(info: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """Vouch for a pipeline's construction (or for each of its ops) and name its library."""
-    if not info:
-        raise Refused("the pipeline is not known statically")
-    library = info["library"]
-    if library == "custom":
-        raise Refused(f"{', '.join(info.get('op_names') or ['the transform'])} is defined in your code (probes never run it)")
-    needed = {"torchvision": "torchvision", "albumentations": "albumentations", "kornia": "kornia"}
-    container = info.get("container") or ""
-    root = container.split(".")[0] if container else ""
-    if library in needed:
-        _require(needed[library])
-    elif root in needed:
-        _require(needed[root])
-    names = info["names"]
-    runtime: List[str] = []
-    if info.get("construction"):
-        vouched = vouch_expression(info["construction"], names, allowed=ALLOWED)
-        runtime.extend(vouched.runtime_names)
-        sources = {"construction": vouched.source, "ops": None}
-    else:
-        ops = []
-        for op in info["ops"]:
-            vouched = vouch_expression(op, names, allowed=ALLOWED)
-            runtime.extend(vouched.runtime_names)
-            ops.append(vouched.source)
-        for op in ops:
-            if op.startswith("albumentations."):
-                _require("albumentations")
-            elif op.startswith("torchvision."):
-                _require("torchvision")
-            elif op.startswith("kornia."):
-                _require("kornia")
-        sources = {"construction": None, "ops": ops}
-    bindings, note = _bindings(runtime)
-    source_text = sources["construction"] or " ".join(sources["ops"] or [])
-    kind = "albumentations" if "albumentations." in source_text else "kornia" if "kornia." in source_text else "torchvision"
-    return {**sources, "bindings": bindings, "note": note, "kind": kind}
-
-
 # --- worker side ------------------------------------------------------------------------------------
-
-
-def _namespace(sources: List[str], bindings: Dict[str, Any]) -> Dict[str, Any]:
-    import math
-
-    import numpy
-    import torch
-
-    namespace: Dict[str, Any] = {"torch": torch, "math": math, "numpy": numpy, "__builtins__": safe_builtins()}
-    for source in sources:
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Attribute):
-                parts = []
-                current: ast.AST = node
-                while isinstance(current, ast.Attribute):
-                    parts.append(current.attr)
-                    current = current.value
-                if isinstance(current, ast.Name) and current.id in ("torchvision", "albumentations", "kornia", "PIL", "cv2", "random"):
-                    dotted = [current.id] + list(reversed(parts))
-                    for end in range(len(dotted), 0, -1):
-                        try:
-                            importlib.import_module(".".join(dotted[:end]))
-                            break
-                        except ImportError:
-                            continue
-                    namespace[current.id] = importlib.import_module(current.id)
-    namespace.update(bindings)
-    return namespace
-
-
-def _build(pipeline: Dict[str, Any]):
-    sources = [pipeline["construction"]] if pipeline["construction"] else list(pipeline["ops"])
-    namespace = _namespace(sources, pipeline["bindings"])
-    if pipeline["construction"]:
-        built = eval(pipeline["construction"], namespace)  # noqa: S307 - vouched fragment
-        return built if not isinstance(built, (list, tuple)) else list(built)
-    return [eval(op, namespace) for op in pipeline["ops"]]  # noqa: S307 - vouched fragments
-
-
-def _apply(transform, kind: str, value):
-    """Apply a built pipeline (or a list of ops, in order) to one image value, the way a single
-    image-only call does."""
-    if isinstance(transform, list):
-        for op in transform:
-            value = _apply(op, kind, value)
-        return value
-    if kind == "albumentations":
-        import numpy as np
-
-        return transform(image=np.asarray(value))["image"]
-    if kind == "kornia":
-        import numpy as np
-        import torch
-
-        array = np.asarray(value, dtype=np.float32) / 255.0
-        tensor = torch.from_numpy(array if array.ndim == 3 else array[..., None]).permute(2, 0, 1)[None]
-        return transform(tensor)
-    return transform(value)
-
-
-def _apply_with_fallbacks(transform, kind: str, pil_image):
-    """PIL first (what v1 pipelines expect), then a float tensor, then RGB for one-channel input."""
-    import numpy as np
-    import torch
-
-    attempts = [pil_image]
-    attempts.append(torch.from_numpy(np.asarray(pil_image.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0))
-    if pil_image.mode != "RGB":
-        attempts.insert(1, pil_image.convert("RGB"))
-    error: Optional[Exception] = None
-    for attempt in attempts:
-        try:
-            return _apply(transform, kind, attempt)
-        except Exception as failure:  # noqa: BLE001 - try the next input type
-            error = failure
-    assert error is not None
-    raise error
-
-
-def image_array(value):
-    """A pipeline's output image (PIL, ndarray, tensor, an albumentations dict; with batch axes) as a
-    float array of at most three axes, CHW or HWC as it came."""
-    import numpy as np
-
-    try:
-        import torch
-
-        if isinstance(value, torch.Tensor):
-            value = value.detach().float().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(value, dict):
-        value = value.get("image")
-    array = np.asarray(value, dtype=np.float64)
-    while array.ndim > 3:
-        array = array[0]
-    return array
 
 
 def _as_array(value):
@@ -261,30 +87,32 @@ def _orientation(foreground, reference) -> str:
 class _AlignmentProbe(Probe):
     """Shared by NNL201 and NNL202."""
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        mode = probe_input["mode"]
+    input_type = AlignmentInput
+
+    def prepare(self, probe_input: AlignmentInput) -> Dict[str, Any]:
+        mode = probe_input.mode
         if mode == "manual":
             return self._prepare_manual(probe_input)
-        request: Dict[str, Any] = {"mode": mode, "target": probe_input.get("target"), "image": probe_input.get("image")}
-        request["pipeline"] = prepare_pipeline(probe_input["pipeline"])
+        request: Dict[str, Any] = {"mode": mode, "target": probe_input.target, "image": probe_input.image}
+        request["pipeline"] = prepare_pipeline(probe_input.pipeline)
         if mode == "separate":
-            request["target_pipeline"] = prepare_pipeline(probe_input["target_pipeline"])
+            request["target_pipeline"] = prepare_pipeline(probe_input.target_pipeline)
         return request
 
-    def _prepare_manual(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        names = probe_input["names"]
-        operand = probe_input["operand"]
-        flip = substitute(probe_input["flip"], operand, IMAGE)
-        if "TF." in probe_input["flip"] or "transforms" in str(names):
-            _require("torchvision")
-        if "cv2" in probe_input["flip"]:
-            _require("cv2")
+    def _prepare_manual(self, probe_input: AlignmentInput) -> Dict[str, Any]:
+        names = probe_input.names
+        operand = probe_input.operand
+        flip = substitute(probe_input.flip, operand, IMAGE)
+        if "TF." in probe_input.flip or "transforms" in str(names):
+            require("torchvision")
+        if "cv2" in probe_input.flip:
+            require("cv2")
         vouched = vouch_expression(flip, names, {operand: IMAGE, IMAGE: IMAGE}, allowed=ALLOWED)
         condition = None
         note = ""
-        if probe_input.get("condition"):
+        if probe_input.condition:
             try:
-                vouched_condition = vouch_expression(probe_input["condition"], names, allowed=ALLOWED)
+                vouched_condition = vouch_expression(probe_input.condition, names, allowed=ALLOWED)
                 condition = vouched_condition.source
                 if vouched_condition.runtime_names:
                     listed = ", ".join(sorted(set(vouched_condition.runtime_names)))
@@ -300,12 +128,12 @@ class _AlignmentProbe(Probe):
         return {
             "mode": "manual",
             "flip": vouched.source,
-            "flip_text": probe_input["flip"],
+            "flip_text": probe_input.flip,
             "condition": condition,
             "condition_bindings": condition_bindings,
             "note": note,
-            "image": probe_input.get("image"),
-            "target": probe_input.get("target"),
+            "image": probe_input.image,
+            "target": probe_input.target,
             "input_kind": _input_kind(vouched.source),
         }
 
@@ -313,9 +141,9 @@ class _AlignmentProbe(Probe):
         if request["mode"] == "manual":
             return self._run_manual(request)
         pipeline = request["pipeline"]
-        built = _build(pipeline)
+        built = build_pipeline(pipeline)
         target_pipeline = request.get("target_pipeline")
-        target_built = _build(target_pipeline) if target_pipeline else None
+        target_built = build_pipeline(target_pipeline) if target_pipeline else None
         last_error: Optional[Exception] = None
         for size in (64, 256, 640, 1280):
             image, mask_image, mask = _synthetic(size)
@@ -329,10 +157,10 @@ class _AlignmentProbe(Probe):
         kind = request["pipeline"]["kind"]
         disagree = image_mirrored = target_mirrored = 0
         for _ in range(DRAWS):
-            out = _foreground(_apply_with_fallbacks(built, kind, image))
+            out = _foreground(apply_with_fallbacks(built, kind, image))
             if target_built is not None:
                 target_kind = request["target_pipeline"]["kind"]
-                target = _foreground(_apply_with_fallbacks(target_built, target_kind, mask_image))
+                target = _foreground(apply_with_fallbacks(target_built, target_kind, mask_image))
             else:
                 target = mask
             if _orientation(out, mask) != "kept":
@@ -356,7 +184,7 @@ class _AlignmentProbe(Probe):
         import numpy as np
 
         image, _mask_image, mask = _synthetic(64)
-        namespace = _namespace([request["flip"]] + ([request["condition"]] if request["condition"] else []), request["condition_bindings"])
+        namespace = namespace_for([request["flip"]] + ([request["condition"]] if request["condition"] else []), request["condition_bindings"])
         rng = stdlib_random.Random(0)
         flipped = disagree = 0
         for _ in range(DRAWS):
@@ -409,19 +237,20 @@ class IndependentRandomTransformsProbe(_AlignmentProbe):
 
 class KeypointFlipWithoutSwapProbe(Probe):
     code = "NNL203"
+    input_type = KeypointFlipInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        names = probe_input.get("keypoint_names")
-        if probe_input["mode"] != "manual":
-            prepare_pipeline(probe_input.get("pipeline"))  # refuses without the library
+    def prepare(self, probe_input: KeypointFlipInput) -> Dict[str, Any]:
+        names = probe_input.keypoint_names
+        if probe_input.mode != "manual":
+            prepare_pipeline(probe_input.pipeline)  # refuses without the library
             raise Refused("library keypoint flips are confirmed only for hand-written mirrors")
-        statement = substitute(probe_input["statement"], probe_input["keypoints"], KEYPOINTS, mode="exec")
-        if probe_input["width"] not in ("0",):
-            statement = substitute(statement, probe_input["width"], WIDTH, mode="exec")
-        vouched = vouch_statement(statement, probe_input["names"], {KEYPOINTS: KEYPOINTS, WIDTH: WIDTH})
-        return {"statement": vouched.source, "text": probe_input["statement"], "keypoint_names": names,
-                "flat": "::2" in probe_input["statement"] or "::3" in probe_input["statement"],
-                "centred": probe_input["width"] == "0"}
+        statement = substitute(probe_input.statement, probe_input.keypoints, KEYPOINTS, mode="exec")
+        if probe_input.width not in ("0",):
+            statement = substitute(statement, probe_input.width, WIDTH, mode="exec")
+        vouched = vouch_statement(statement, probe_input.names, {KEYPOINTS: KEYPOINTS, WIDTH: WIDTH})
+        return {"statement": vouched.source, "text": probe_input.statement, "keypoint_names": names,
+                "flat": "::2" in probe_input.statement or "::3" in probe_input.statement,
+                "centred": probe_input.width == "0"}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import numpy as np
@@ -469,10 +298,11 @@ def _pairs(names: List[str]) -> List[Tuple[int, int]]:
 
 class FlipChangesLabelProbe(Probe):
     code = "NNL204"
+    input_type = FlipChangesLabelInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        return {"pipeline": prepare_pipeline(probe_input.get("pipeline")), "op": probe_input["op"],
-                "dataset": probe_input["dataset"]}
+    def prepare(self, probe_input: FlipChangesLabelInput) -> Dict[str, Any]:
+        return {"pipeline": prepare_pipeline(probe_input.pipeline), "op": probe_input.op,
+                "dataset": probe_input.dataset}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import numpy as np
@@ -484,7 +314,7 @@ class FlipChangesLabelProbe(Probe):
         glyph[12:15, 8:18] = 255
         image = Image.fromarray(glyph)
         reference = glyph > 0
-        built = _build(request["pipeline"])
+        built = build_pipeline(request["pipeline"])
         kind = request["pipeline"]["kind"]
         references = {"upright": reference, "mirrored": np.fliplr(reference), "upside down": np.flipud(reference)}
         for angle in range(-180, 181, 15):
@@ -493,7 +323,7 @@ class FlipChangesLabelProbe(Probe):
                 references[f"rotated {angle:+d}"] = rotated
         changed = mirrored = rotated_count = 0
         for _ in range(DRAWS):
-            out = _foreground(_apply_with_fallbacks(built, kind, image))
+            out = _foreground(apply_with_fallbacks(built, kind, image))
             best = max(references, key=lambda key: _iou(out, _resize(references[key], out.shape)))
             if best in ("mirrored", "upside down"):
                 mirrored += 1

@@ -9,16 +9,16 @@ NNL204 flip-changes-label: flips/large rotations on datasets whose class depends
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Set
+from typing import List, Optional, Set
 
 import libcst as cst
 
-from nnlint.families.augmentation.alignment import Alignment, Misalignment
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.flips import access_path
-from nnlint.families.augmentation.keypoints import KeypointPairing, Mirror
-from nnlint.analysis.names import keyword_arg
+from nnlint.analysis.names import argument, keyword_arg, positional_args
 from nnlint.analysis.targets import kind_by_name
 from nnlint.analysis.transforms import (
+    pipeline_probe_input,
     FLIPS,
     Application,
     Pipeline,
@@ -27,35 +27,20 @@ from nnlint.analysis.transforms import (
     rotation_range,
 )
 from nnlint.analysis.values import FixedValues
-from nnlint.analysis.context import brief_text
-from nnlint.check import Check
-from nnlint.finding import Severity
-from nnlint.registry import Rule
+from nnlint.check import Check, Elsewhere
+from nnlint.families.augmentation import passthrough
+from nnlint.families.augmentation.alignment import Alignment, Misalignment
+from nnlint.families.augmentation.contracts import (
+    FLIP_CHANGES_LABEL,
+    FLIP_WITHOUT_TARGET,
+    INDEPENDENT_RANDOM_TRANSFORMS,
+    KEYPOINT_FLIP_WITHOUT_SWAP,
+    AlignmentInput,
+    FlipChangesLabelInput,
+    KeypointFlipInput,
+)
+from nnlint.families.augmentation.keypoints import KeypointPairing, Mirror
 
-FLIP_WITHOUT_TARGET = Rule(
-    code="NNL201",
-    name="flip-without-target",
-    severity=Severity.ERROR,
-    summary="The image is flipped (or randomly cropped/rotated) but its mask, boxes or keypoints are not.",
-)
-INDEPENDENT_RANDOM_TRANSFORMS = Rule(
-    code="NNL202",
-    name="independent-random-transforms",
-    severity=Severity.ERROR,
-    summary="Image and spatial target go through separate random transforms, so their random draws disagree.",
-)
-KEYPOINT_FLIP_WITHOUT_SWAP = Rule(
-    code="NNL203",
-    name="keypoint-flip-without-swap",
-    severity=Severity.ERROR,
-    summary="Keypoints are mirrored without swapping left/right indices, so left joints get right labels.",
-)
-FLIP_CHANGES_LABEL = Rule(
-    code="NNL204",
-    name="flip-changes-label",
-    severity=Severity.WARNING,
-    summary="Flips or large rotations augment digits/characters whose class depends on orientation.",
-)
 
 # Every random geometric op of the catalogue (analysis/transforms.py) contains one of these.
 GEOMETRY_TRIGGERS = (
@@ -77,11 +62,6 @@ def _op_list(ops: List[TransformOp], limit: int = 3) -> str:
             names.append(op.name)
     shown = ", ".join(names[:limit])
     return shown + (", ..." if len(names) > limit else "")
-
-
-def _short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
-    text = ctx.code(node)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _target_words(target: str, what: str, limit: Optional[int] = None) -> str:
@@ -107,51 +87,49 @@ def _keypoint_concise(keypoints: str) -> str:
     return f"{brief_text(keypoints, 24)} mirrored without swapping left/right joints: permute them with the flip pairs"
 
 
-def pipeline_probe_input(ctx, pipelines: List[Pipeline]) -> Optional[Dict[str, object]]:
-    """What a probe needs to instantiate a pipeline: its construction code (or its ops when it
-    was built up in a list), the library, and the resolution table of every name it uses."""
-    if not pipelines:
-        return None
-    pipeline = pipelines[0]
-    fixed = ctx.fact(FixedValues)
-    names: Dict[str, Dict[str, str]] = {}
-    ops = [ctx.fragment(op.node) for op in pipeline.ops]
-    for op in pipeline.ops:
-        if op.statement is not None:
-            for key, value in fixed.resolve_for_probe([op.node], op.statement).items():
-                names.setdefault(key, value)
-    construction = None
-    if pipeline.built_from is None and pipeline.library != "list" and pipeline.statement is not None:
-        construction = ctx.fragment(pipeline.node)
-        for key, value in fixed.resolve_for_probe([pipeline.node], pipeline.statement).items():
-            names.setdefault(key, value)
-    container = None
-    if isinstance(pipeline.node, cst.Call):
-        container = ctx.qualified_name(pipeline.node.func)
-    return {
-        "library": pipeline.library,
-        "v2": pipeline.v2,
-        "construction": construction,
-        "container": container,
-        "ops": ops,
-        "op_names": [op.name for op in pipeline.ops],
-        "names": names,
-        "line": _line_hint(pipeline),
-    }
-
-
-def _line_hint(pipeline: Pipeline) -> Optional[str]:
-    return None
-
-
 class FlipWithoutTargetCheck(Check):
     rules = (FLIP_WITHOUT_TARGET,)
     triggers = GEOMETRY_TRIGGERS
 
     def finish(self) -> None:
         for item in self.ctx.fact(Alignment).misalignments():
-            if item.kind == "image-only":
+            if item.kind != "image-only":
+                continue
+            if item.remote:
+                self._report_across_files(item)
+            elif item.passthrough is not None and isinstance(item.node, cst.Call):
+                what = KIND_WORDS.get(item.target_kind, "target")
+                message = passthrough.message(self.ctx, item.node, item.image, item.target, what, _op_list(item.ops), item.passthrough)
+                self.report(item.node, FLIP_WITHOUT_TARGET, message, self._probe_input(item), short=passthrough.concise(item.target))
+            else:
                 self.report(item.node, FLIP_WITHOUT_TARGET, self._message(item), self._probe_input(item), short=self._concise(item))
+
+    def _report_across_files(self, item: Misalignment) -> None:
+        """The pipeline comes from another file: the finding stays on the call (the fix, passing the
+        target too, goes here); the pipeline's construction is its related location."""
+        project = self.ctx.project
+        assert project is not None
+        what = KIND_WORDS.get(item.target_kind, "target")
+        pipeline = item.remote[0]
+        built = f"{project.display(pipeline.path)}:{pipeline.line}"
+        ops = ", ".join(item.remote_ops[:3]) + (", ..." if len(item.remote_ops) > 3 else "")
+        if item.feed is not None:
+            dataset = item.feed.qualified.split(".")[-1] if item.feed.qualified else "the dataset"
+            message = (
+                f"{dataset} applies `transform=` (the pipeline built at {built}: random {ops}) to the image only; its "
+                f"{what} target is left as it is, so random flips/crops make image and {what} disagree. Pass a joint "
+                f"transform with `transforms=` (torchvision.transforms.v2 transforms image and target together)."
+            )
+        else:
+            message = (
+                f"`{brief_text(self.ctx.code(item.node), 60)}` applies the pipeline built at {built} (random {ops}) to "
+                f"{item.image} only, while {_target_words(item.target, what)} is returned with it untransformed: image "
+                f"and {what} no longer line up whenever the transform fires. Transform both in one call (torchvision."
+                f"transforms.v2 `tf({item.image}, {item.target})` with tv_tensors, or albumentations `aug(image=..., mask=...)`)."
+            )
+        concise = f"{brief_text(item.image, 20)} gets random {item.remote_ops[0]} ({built}), its {what} does not: transform both together"
+        related = tuple((Elsewhere(p.path, tuple(p.at)), "builds the pipeline") for p in item.remote if p.at is not None)
+        self.report(item.node, FLIP_WITHOUT_TARGET, message, related=related, short=concise)
 
     @staticmethod
     def _concise(item: Misalignment) -> str:
@@ -167,7 +145,7 @@ class FlipWithoutTargetCheck(Check):
         ctx = self.ctx
         what = KIND_WORDS.get(item.target_kind, "target")
         if item.manual is not None:
-            flip = _short(ctx, item.manual.node)
+            flip = brief_text(ctx.code(item.manual.node), 60)
             axis = "vertically" if item.manual.axis == "v" else "horizontally"
             return (
                 f"`{flip}` flips {item.image} {axis} at random but {_target_words(item.target, what)}, returned with it, is not "
@@ -182,7 +160,7 @@ class FlipWithoutTargetCheck(Check):
                 f"random flips/crops make image and {what} disagree. Pass a joint transform with `transforms=` "
                 f"(torchvision.transforms.v2 transforms image and target together)."
             )
-        call = _short(ctx, item.node)
+        call = brief_text(ctx.code(item.node), 60)
         pipeline = item.pipelines[0] if item.pipelines else None
         if pipeline is not None and pipeline.library == "custom" and item.ops:
             verb = {"hflip": "flips", "vflip": "flips", "flip": "flips"}.get(item.ops[0].geometry or "", "transforms")
@@ -204,7 +182,7 @@ class FlipWithoutTargetCheck(Check):
             f"untransformed: image and {what} no longer line up whenever the transform fires. Instead, {fix}."
         )
 
-    def _probe_input(self, item: Misalignment) -> Optional[Dict[str, object]]:
+    def _probe_input(self, item: Misalignment) -> Optional[AlignmentInput]:
         ctx = self.ctx
         if item.manual is not None:
             flip = item.manual
@@ -213,27 +191,27 @@ class FlipWithoutTargetCheck(Check):
             if isinstance(flip.branch, (cst.If, cst.IfExp)):
                 branch_test = ctx.fragment(flip.branch.test)
             nodes = [flip.node] + ([flip.branch.test] if isinstance(flip.branch, (cst.If, cst.IfExp)) else [])
-            return {
-                "mode": "manual",
-                "flip": ctx.fragment(flip.node),
-                "operand": ctx.fragment(flip.operand),
-                "axis": flip.axis,
-                "condition": branch_test,
-                "names": fixed.resolve_for_probe(nodes, flip.statement),
-                "target_kind": item.target_kind,
-                "image": item.image,
-                "target": item.target,
-            }
+            return AlignmentInput(
+                mode="manual",
+                flip=ctx.fragment(flip.node),
+                operand=ctx.fragment(flip.operand),
+                axis=flip.axis,
+                condition=branch_test,
+                names=fixed.resolve_for_probe(nodes, flip.statement),
+                target_kind=item.target_kind,
+                image=item.image,
+                target=item.target,
+            )
         pipeline = pipeline_probe_input(ctx, item.pipelines)
         if pipeline is None:
             return None
-        return {
-            "mode": "image-only",
-            "pipeline": pipeline,
-            "target_kind": item.target_kind,
-            "image": item.image,
-            "target": item.target,
-        }
+        return AlignmentInput(
+            mode="image-only",
+            pipeline=pipeline,
+            target_kind=item.target_kind,
+            image=item.image,
+            target=item.target,
+        )
 
 
 class IndependentRandomTransformsCheck(Check):
@@ -259,8 +237,8 @@ class IndependentRandomTransformsCheck(Check):
         )
         if item.manual is not None:
             return (
-                f"`{_short(ctx, item.node)}` flips {item.target} under its own random draw, separate from the draw that "
-                f"flips {item.image} (`{_short(ctx, item.manual.node)}`): image and {what} are flipped differently "
+                f"`{brief_text(ctx.code(item.node), 60)}` flips {item.target} under its own random draw, separate from the draw that "
+                f"flips {item.image} (`{brief_text(ctx.code(item.manual.node), 60)}`): image and {what} are flipped differently "
                 f"about half the time. Draw once (`flip = random.random() < 0.5`) and flip both under it."
             )
         ops = _op_list(item.ops)
@@ -271,21 +249,27 @@ class IndependentRandomTransformsCheck(Check):
                 f"and draw their own random parameters, so image and {what} get different flips/crops. Use one joint "
                 f"`transforms=` (torchvision.transforms.v2) instead."
             )
-        other = _short(ctx, item.other) if item.other is not None else "the image's call"
+        other = brief_text(ctx.code(item.other), 60) if item.other is not None else "the image's call"
         return (
-            f"`{_short(ctx, item.node)}` applies random {ops} to {item.target} in a separate call from `{other}`: "
+            f"`{brief_text(ctx.code(item.node), 60)}` applies random {ops} to {item.target} in a separate call from `{other}`: "
             f"each call draws its own randomness, so image and {what} get different flips/crops. {fix}"
         )
 
-    def _probe_input(self, item: Misalignment) -> Optional[Dict[str, object]]:
+    def _probe_input(self, item: Misalignment) -> Optional[AlignmentInput]:
         if item.manual is not None:
             return None
         image = pipeline_probe_input(self.ctx, item.pipelines)
         target = pipeline_probe_input(self.ctx, item.target_pipelines) if item.target_pipelines else image
         if image is None or target is None:
             return None
-        return {"mode": "separate", "pipeline": image, "target_pipeline": target, "target_kind": item.target_kind,
-                "image": item.image, "target": item.target}
+        return AlignmentInput(
+                    mode="separate",
+                    pipeline=image,
+                    target_pipeline=target,
+                    target_kind=item.target_kind,
+                    image=item.image,
+                    target=item.target,
+                )
 
 
 class KeypointFlipWithoutSwapCheck(Check):
@@ -362,7 +346,7 @@ class KeypointFlipWithoutSwapCheck(Check):
 
     def _mirror_message(self, mirror: Mirror, pairing) -> str:
         return (
-            f"`{_short(self.ctx, mirror.node)}` mirrors the x coordinates of {mirror.keypoints} but keeps their order, and "
+            f"`{brief_text(self.ctx.code(mirror.node), 60)}` mirrors the x coordinates of {mirror.keypoints} but keeps their order, and "
             f"{pairing.reason}: after the flip the left-joint slots hold right joints, so the model is taught left and "
             f"right swapped. Also permute the keypoints with the flip pairs, e.g. `{mirror.keypoints} = "
             f"{mirror.keypoints}[FLIP_INDEX]` (the index of each joint's mirror partner)."
@@ -370,29 +354,29 @@ class KeypointFlipWithoutSwapCheck(Check):
 
     def _library_message(self, application: Application, keypoints: str, op: TransformOp, pairing) -> str:
         return (
-            f"`{_short(self.ctx, application.node)}` runs {op.name}, which mirrors {keypoints} but never swaps left and "
+            f"`{brief_text(self.ctx.code(application.node), 60)}` runs {op.name}, which mirrors {keypoints} but never swaps left and "
             f"right joints, and {pairing.reason}: on flipped samples the left-joint slots hold right joints. After a "
             f"flip, reorder the keypoints with the flip pairs (or declare the swap, e.g. albumentations "
             f"`KeypointParams(label_mapping=...)`)."
         )
 
-    def _mirror_probe(self, mirror: Mirror, pairing) -> Dict[str, object]:
+    def _mirror_probe(self, mirror: Mirror, pairing) -> KeypointFlipInput:
         fixed = self.ctx.fact(FixedValues)
-        return {
-            "mode": "manual",
-            "statement": self.ctx.fragment(mirror.node),
-            "keypoints": mirror.keypoints,
-            "width": mirror.width,
-            "names": fixed.resolve_for_probe([mirror.node], mirror.statement),
-            "keypoint_names": list(pairing.names) if pairing.names else None,
-        }
+        return KeypointFlipInput(
+            mode="manual",
+            statement=self.ctx.fragment(mirror.node),
+            keypoints=mirror.keypoints,
+            width=mirror.width,
+            names=fixed.resolve_for_probe([mirror.node], mirror.statement),
+            keypoint_names=list(pairing.names) if pairing.names else None,
+        )
 
-    def _library_probe(self, application: Application, pairing) -> Dict[str, object]:
-        return {
-            "mode": "library",
-            "pipeline": pipeline_probe_input(self.ctx, application.pipelines),
-            "keypoint_names": list(pairing.names) if pairing.names else None,
-        }
+    def _library_probe(self, application: Application, pairing) -> KeypointFlipInput:
+        return KeypointFlipInput(
+            mode="library",
+            pipeline=pipeline_probe_input(self.ctx, application.pipelines),
+            keypoint_names=list(pairing.names) if pairing.names else None,
+        )
 
 
 # Datasets whose classes depend on orientation: digits and letters, and traffic signs (GTSRB has
@@ -444,7 +428,6 @@ class FlipChangesLabelCheck(Check):
     def _rotation_limit(self, op: TransformOp) -> Optional[float]:
         call = op.node
         if op.library in ("torchvision", "kornia"):
-            from nnlint.analysis.names import argument
 
             degrees = self.ctx.fact(TransformPipelines).literal(argument(call, 0, "degrees"), op.statement)
             if degrees is None:
@@ -458,8 +441,6 @@ class FlipChangesLabelCheck(Check):
             value = self.ctx.fact(TransformPipelines).literal(keyword_arg(call, keyword), op.statement)
             if value is None:
                 if op.name == "Rotate" or op.name == "SafeRotate":
-                    from nnlint.analysis.names import positional_args
-
                     args = positional_args(call)
                     value = args[0] if args else None
             if value is None:
@@ -472,15 +453,15 @@ class FlipChangesLabelCheck(Check):
 
     def _message(self, op: TransformOp, change: str, dataset: str) -> str:
         return (
-            f"`{_short(self.ctx, op.node)}` {change.format(dataset=dataset)} at random, but {dataset}'s classes depend on "
+            f"`{brief_text(self.ctx.code(op.node), 60)}` {change.format(dataset=dataset)} at random, but {dataset}'s classes depend on "
             f"orientation ({ORIENTATION_EXAMPLES.get(dataset, DIGIT_EXAMPLES)}): the model is trained on "
             f"images whose true class differs from their label. Drop it, or keep rotations within about 15 degrees."
         )
 
-    def _probe_input(self, pipeline: Pipeline, op: TransformOp, dataset: str) -> Dict[str, object]:
-        return {
-            "mode": "orientation",
-            "pipeline": pipeline_probe_input(self.ctx, [pipeline]),
-            "op": op.name,
-            "dataset": dataset,
-        }
+    def _probe_input(self, pipeline: Pipeline, op: TransformOp, dataset: str) -> FlipChangesLabelInput:
+        return FlipChangesLabelInput(
+            mode="orientation",
+            pipeline=pipeline_probe_input(self.ctx, [pipeline]),
+            op=op.name,
+            dataset=dataset,
+        )

@@ -60,7 +60,7 @@ def optimizer_of(step: Event) -> Optional[cst.BaseExpression]:
     call = step.node
     if not isinstance(call, cst.Call):
         return None
-    if step.detail.get("via_scaler"):
+    if step.detail.via_scaler:
         return argument(call, 0, "optimizer")
     return method_receiver(call)
 
@@ -150,7 +150,7 @@ def clip_before_steps(ctx: ModuleContext, timeline: Timeline, clip: Event, steps
                 return None
             prefix = rewrite.code(late.statement.node)
             rewrite.delete(late.statement.node)
-        elif step.detail.get("via_scaler") and not _unscaled(timeline, step):
+        elif step.detail.via_scaler and not _unscaled(timeline, step):
             backward = next((e for e in timeline.events if e.kind == BACKWARD and e.scaler == step.scaler), None)
             code = unscale_code(ctx, backward, step, step.statement, step.conditions) if backward is not None else None
             if code is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Tuple
 
+from nnlint.families.gradients.contracts import ClipInput, ClipMisorderedInput, ClipWhileScaledInput, ZeroGradMisplacedInput
 from nnlint.runtime.probe import Probe
 from nnlint.runtime.vouch import Refused, safe_builtins, vouch_expression
 
@@ -22,12 +23,12 @@ REPRESENTATIVE_LIMIT = 1.0
 DEFAULT_SCALE = 65536.0
 
 
-def _vouch_limit(probe_input: Dict[str, Any], allow_runtime: bool) -> Tuple[str, list, str]:
+def _vouch_limit(probe_input: ClipInput, allow_runtime: bool) -> Tuple[str, list, str]:
     """(vouched source of the threshold, runtime placeholders, note for the evidence)."""
-    limit = probe_input.get("limit")
+    limit = probe_input.limit
     if not limit:
         raise Refused("the clipping threshold is not given")
-    vouched = vouch_expression(limit, probe_input.get("names", {}))
+    vouched = vouch_expression(limit, probe_input.names)
     unresolved = sorted(set(vouched.runtime_names))
     if unresolved and not allow_runtime:
         listed = ", ".join(unresolved)
@@ -94,14 +95,15 @@ def _clip(model, function: str, limit: float):
 
 class ClipMisorderedProbe(Probe):
     code = "NNL102"
+    input_type = ClipMisorderedInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
+    def prepare(self, probe_input: ClipMisorderedInput) -> Dict[str, Any]:
         limit, placeholders, note = _vouch_limit(probe_input, allow_runtime=True)
         return {
-            "order": probe_input["order"],
-            "function": probe_input.get("function", "norm"),
+            "order": probe_input.order,
+            "function": probe_input.function,
             "limit": limit,
-            "limit_text": probe_input["limit"],
+            "limit_text": probe_input.limit,
             "runtime_placeholders": placeholders,
             "note": note,
         }
@@ -157,14 +159,15 @@ class ClipMisorderedProbe(Probe):
 
 class ClipWhileScaledProbe(Probe):
     code = "NNL103"
+    input_type = ClipWhileScaledInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
+    def prepare(self, probe_input: ClipWhileScaledInput) -> Dict[str, Any]:
         limit, _, _ = _vouch_limit(probe_input, allow_runtime=False)
         scale = None
         note = ""
-        if probe_input.get("init_scale"):
+        if probe_input.init_scale:
             try:
-                vouched = vouch_expression(probe_input["init_scale"], probe_input.get("scale_names", {}))
+                vouched = vouch_expression(probe_input.init_scale, probe_input.scale_names)
                 if not vouched.runtime_names:
                     scale = vouched.source
             except Refused as refusal:
@@ -174,9 +177,9 @@ class ClipWhileScaledProbe(Probe):
         if scale is None:
             note += f"shown with the default scale {DEFAULT_SCALE:g}: " if note else ""
         return {
-            "function": probe_input.get("function", "norm"),
+            "function": probe_input.function,
             "limit": limit,
-            "limit_text": probe_input["limit"],
+            "limit_text": probe_input.limit,
             "runtime_placeholders": [],
             "scale": scale,
             "note": note,
@@ -234,9 +237,10 @@ class ClipWhileScaledProbe(Probe):
 
 class ZeroGradMisplacedProbe(Probe):
     code = "NNL104"
+    input_type = ZeroGradMisplacedInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        form = probe_input.get("form")
+    def prepare(self, probe_input: ZeroGradMisplacedInput) -> Dict[str, Any]:
+        form = probe_input.form
         if form not in ("cleared_before_step", "never_cleared"):
             raise Refused(f"unknown form {form!r}")
         return {"form": form}

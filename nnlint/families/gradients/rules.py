@@ -13,10 +13,11 @@ the optimizer or the scaler, events only under other conditions) the checks stay
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.names import argument, callee_terminal_name, method_receiver, number_value
 from nnlint.analysis.objects import SCALER, SCALER_NAME, TrainingObjects, related
 from nnlint.analysis.timeline import (
@@ -33,31 +34,18 @@ from nnlint.analysis.timeline import (
     Timeline,
     TrainingTimelines,
 )
-from nnlint.analysis.context import brief_text
 from nnlint.analysis.values import FixedValues
 from nnlint.check import Check
 from nnlint.families.gradients import fixes
-from nnlint.finding import Severity
-from nnlint.registry import Rule
+from nnlint.families.gradients.contracts import (
+    CLIP_MISORDERED,
+    CLIP_WHILE_SCALED,
+    ZERO_GRAD_MISPLACED,
+    ClipMisorderedInput,
+    ClipWhileScaledInput,
+    ZeroGradMisplacedInput,
+)
 
-CLIP_MISORDERED = Rule(
-    code="NNL102",
-    name="clip-grad-misordered",
-    severity=Severity.ERROR,
-    summary="Gradient clipping runs before backward() or after optimizer.step(), so it never affects the update.",
-)
-CLIP_WHILE_SCALED = Rule(
-    code="NNL103",
-    name="clip-grad-while-scaled",
-    severity=Severity.ERROR,
-    summary="Gradients are clipped while still multiplied by the GradScaler's scale (no unscale_() first).",
-)
-ZERO_GRAD_MISPLACED = Rule(
-    code="NNL104",
-    name="zero-grad-misplaced",
-    severity=Severity.ERROR,
-    summary="zero_grad() runs between backward() and step(), or the loop never clears gradients at all.",
-)
 
 # A threshold this large only reads the gradient norm.
 NORM_READOUT = 1e5
@@ -67,22 +55,18 @@ SUSPECT_CALL = ("backward", "clip", "unscale", "zero_grad", "zero_", "clear", "r
 ENVIRONMENT = re.compile(r"env|sim|game|world|scheduler|sched|ema|meter|timer|progress|pbar|profiler|tracker")
 
 
-def short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
-    text = ctx.code(node)
-    if len(text) <= limit:
-        return text
-    if isinstance(node, cst.Call):
-        return f"{ctx.code(node.func)}(...)" if len(ctx.code(node.func)) < limit else f"{callee_terminal_name(node)}(...)"
-    if isinstance(node, cst.For):
+def _clearing(ctx, node: cst.CSTNode) -> str:
+    """How a message quotes a gradient clearing: a long `for p in ...: p.grad = None` loop in one line."""
+    if isinstance(node, cst.For) and len(ctx.code(node)) > 60:
         return f"for {ctx.code(node.target)} in {ctx.code(node.iter)}: ... .grad = None"
-    return text[: limit - 3] + "..."
+    return ctx.brief(node, 60)
 
 
 def optimizer_expression(step: Event) -> Optional[cst.BaseExpression]:
     call = step.node
     if not isinstance(call, cst.Call):
         return None
-    if step.detail.get("via_scaler"):
+    if step.detail.via_scaler:
         return argument(call, 0, "optimizer")
     return method_receiver(call)
 
@@ -91,15 +75,15 @@ def suspect_call(event: Event, keys: Set[Optional[str]]) -> bool:
     """An unknown call that may backpropagate, clip, unscale, step or clear gradients: a helper we
     did not look into, a call given one of `keys` (the optimizer, the scaler) as an argument, or a
     telling name (`clear_grads(model)`, `trainer.optimizer_step()`)."""
-    if event.kind != CALL or event.detail.get("part_of_event"):
+    if event.kind != CALL or event.detail.part_of_event:
         return False
-    if event.detail.get("opaque"):
+    if event.detail.opaque:
         return True
     if event.roots and any(key in event.roots for key in keys if key):
         return True
-    name = (event.detail.get("callee") or "").lower()
+    name = (event.detail.callee or "").lower()
     if name == "step" or name.endswith("_step"):
-        receiver = (event.detail.get("receiver") or "").lower()
+        receiver = (event.detail.receiver or "").lower()
         return not ENVIRONMENT.search(receiver)
     return any(word in name for word in SUSPECT_CALL)
 
@@ -191,9 +175,10 @@ class ClipOrder:
         return self.previous is not None and self.previous.kind == BACKWARD and self.relevant_step(self.next)
 
 
-class ClipMisorderedCheck(_StepCheck):
-    rules = (CLIP_MISORDERED,)
-    triggers = ("clip_grad", "clip_gradients")
+class _ClipCheck(_StepCheck):
+    """Checks of gradient clipping: each clipping call that clips something, in its training step,
+    is judged by `judge`."""
+
     interesting = CLIP_NAMES
 
     def finish(self) -> None:
@@ -205,12 +190,22 @@ class ClipMisorderedCheck(_StepCheck):
             if found is None:
                 continue
             timeline, clip = found
-            if clip.kind != CLIP or _clips_nothing(clip, fixed):
-                continue
-            verdict = self._verdict(timeline, clip)
-            if verdict is not None:
-                order, view, view_clip, anchor = verdict
-                self._report(view, view_clip, anchor, order, fixed, self._fix(timeline, clip))
+            if clip.kind == CLIP and not _clips_nothing(clip, fixed):
+                self.judge(timeline, clip, fixed)
+
+    def judge(self, timeline: Timeline, clip: Event, fixed: FixedValues) -> None:
+        raise NotImplementedError
+
+
+class ClipMisorderedCheck(_ClipCheck):
+    rules = (CLIP_MISORDERED,)
+    triggers = ("clip_grad", "clip_gradients")
+
+    def judge(self, timeline: Timeline, clip: Event, fixed: FixedValues) -> None:
+        verdict = self._verdict(timeline, clip)
+        if verdict is not None:
+            order, view, view_clip, anchor = verdict
+            self._report(view, view_clip, anchor, order, fixed, self._fix(timeline, clip))
 
     def _verdict(self, timeline: Timeline, clip: Event):
         """Misplaced on every path through the step (if/else decisions): the order, and the path's view."""
@@ -250,41 +245,42 @@ class ClipMisorderedCheck(_StepCheck):
 
     def _report(self, timeline: Timeline, clip: Event, anchor: Event, order: str, fixed: FixedValues, fix) -> None:
         ctx = self.ctx
-        clip_text = short(ctx, clip.node)
+        clip_text = ctx.brief(clip.node, 60)
         if order == "before_backward":
             backward = anchor
             step = next((e for e, _ in timeline.after(backward) if e.kind == STEP and timeline.concerns(clip, e)), None)
-            step_text = short(ctx, step.node) if step is not None else "step()"
+            step_text = ctx.brief(step.node, 60) if step is not None else "step()"
             in_closure = step is not None and any(site.node is step.node for site in backward.via)
             where = (
-                f"into the closure, right after `{short(ctx, backward.node)}`"
+                f"into the closure, right after `{ctx.brief(backward.node, 60)}`"
                 if in_closure
-                else f"between `{short(ctx, backward.node)}` and `{step_text}`"
+                else f"between `{ctx.brief(backward.node, 60)}` and `{step_text}`"
             )
             concise = f"gradient clipping runs before {ctx.brief(backward.node, 30)}: it never takes effect; move it after backward"
             message = (
-                f"`{clip_text}` runs before `{short(ctx, backward.node)}` in the same training step: it clips the "
+                f"`{clip_text}` runs before `{ctx.brief(backward.node, 60)}` in the same training step: it clips the "
                 f"previous step's gradients (already applied or zeroed), and `{step_text}` then applies the new "
                 f"gradients unclipped, so clipping never takes effect. Move it {where}."
             )
         else:
             step = anchor
             backward = self.backward_before(timeline, step)
-            backward_text = short(ctx, backward.node) if backward is not None else "backward()"
+            backward_text = ctx.brief(backward.node, 60) if backward is not None else "backward()"
             concise = f"gradient clipping runs after {ctx.brief(step.node, 30)}: it never takes effect; move it before the step"
             message = (
-                f"`{clip_text}` runs after `{short(ctx, step.node)}`: the update has already used the unclipped "
+                f"`{clip_text}` runs after `{ctx.brief(step.node, 60)}`: the update has already used the unclipped "
                 f"gradients, and the clipped ones are only zeroed or added to the next step's, so clipping never "
-                f"takes effect. Move it between `{backward_text}` and `{short(ctx, step.node)}`."
+                f"takes effect. Move it between `{backward_text}` and `{ctx.brief(step.node, 60)}`."
             )
-        self.report(clip.node, CLIP_MISORDERED, message, _clip_probe_input(ctx, clip, fixed, {"order": order}), short=concise, fix=fix)
+        probe_input = ClipMisorderedInput(**_clip_fields(ctx, clip, fixed), order=order)
+        self.report(clip.node, CLIP_MISORDERED, message, probe_input, short=concise, fix=fix)
 
 
 def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
     """`clip_grad_norm_(params, float("inf"))`, a huge or a None limit: used to measure the norm only."""
-    limit = clip.detail.get("limit")
+    limit = clip.detail.limit
     if limit is None:
-        return clip.detail.get("api") in ("torch", "accelerate", "module")
+        return clip.detail.api in ("torch", "accelerate", "module")
     if isinstance(limit, cst.Name) and limit.value == "None":
         return True
     value = number_value(limit)
@@ -293,52 +289,42 @@ def _clips_nothing(clip: Event, fixed: FixedValues) -> bool:
     return fixed.is_infinite(limit)
 
 
-def _clip_probe_input(ctx, clip: Event, fixed: FixedValues, extra: Dict) -> dict:
-    limit = clip.detail.get("limit")
-    data = {
+def _clip_fields(ctx, clip: Event, fixed: FixedValues) -> Dict[str, Any]:
+    """The fields of a ClipInput for this clipping event."""
+    limit = clip.detail.limit
+    return {
         "clip": ctx.code(clip.node),
-        "api": clip.detail.get("api"),
-        "function": clip.detail.get("function", "norm"),
+        "api": clip.detail.api,
+        "function": clip.detail.function or "norm",
         "limit": ctx.code(limit) if limit is not None else None,
         "names": fixed.resolve_for_probe([limit], clip.statement) if limit is not None else {},
     }
-    data.update(extra)
-    return data
 
 
 # -- NNL103 ---------------------------------------------------------------------------------------
 
 
-class ClipWhileScaledCheck(_StepCheck):
+class ClipWhileScaledCheck(_ClipCheck):
     rules = (CLIP_WHILE_SCALED,)
     triggers = ("clip_grad",)
-    interesting = CLIP_NAMES
 
-    def finish(self) -> None:
-        if not self.candidates:
+    def judge(self, timeline: Timeline, clip: Event, fixed: FixedValues) -> None:
+        if clip.detail.api != "torch":
             return
-        fixed = self.ctx.fact(FixedValues)
-        for node in self.candidates:
-            found = self.placed(node)
-            if found is None:
-                continue
-            timeline, clip = found
-            if clip.kind != CLIP or clip.detail.get("api") != "torch" or _clips_nothing(clip, fixed):
-                continue
-            # on some path through the step (the AMP branch of `if scaler: ... else: ...`)
-            for view, view_clip in timeline.paths(clip) or ():
-                order = ClipOrder(view, view_clip)
-                if not order.relevant_step(order.next):
-                    continue  # not before a step: NNL102's business
-                backward = self._scaled_backward_before(view, view_clip)
-                if backward is not None:
-                    # the fix reads the events as written, with the conditions the path decided
-                    originals = {id(event.node): event for event in timeline.events}
-                    fix = fixes.unscale_before_clip(
-                        self.ctx, timeline, clip, originals[id(backward.node)], originals[id(order.next.node)]
-                    ) if id(backward.node) in originals and id(order.next.node) in originals else None
-                    self._report(view, view_clip, backward, order.next, fixed, fix)
-                    break
+        # on some path through the step (the AMP branch of `if scaler: ... else: ...`)
+        for view, view_clip in timeline.paths(clip) or ():
+            order = ClipOrder(view, view_clip)
+            if not order.relevant_step(order.next):
+                continue  # not before a step: NNL102's business
+            backward = self._scaled_backward_before(view, view_clip)
+            if backward is not None:
+                # the fix reads the events as written, with the conditions the path decided
+                originals = {id(event.node): event for event in timeline.events}
+                fix = fixes.unscale_before_clip(
+                    self.ctx, timeline, clip, originals[id(backward.node)], originals[id(order.next.node)]
+                ) if id(backward.node) in originals and id(order.next.node) in originals else None
+                self._report(view, view_clip, backward, order.next, fixed, fix)
+                break
 
     def _scaled_backward_before(self, timeline: Timeline, clip: Event) -> Optional[Event]:
         keys = set(timeline.optimizers()) | {e.scaler for e in timeline.of(BACKWARD, STEP) if e.scaler}
@@ -350,13 +336,13 @@ class ClipWhileScaledCheck(_StepCheck):
             if suspect_call(event, keys):
                 return None
             if event.kind == BACKWARD:
-                if event.detail.get("form") != "scaled" or not self._is_grad_scaler(timeline, event):
+                if event.detail.form != "scaled" or not self._is_grad_scaler(timeline, event):
                     return None
                 return event
         return None
 
     def _is_grad_scaler(self, timeline: Timeline, backward: Event) -> bool:
-        enabled = backward.detail.get("scaler_enabled")
+        enabled = backward.detail.scaler_enabled
         if enabled is not None:
             return enabled
         # not constructed in this module: a scaler named so and used with step()/update()
@@ -364,7 +350,7 @@ class ClipWhileScaledCheck(_StepCheck):
         if scaler is None or not SCALER_NAME.search(scaler.split(".")[-1]):
             return False
         objects = self.ctx.fact(TrainingObjects)
-        node = backward.detail.get("scaler_node")
+        node = backward.detail.scaler_node
         if node is not None and objects.kind(node, backward.statement) not in (SCALER, None):
             return False
         return any(step.scaler == scaler for step in timeline.of(STEP))
@@ -374,13 +360,13 @@ class ClipWhileScaledCheck(_StepCheck):
         scaler = backward.scaler or "scaler"
         optimizer = optimizer_expression(step)
         optimizer_text = ctx.code(optimizer) if optimizer is not None else "optimizer"
-        limit = clip.detail.get("limit")
+        limit = clip.detail.limit
         limit_text = ctx.code(limit) if limit is not None else "max_norm"
         objects = self.ctx.fact(TrainingObjects)
-        scaler_node = backward.detail.get("scaler_node")
+        scaler_node = backward.detail.scaler_node
         init_scale = objects.init_scale(scaler_node, backward.statement) if scaler_node is not None else None
         scale_text = f"init_scale={ctx.code(init_scale)}" if init_scale is not None else "65536 at the start"
-        if clip.detail.get("function") == "value":
+        if clip.detail.function == "value":
             effect = (
                 f"every gradient element is compared with {limit_text} while multiplied by the loss scale "
                 f"({scale_text}), so the effective threshold is {limit_text} divided by the scale and almost "
@@ -393,15 +379,16 @@ class ClipWhileScaledCheck(_StepCheck):
                 f"divided by the scale: updates thousands of times too small"
             )
         message = (
-            f"`{short(ctx, clip.node)}` clips the gradients of `{short(ctx, backward.node)}` while they are still "
+            f"`{ctx.brief(clip.node, 60)}` clips the gradients of `{ctx.brief(backward.node, 60)}` while they are still "
             f"scaled: {effect}. Call `{scaler}.unscale_({optimizer_text})` right before clipping."
         )
-        extra = {
-            "init_scale": ctx.code(init_scale) if init_scale is not None else None,
-            "scale_names": fixed.resolve_for_probe([init_scale], backward.statement) if init_scale is not None else {},
-        }
+        probe_input = ClipWhileScaledInput(
+            **_clip_fields(ctx, clip, fixed),
+            init_scale=ctx.code(init_scale) if init_scale is not None else None,
+            scale_names=fixed.resolve_for_probe([init_scale], backward.statement) if init_scale is not None else {},
+        )
         concise = f"gradients clipped while still scaled by the GradScaler: call {brief_text(scaler, 20)}.unscale_(optimizer) first"
-        self.report(clip.node, CLIP_WHILE_SCALED, message, _clip_probe_input(ctx, clip, fixed, extra), short=concise, fix=fix)
+        self.report(clip.node, CLIP_WHILE_SCALED, message, probe_input, short=concise, fix=fix)
 
 
 # -- NNL104 ---------------------------------------------------------------------------------------
@@ -435,7 +422,7 @@ class ZeroGradMisplacedCheck(_StepCheck):
     # (a) zero_grad between backward and step
 
     def _cleared_before_step(self, timeline: Timeline, step: Event) -> Optional[Event]:
-        if step.detail.get("closure") == "unknown":
+        if step.detail.closure == "unknown":
             return None  # its closure may backpropagate inside the step
         keys = {step.target, step.scaler}
         for event, _ in timeline.before(step):
@@ -473,20 +460,20 @@ class ZeroGradMisplacedCheck(_StepCheck):
     def _report_cleared(self, timeline: Timeline, zero: Event, step: Event) -> None:
         ctx = self.ctx
         backward = self.backward_before(timeline, zero)
-        backward_text = short(ctx, backward.node) if backward is not None else "backward()"
+        backward_text = ctx.brief(backward.node, 60) if backward is not None else "backward()"
         message = (
-            f"`{short(ctx, zero.node)}` runs after `{backward_text}` and before `{short(ctx, step.node)}`: the "
+            f"`{_clearing(ctx, zero.node)}` runs after `{backward_text}` and before `{ctx.brief(step.node, 60)}`: the "
             f"gradients are cleared before the optimizer uses them, so every update sees zero gradients and the "
-            f"model does not learn. Clear them before the forward pass or after `{short(ctx, step.node)}`."
+            f"model does not learn. Clear them before the forward pass or after `{ctx.brief(step.node, 60)}`."
         )
-        probe_input = {"form": "cleared_before_step", "zero_grad": ctx.code(zero.node), "step": ctx.code(step.node)}
+        probe_input = ZeroGradMisplacedInput("cleared_before_step", ctx.code(step.node), zero_grad=ctx.code(zero.node))
         concise = f"{ctx.brief(zero.node, 30)} clears the gradients before {ctx.brief(step.node, 30)} uses them: move it"
         self.report(zero.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise, fix=fixes.clear_after_step(ctx, zero, step))
 
     # (b) never cleared
 
     def _never_cleared(self, timeline: Timeline, step: Event) -> bool:
-        if step.detail.get("closure") == "unknown" or step.target is None:
+        if step.detail.closure == "unknown" or step.target is None:
             return False
         if not self._plain_optimizer(step, timeline):
             return False
@@ -521,16 +508,17 @@ class ZeroGradMisplacedCheck(_StepCheck):
         optimizer = optimizer_expression(step)
         optimizer_text = ctx.code(optimizer) if optimizer is not None else "optimizer"
         backward = self.backward_before(timeline, step)
-        backward_text = short(ctx, backward.node) if backward is not None else "backward()"
+        backward_text = ctx.brief(backward.node, 60) if backward is not None else "backward()"
         if timeline.kind == "loop":
             where = "the loop"
         else:
             where = f"{timeline.scope.name} (Lightning does not clear them under manual optimization)"
         message = (
-            f"`{short(ctx, step.node)}` applies the gradients of `{backward_text}` every iteration, but nothing in "
+            f"`{ctx.brief(step.node, 60)}` applies the gradients of `{backward_text}` every iteration, but nothing in "
             f"{where} clears them (no `{optimizer_text}.zero_grad()`): gradients accumulate over the whole run and "
             f"each update uses the sum of all past gradients. Call `{optimizer_text}.zero_grad()` once per step, "
-            f"before backward() or after `{short(ctx, step.node)}`."
+            f"before backward() or after `{ctx.brief(step.node, 60)}`."
         )
         concise = f"gradients are never cleared, so they accumulate: call {brief_text(optimizer_text, 24)}.zero_grad() every step"
-        self.report(step.node, ZERO_GRAD_MISPLACED, message, {"form": "never_cleared", "step": ctx.code(step.node)}, short=concise, fix=fixes.clear_every_step(ctx, step))
+        probe_input = ZeroGradMisplacedInput("never_cleared", ctx.code(step.node))
+        self.report(step.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise, fix=fixes.clear_every_step(ctx, step))

@@ -19,8 +19,9 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Scope, Statement
-from nnlint.families.layers.models import SEQUENTIAL, ModelFacts, ModuleClass
 from nnlint.analysis.names import argument, callee_terminal_name, method_receiver
+from nnlint.analysis.remote import RemoteValues
+from nnlint.families.layers.models import SEQUENTIAL, ModelFacts, ModuleClass
 
 SOFTMAX_FUNCTIONS = frozenset({"torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax"})
 SIGMOID_FUNCTIONS = frozenset({"torch.sigmoid", "torch.nn.functional.sigmoid", "torch.special.expit"})
@@ -132,9 +133,25 @@ class Probabilities:
             module = self.models.enclosing_module_class(statement.scope)
             return self._model_output(module, call, statement) if module is not None else None
         built = self.models.constructors(target, statement)
-        if not built or len({self.models.layer_class(b) for b in built}) != 1:
+        if not built:
+            return self._project_model_output(target, call, statement)
+        if len({self.models.layer_class(b) for b in built}) != 1:
             return None
         return self._layer_output(built[0], call, statement, depth)
+
+    def _project_model_output(self, target: cst.BaseExpression, call: cst.Call, statement: Statement) -> Optional[Squashed]:
+        """The output of a model whose class another file of the project defines (`model` built
+        from model.py's `Net` in train.py and given to this module's `train_one_epoch`), read in
+        that file."""
+        remote = self.ctx.fact(RemoteValues)
+        found = remote.class_of(remote.instance(target, statement))
+        if found is None:
+            return None
+        module, info = found
+        module_class = module.fact(ModelFacts).module_class(info)
+        if module_class is None or not module_class.certain:
+            return None
+        return module.fact(Probabilities)._model_output(module_class, call, statement)
 
     def _layer_output(self, constructor: cst.Call, call: cst.Call, statement: Statement, depth: int) -> Optional[Squashed]:
         """The output of calling an object built by `constructor`."""

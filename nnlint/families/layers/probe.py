@@ -18,6 +18,13 @@ import math
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from nnlint.families.layers.contracts import (
+    BiasBeforeBatchNormInput,
+    FunctionalDropoutInput,
+    ProbabilitiesIntoLogitsInput,
+    UnregisteredSubmodulesInput,
+    ViewAsPermuteInput,
+)
 from nnlint.runtime.probe import Probe
 from nnlint.runtime.vouch import Refused, runtime_placeholder, safe_builtins, substitute, vouch_expression
 
@@ -73,17 +80,18 @@ DROPOUT_INPUTS = {
 
 class FunctionalDropoutProbe(Probe):
     code = "NNL503"
+    input_type = FunctionalDropoutInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        function = probe_input["function"]
+    def prepare(self, probe_input: FunctionalDropoutInput) -> Dict[str, Any]:
+        function = probe_input.function
         name = function.rsplit(".", 1)[-1]
         if name not in DROPOUT_INPUTS:
             raise Refused(f"{function} is not a dropout function this probe knows")
-        p_source = probe_input.get("p")
+        p_source = probe_input.p
         if p_source is None:
             return {"function": name, "p": "0.5", "values": {}, "note": ""}
         try:
-            source, values, note = _vouched(p_source, probe_input.get("names", {}))
+            source, values, note = _vouched(p_source, probe_input.names)
         except Refused as refusal:
             return {
                 "function": name, "p": repr(REPRESENTATIVE_DROPOUT), "values": {},
@@ -139,17 +147,18 @@ class FunctionalDropoutProbe(Probe):
 
 class UnregisteredSubmodulesProbe(Probe):
     code = "NNL504"
+    input_type = UnregisteredSubmodulesInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        names = probe_input.get("names", {})
+    def prepare(self, probe_input: UnregisteredSubmodulesInput) -> Dict[str, Any]:
+        names = probe_input.names
         elements: List[str] = []
         values: Dict[str, Any] = {}
         notes: List[str] = []
-        for source in probe_input["elements"]:
+        for source in probe_input.elements:
             try:
                 vouched, element_values, note = _vouched(source, names)
             except Refused as refusal:
-                stand_in = "torch.nn.Parameter(torch.zeros(8, 8))" if probe_input["parameters"] else "torch.nn.Linear(8, 8)"
+                stand_in = "torch.nn.Parameter(torch.zeros(8, 8))" if probe_input.parameters else "torch.nn.Linear(8, 8)"
                 notes.append(f"{_one_line(source)} is not evaluated ({refusal}), shown with {stand_in} standing in; ")
                 elements.append(stand_in)
                 continue
@@ -157,7 +166,7 @@ class UnregisteredSubmodulesProbe(Probe):
             values.update(element_values)
             if note and note not in notes:
                 notes.append(note)
-        count = probe_input.get("count")
+        count = probe_input.count
         repeat = None
         if count is not None and len(elements) == 1:
             try:
@@ -169,8 +178,8 @@ class UnregisteredSubmodulesProbe(Probe):
                 notes.append(f"{_one_line(count)} is shown as 2; ")
                 repeat = "2"
         return {
-            "attribute": probe_input["attribute"],
-            "container": probe_input["container"],
+            "attribute": probe_input.attribute,
+            "container": probe_input.container,
             "elements": elements,
             "repeat": repeat,
             "values": values,
@@ -234,17 +243,18 @@ SAMPLES = 256
 
 class ProbabilitiesIntoLogitsLossProbe(Probe):
     code = "NNL505"
+    input_type = ProbabilitiesIntoLogitsInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        kind = probe_input["kind"]
+    def prepare(self, probe_input: ProbabilitiesIntoLogitsInput) -> Dict[str, Any]:
+        kind = probe_input.kind
         canonical = f"torch.softmax({LOGITS}, dim=1)" if kind == "softmax" else f"torch.sigmoid({LOGITS})"
-        fragment, operand = probe_input.get("fragment"), probe_input.get("operand")
+        fragment, operand = probe_input.fragment, probe_input.operand
         note = ""
         source = canonical
         if fragment and operand:
             try:
                 replaced = substitute(fragment, operand, LOGITS)
-                vouched = vouch_expression(replaced, probe_input.get("names", {}), {operand: LOGITS, LOGITS: LOGITS})
+                vouched = vouch_expression(replaced, probe_input.names, {operand: LOGITS, LOGITS: LOGITS})
                 if vouched.runtime_names:
                     raise Refused(f"{', '.join(vouched.runtime_names)} only known when the script runs")
                 source = vouched.source
@@ -307,19 +317,20 @@ class ProbabilitiesIntoLogitsLossProbe(Probe):
 
 class ViewAsPermuteProbe(Probe):
     code = "NNL506"
+    input_type = ViewAsPermuteInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        groups = probe_input["groups"]
-        ndim = probe_input.get("ndim")
+    def prepare(self, probe_input: ViewAsPermuteInput) -> Dict[str, Any]:
+        groups = probe_input.groups
+        ndim = probe_input.ndim
         if ndim is None or any(group is None for group in groups):
             raise Refused("the code does not show how many dimensions the tensor has")
         return {
-            "tensor": probe_input["tensor"],
-            "method": probe_input["method"],
+            "tensor": probe_input.tensor,
+            "method": probe_input.method,
             "groups": groups,
             "ndim": ndim,
-            "note": f"assuming {probe_input['tensor']} is {ndim}-D; " if probe_input.get("assumed_ndim") else "",
-            "fragment": probe_input["fragment"],
+            "note": f"assuming {probe_input.tensor} is {ndim}-D; " if probe_input.assumed_ndim else "",
+            "fragment": probe_input.fragment,
         }
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
@@ -397,14 +408,15 @@ def _canonical_norm(layer: str) -> str:
 
 class BiasBeforeBatchNormProbe(Probe):
     code = "NNL507"
+    input_type = BiasBeforeBatchNormInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        names = probe_input.get("names", {})
+    def prepare(self, probe_input: BiasBeforeBatchNormInput) -> Dict[str, Any]:
+        names = probe_input.names
         try:
-            layer, layer_values, layer_note = _vouched(probe_input["layer"], names)
-            norm, norm_values, norm_note = _vouched(probe_input["norm"], names)
+            layer, layer_values, layer_note = _vouched(probe_input.layer, names)
+            norm, norm_values, norm_note = _vouched(probe_input.norm, names)
         except Refused as refusal:
-            layer = _canonical_layer(probe_input["layer"])
+            layer = _canonical_layer(probe_input.layer)
             norm = _canonical_norm(layer)
             return {
                 "layer": layer, "norm": norm, "values": {},
@@ -412,7 +424,7 @@ class BiasBeforeBatchNormProbe(Probe):
             }
         values = dict(layer_values, **norm_values)
         note = layer_note if layer_note == norm_note or not norm_note else layer_note + norm_note
-        return {"layer": layer, "norm": norm, "values": values, "note": note, "fallback": _canonical_layer(probe_input["layer"])}
+        return {"layer": layer, "norm": norm, "values": values, "note": note, "fallback": _canonical_layer(probe_input.layer)}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import torch

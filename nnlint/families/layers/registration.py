@@ -21,8 +21,8 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import ClassInfo, Statement
-from nnlint.families.layers.models import ModelFacts, ModuleClass
 from nnlint.analysis.names import argument, callee_terminal_name, dotted_name
+from nnlint.families.layers.models import ModelFacts, ModuleClass
 
 # --- NNL504 -----------------------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Scope, Statement
-from nnlint.families.layers.models import SEQUENTIAL, ModelFacts, ModuleClass
 from nnlint.analysis.names import (
     argument,
     callee_terminal_name,
@@ -26,55 +26,26 @@ from nnlint.analysis.names import (
     number_value,
     positional_args,
 )
+from nnlint.analysis.remote import RemoteValues
+from nnlint.analysis.values import FixedValues
+from nnlint.check import Check, Elsewhere
+from nnlint.families.layers import fixes
+from nnlint.families.layers.contracts import (
+    BIAS_BEFORE_BATCHNORM,
+    FUNCTIONAL_DROPOUT,
+    PROBABILITIES_INTO_LOGITS_LOSS,
+    UNREGISTERED_SUBMODULES,
+    VIEW_AS_PERMUTE,
+    BiasBeforeBatchNormInput,
+    FunctionalDropoutInput,
+    ProbabilitiesIntoLogitsInput,
+    UnregisteredSubmodulesInput,
+    ViewAsPermuteInput,
+)
+from nnlint.families.layers.models import SEQUENTIAL, ModelFacts, ModuleClass
 from nnlint.families.layers.probabilities import Probabilities, Squashed
 from nnlint.families.layers.registration import PlainContainer, Registration
 from nnlint.families.layers.shapes import ShapeNames
-from nnlint.analysis.values import FixedValues
-from nnlint.analysis.context import brief_text
-from nnlint.check import Check
-from nnlint.families.layers import fixes
-from nnlint.finding import Severity
-from nnlint.registry import Rule
-
-FUNCTIONAL_DROPOUT = Rule(
-    code="NNL503",
-    name="functional-dropout-always-on",
-    severity=Severity.ERROR,
-    summary="F.dropout in a module's forward without training=self.training: dropout stays on after model.eval().",
-)
-UNREGISTERED_SUBMODULES = Rule(
-    code="NNL504",
-    name="unregistered-submodules",
-    severity=Severity.ERROR,
-    summary="Modules or parameters kept in a plain list/tuple/dict attribute: not in model.parameters(), never trained.",
-)
-PROBABILITIES_INTO_LOGITS_LOSS = Rule(
-    code="NNL505",
-    name="probabilities-into-logits-loss",
-    severity=Severity.ERROR,
-    summary="Softmax/sigmoid output goes into CrossEntropyLoss/BCEWithLogitsLoss, which expect raw logits.",
-)
-VIEW_AS_PERMUTE = Rule(
-    code="NNL506",
-    name="view-as-permute",
-    severity=Severity.ERROR,
-    summary="view()/reshape() lists a tensor's own dimensions in another order: the data is scrambled, not permuted.",
-)
-BIAS_BEFORE_BATCHNORM = Rule(
-    code="NNL507",
-    name="bias-before-batchnorm",
-    severity=Severity.INFO,
-    summary="Conv/Linear with bias directly followed by BatchNorm: the normalization cancels the bias; wasted parameters.",
-)
-
-
-def _short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
-    text = ctx.code(node)
-    if len(text) <= limit:
-        return text
-    if isinstance(node, cst.Call):
-        return ctx.code(node.func) + "(...)"
-    return text[: limit - 3] + "..."
 
 
 # --- NNL503 -----------------------------------------------------------------------------------
@@ -163,7 +134,7 @@ class FunctionalDropoutCheck(Check):
 
     def _message(self, call: cst.Call, qualified: str, statement: Statement, module: ModuleClass) -> str:
         name = qualified.rsplit(".", 1)[-1]
-        code = _short(self.ctx, call)
+        code = self.ctx.brief(call, 60)
         scope = statement.scope
         if scope.class_info is not None:
             where = f"{scope.name}"
@@ -183,16 +154,16 @@ class FunctionalDropoutCheck(Check):
             f"{fix} (or use an {layer} layer, which follows model.train()/eval())."
         )
 
-    def _probe_input(self, call: cst.Call, qualified: str, statement: Statement) -> dict:
+    def _probe_input(self, call: cst.Call, qualified: str, statement: Statement) -> FunctionalDropoutInput:
         fixed = self.ctx.fact(FixedValues)
         first = argument(call, 0, "input")
         p = argument(call, 1, "p")
-        return {
-            "function": qualified,
-            "input": self.ctx.fragment(first) if first is not None else None,
-            "p": self.ctx.fragment(p) if p is not None else None,
-            "names": fixed.resolve_for_probe([p], statement) if p is not None else {},
-        }
+        return FunctionalDropoutInput(
+            function=qualified,
+            input=self.ctx.fragment(first) if first is not None else None,
+            p=self.ctx.fragment(p) if p is not None else None,
+            names=fixed.resolve_for_probe([p], statement) if p is not None else {},
+        )
 
 
 # --- NNL504 -----------------------------------------------------------------------------------
@@ -261,7 +232,7 @@ class UnregisteredSubmodulesCheck(Check):
             f"trains them), and .to(device), state_dict() and .eval() skip them. Use {wrapper}(...)."
         )
 
-    def _probe_input(self, container: PlainContainer) -> dict:
+    def _probe_input(self, container: PlainContainer) -> UnregisteredSubmodulesInput:
         attribute, kind, value, statement = container.attribute, container.kind, container.value, container.statement
         stateful, parameters = list(container.layers), container.parameters
         fixed = self.ctx.fact(FixedValues)
@@ -277,14 +248,14 @@ class UnregisteredSubmodulesCheck(Check):
             names.update(fixed.resolve_for_probe([element], site.statement if site and site.statement else statement))
         if count is not None:
             names.update(fixed.resolve_for_probe([count], statement))
-        return {
-            "attribute": attribute,
-            "container": kind,
-            "parameters": parameters,
-            "elements": [self.ctx.fragment(call) for call in elements],
-            "count": self.ctx.fragment(count) if count is not None else None,
-            "names": names,
-        }
+        return UnregisteredSubmodulesInput(
+            attribute=attribute,
+            container=kind,
+            parameters=parameters,
+            elements=[self.ctx.fragment(call) for call in elements],
+            count=self.ctx.fragment(count) if count is not None else None,
+            names=names,
+        )
 
 
 # --- NNL505 -----------------------------------------------------------------------------------
@@ -328,6 +299,16 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             concise = (
                 f"{self.ctx.brief(logits, 24)} is {squashed.kind} output but the loss expects logits: pass the raw logits"
             )
+            remote = self.ctx.fact(RemoteValues)
+            applied = remote.place(squashed.node)
+            if applied is not None:
+                # the model's class is another file's: its forward squashes, no fix here
+                self.report(
+                    call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text, applied),
+                    self._probe_input(squashed, remote.home(squashed.node)), short=concise,
+                    related=((Elsewhere(*applied), f"{squashed.via or 'the model'} ends in {squashed.kind}"),),
+                )
+                continue
             self.report(
                 call, PROBABILITIES_INTO_LOGITS_LOSS, self._message(call, logits, squashed, loss_text),
                 self._probe_input(squashed), short=concise, fix=fixes.drop_squashing(self.ctx, squashed, call, statement),
@@ -359,10 +340,13 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             return LOGITS_LOSS_CLASSES[built_class], f"{self.ctx.code(call.func)} ({built_class.replace('torch.nn.', 'nn.')})"
         return None
 
-    def _message(self, call: cst.Call, logits: cst.BaseExpression, squashed: Squashed, loss_text: str) -> str:
-        value = _short(self.ctx, logits, 40)
-        applied = _short(self.ctx, squashed.node, 50)
-        if squashed.via:
+    def _message(self, call: cst.Call, logits: cst.BaseExpression, squashed: Squashed, loss_text: str, elsewhere=None) -> str:
+        value = self.ctx.brief(logits, 40)
+        applied = self.ctx.brief(squashed.node, 50)
+        if squashed.via and elsewhere is not None and self.ctx.project is not None:
+            where = f"{self.ctx.project.display(elsewhere[0])}:{elsewhere[1][0]}"
+            origin = f" ({squashed.via} ends in `{applied}`, {where})"
+        elif squashed.via:
             origin = f" ({squashed.via} ends in `{applied}`)"
         elif squashed.node is logits:
             origin = ""
@@ -381,15 +365,17 @@ class ProbabilitiesIntoLogitsLossCheck(Check):
             f"and gradients shrink. Pass the raw logits (or use nn.BCELoss on the probabilities)."
         )
 
-    def _probe_input(self, squashed: Squashed) -> dict:
-        fixed = self.ctx.fact(FixedValues)
+    def _probe_input(self, squashed: Squashed, home=None) -> ProbabilitiesIntoLogitsInput:
+        """`home`: the module of another file that holds the squashing code."""
+        ctx = home or self.ctx
+        fixed = ctx.fact(FixedValues)
         operand = squashed.operand
-        return {
-            "kind": squashed.kind,
-            "fragment": self.ctx.fragment(squashed.node),
-            "operand": self.ctx.fragment(operand) if operand is not None else None,
-            "names": fixed.resolve_for_probe([squashed.node], squashed.statement),
-        }
+        return ProbabilitiesIntoLogitsInput(
+            kind=squashed.kind,
+            fragment=ctx.fragment(squashed.node),
+            operand=ctx.fragment(operand) if operand is not None else None,
+            names=fixed.resolve_for_probe([squashed.node], squashed.statement),
+        )
 
 
 # --- NNL506 -----------------------------------------------------------------------------------
@@ -425,14 +411,14 @@ class ViewAsPermuteCheck(Check):
             if order is None:
                 continue
             groups, ndim, assumed = order
-            self.report(call, VIEW_AS_PERMUTE, self._message(call, tensor, shape, groups, ndim), {
-                "tensor": tensor,
-                "method": callee_terminal_name(call) or "view",
-                "groups": [sorted(g) if g is not None else None for g in groups],
-                "ndim": ndim,
-                "assumed_ndim": assumed,
-                "fragment": self.ctx.code(call),
-            }, short=self._concise(call, tensor, groups, ndim))
+            self.report(call, VIEW_AS_PERMUTE, self._message(call, tensor, shape, groups, ndim), ViewAsPermuteInput(
+                tensor=tensor,
+                method=callee_terminal_name(call) or "view",
+                groups=[sorted(g) if g is not None else None for g in groups],
+                ndim=ndim,
+                assumed_ndim=assumed,
+                fragment=self.ctx.code(call),
+            ), short=self._concise(call, tensor, groups, ndim))
 
     def _receiver_and_shape(self, call: cst.Call):
         if has_star_args(call) or any(arg.keyword is not None for arg in call.args):
@@ -541,7 +527,7 @@ class ViewAsPermuteCheck(Check):
         else:
             fix = f"{tensor}.permute({', '.join(str(i) for i in order)}).reshape(...)"
         return (
-            f"`{_short(self.ctx, call)}` lists {tensor}'s own dimensions in another order: {method}() only "
+            f"`{self.ctx.brief(call, 60)}` lists {tensor}'s own dimensions in another order: {method}() only "
             f"reinterprets the memory, so values are scrambled across positions instead of moved to the new axes, "
             f"and the model trains on garbage without any error. Reorder the axes with {fix} "
             f"(.contiguous() before a view)."
@@ -706,11 +692,11 @@ class BiasBeforeBatchNormCheck(Check):
         for node, fallback in ((norm, second_statement), (layer, first_statement)):
             site = self.ctx.index.call_sites.get(node)
             names.update(fixed.resolve_for_probe([node], site.statement if site and site.statement else fallback))
-        self.report(layer, BIAS_BEFORE_BATCHNORM, self._message(layer, norm, layer_class, where), {
-            "layer": self.ctx.fragment(layer),
-            "norm": self.ctx.fragment(norm),
-            "names": names,
-        }, short=f"bias of {layer_class.rsplit('.', 1)[-1]} is cancelled by the BatchNorm after it: pass bias=False", fix=fixes.drop_bias(self.ctx, layer, bias_position))
+        self.report(layer, BIAS_BEFORE_BATCHNORM, self._message(layer, norm, layer_class, where), BiasBeforeBatchNormInput(
+            layer=self.ctx.fragment(layer),
+            norm=self.ctx.fragment(norm),
+            names=names,
+        ), short=f"bias of {layer_class.rsplit('.', 1)[-1]} is cancelled by the BatchNorm after it: pass bias=False", fix=fixes.drop_bias(self.ctx, layer, bias_position))
 
     def _single(self, expr, statement: Statement, models: ModelFacts) -> Optional[cst.Call]:
         if isinstance(expr, cst.Call):
@@ -757,8 +743,8 @@ class BiasBeforeBatchNormCheck(Check):
         name = layer_class.rsplit(".", 1)[-1]
         default = "" if keyword_arg(layer, "bias") is not None else " (bias=True is the default)"
         return (
-            f"`{_short(self.ctx, layer)}` has a bias{default} but is followed directly by "
-            f"`{_short(self.ctx, norm)}` {where}: BatchNorm subtracts the per-channel batch mean, which cancels the "
+            f"`{self.ctx.brief(layer, 60)}` has a bias{default} but is followed directly by "
+            f"`{self.ctx.brief(norm, 60)}` {where}: BatchNorm subtracts the per-channel batch mean, which cancels the "
             f"bias exactly, so those parameters get zero gradient and are wasted. Pass bias=False to {name}."
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Tuple
 
+from nnlint.families.loss.contracts import LossClippedInput
 from nnlint.runtime.probe import Probe
 from nnlint.runtime.vouch import runtime_placeholder, safe_builtins, substitute, vouch_expression, vouch_statement
 
@@ -16,17 +17,18 @@ REPRESENTATIVE_VALUE = 1.0
 
 class LossClippedProbe(Probe):
     code = "NNL101"
+    input_type = LossClippedInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        names = probe_input["names"]
-        mode = "exec" if probe_input["fragment_kind"] == "statement" else "eval"
-        operand = probe_input["operand"]
+    def prepare(self, probe_input: LossClippedInput) -> Dict[str, Any]:
+        names = probe_input.names
+        mode = "exec" if probe_input.fragment_kind == "statement" else "eval"
+        operand = probe_input.operand
         # the flagged loss is replaced by synthetic losses, wherever it appears
         substitutions = {operand: LOSS, LOSS: LOSS}
-        fragment = substitute(probe_input["fragment"], operand, LOSS, mode)
+        fragment = substitute(probe_input.fragment, operand, LOSS, mode)
         vouch = vouch_statement if mode == "exec" else vouch_expression
         vouched_fragment = vouch(fragment, names, substitutions)
-        bound = vouch_expression(probe_input["bound"], names, substitutions)
+        bound = vouch_expression(probe_input.bound, names, substitutions)
         unresolved = sorted(set(vouched_fragment.runtime_names) | set(bound.runtime_names))
         note = ""
         if unresolved:
@@ -39,9 +41,9 @@ class LossClippedProbe(Probe):
             "fragment": vouched_fragment.source,
             "mode": mode,
             "bound": bound.source,
-            "bound_text": probe_input["bound"],
+            "bound_text": probe_input.bound,
             "runtime_placeholders": [runtime_placeholder(name) for name in unresolved],
-            "per_sample": bool(probe_input.get("per_sample")),
+            "per_sample": bool(probe_input.per_sample),
             "note": note,
         }
 

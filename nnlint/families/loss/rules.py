@@ -13,18 +13,12 @@ import libcst as cst
 
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, keyword_arg, positional_args
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.training import LossValues
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
-from nnlint.finding import Severity
-from nnlint.registry import Rule
+from nnlint.check import Check, Elsewhere
+from nnlint.families.loss.contracts import LOSS_CLIPPED, LossClippedInput
 
-LOSS_CLIPPED = Rule(
-    code="NNL101",
-    name="loss-clipped",
-    severity=Severity.ERROR,
-    summary="The loss is capped (clamp/min/where) before backward(): whatever exceeds the cap gets zero gradient.",
-)
 
 # Method and function names that can cap a value from above.
 CAP_METHODS = frozenset({"clamp", "clamp_", "clip", "clip_", "clamp_max", "clamp_max_", "where", "masked_fill", "masked_fill_"})
@@ -97,12 +91,39 @@ class LossClippedCheck(Check):
                 continue
             also = (cap.in_place,) if cap.in_place else ()
             sink = losses.reaches_update(cap.node, statement, also)
-            if sink is None:
-                continue
+            related: Tuple[Tuple[object, str], ...] = ()
+            if sink is not None:
+                description = sink.description
+            else:
+                elsewhere = self._update_elsewhere(cap, statement, also, losses)
+                if elsewhere is None:
+                    continue
+                description, related = elsewhere
             self.report(
-                cap.node, LOSS_CLIPPED, self._message(cap, sink.description, losses), self._probe_input(cap, losses, fixed),
-                short=self._concise(cap),
+                cap.node, LOSS_CLIPPED, self._message(cap, description, losses), self._probe_input(cap, losses, fixed),
+                related=related, short=self._concise(cap),
             )
+
+    def _update_elsewhere(self, cap: Cap, statement: Statement, also, losses: LossValues):
+        """A capped loss returned by a function that another file of the project calls and
+        backpropagates (`loss = bounded_ce(model(x), y); loss.backward()` in engine.py): the
+        sink's description and the related places, or None."""
+        if losses.returned(cap.node, statement, also) is None:
+            return None
+        remote = self.ctx.fact(RemoteValues)
+        for module, site in remote.calls_elsewhere(statement.scope):
+            hit = module.fact(LossValues).reaches_update(site.node, site.statement)
+            call, sink = remote.place(site.node), remote.place(hit.node) if hit is not None else None
+            if call is None or sink is None or self.ctx.project is None:
+                continue
+            where = f"{self.ctx.project.display(sink[0])}:{sink[1][0]}"
+            name = statement.scope.function_name
+            reached = "returned to the framework, which backpropagates it" if isinstance(hit.node, cst.Return) else "backpropagates it"
+            return f"{hit.description} ({where})", (
+                (Elsewhere(*call), f"calls {name}(), which returns the capped loss"),
+                (Elsewhere(*sink), reached),
+            )
+        return None
 
     # -- recognising the forms of a cap ------------------------------------------------------
 
@@ -223,12 +244,12 @@ class LossClippedCheck(Check):
         operand, bound = self.ctx.brief(cap.operand, 24), self.ctx.brief(cap.bound, 24)
         return f"{operand} capped at {bound} before backward(): no gradient above the cap; clip the gradients instead"
 
-    def _probe_input(self, cap: Cap, losses: LossValues, fixed: FixedValues) -> dict:
-        return {
-            "fragment": self.ctx.code(cap.node),
-            "fragment_kind": "statement" if isinstance(cap.node, cst.Assign) else "expression",
-            "operand": self.ctx.code(cap.operand),
-            "bound": self.ctx.code(cap.bound),
-            "per_sample": losses.is_per_sample(cap.operand, cap.statement),
-            "names": fixed.resolve_for_probe([cap.node], cap.statement),
-        }
+    def _probe_input(self, cap: Cap, losses: LossValues, fixed: FixedValues) -> LossClippedInput:
+        return LossClippedInput(
+            fragment=self.ctx.code(cap.node),
+            fragment_kind="statement" if isinstance(cap.node, cst.Assign) else "expression",
+            operand=self.ctx.code(cap.operand),
+            bound=self.ctx.code(cap.bound),
+            per_sample=losses.is_per_sample(cap.operand, cap.statement),
+            names=fixed.resolve_for_probe([cap.node], cap.statement),
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
+from nnlint.families.mode.contracts import ModelModeInput
 from nnlint.runtime.probe import Probe
 from nnlint.runtime.vouch import Refused
 
@@ -33,8 +34,8 @@ def _kinds(layers: List[str]) -> Tuple[List[str], List[str]]:
     return list(dict.fromkeys(dropout)), list(dict.fromkeys(norm))
 
 
-def _prepare(probe_input: Dict[str, Any]) -> Dict[str, Any]:
-    layers = [str(name) for name in probe_input.get("layers") or []]
+def _prepare(probe_input: ModelModeInput) -> Dict[str, Any]:
+    layers = [str(name) for name in probe_input.layers or []]
     if not all(name.replace("/", "").replace(".", "").replace("_", "").isalnum() for name in layers):
         raise Refused("unexpected layer names")
     dropout, norm = _kinds(layers)
@@ -48,7 +49,7 @@ def _prepare(probe_input: Dict[str, Any]) -> Dict[str, Any]:
         "norm": bool(norm),
         "names": dropout + norm,
         "shown": shown,
-        "model": str(probe_input.get("model") or "the model"),
+        "model": str(probe_input.model or "the model"),
     }
 
 
@@ -77,8 +78,9 @@ def _intro(request: Dict[str, Any]) -> str:
 
 class EvalModeMissingProbe(Probe):
     code = "NNL501"
+    input_type = ModelModeInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
+    def prepare(self, probe_input: ModelModeInput) -> Dict[str, Any]:
         return _prepare(probe_input)
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
@@ -111,8 +113,9 @@ class EvalModeMissingProbe(Probe):
 
 class TrainModeNotRestoredProbe(Probe):
     code = "NNL502"
+    input_type = ModelModeInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
+    def prepare(self, probe_input: ModelModeInput) -> Dict[str, Any]:
         return _prepare(probe_input)
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:

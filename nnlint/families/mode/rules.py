@@ -18,29 +18,16 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import ClassInfo, Scope, Statement
 from nnlint.analysis.model_modes import ModeFound, ModelModes, called_model
 from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, method_receiver
 from nnlint.analysis.objects import MODULE_BASE, related
 from nnlint.analysis.timeline import BACKWARD, FORWARD, MODE, Event, Timeline, TrainingTimelines
-from nnlint.analysis.dataflow import DataFlow
 from nnlint.check import Check, Elsewhere
 from nnlint.families.mode import fixes
-from nnlint.finding import Severity
-from nnlint.registry import Rule
+from nnlint.families.mode.contracts import EVAL_MODE_MISSING, TRAIN_MODE_NOT_RESTORED, ModelModeInput
 
-EVAL_MODE_MISSING = Rule(
-    code="NNL501",
-    name="eval-mode-missing",
-    severity=Severity.ERROR,
-    summary="Evaluation code runs a model that is still in training mode (no model.eval() on that path).",
-)
-TRAIN_MODE_NOT_RESTORED = Rule(
-    code="NNL502",
-    name="train-mode-not-restored",
-    severity=Severity.ERROR,
-    summary="model.eval() inside the training loop and no model.train() before the next training step.",
-)
 
 # Functions whose name says they evaluate.
 EVAL_FUNCTION = re.compile(
@@ -49,15 +36,6 @@ EVAL_FUNCTION = re.compile(
 )
 # Hooks the frameworks call with the model already in evaluation mode.
 FRAMEWORK_CLASS = re.compile(r"LightningModule$|LightningDataModule$|Trainer$|Callback$")
-
-
-def short(ctx, node: cst.CSTNode, limit: int = 50) -> str:
-    text = ctx.code(node)
-    if len(text) <= limit:
-        return text
-    if isinstance(node, cst.Call):
-        return f"{ctx.code(node.func)}(...)" if len(ctx.code(node.func)) < limit else f"{callee_terminal_name(node)}(...)"
-    return text[: limit - 3] + "..."
 
 
 def _kinds(layers: Optional[Tuple[str, ...]]) -> Tuple[List[str], List[str], List[str]]:
@@ -213,12 +191,12 @@ class EvalModeMissingCheck(Check):
             related += ((Elsewhere(model.path, tuple(model.at)), "builds the model"),)
         context = "" if why.startswith("in ") else f", {why},"
         message = (
-            f"`{short(ctx, node)}` in {_where(scope)}{context} evaluates `{func.value}`, the model {call_place} passes "
+            f"`{ctx.brief(node, 50)}` in {_where(scope)}{context} evaluates `{func.value}`, the model {call_place} passes "
             f"(built at {built}), which is never put in evaluation mode: {in_training_mode(layers)}, so "
             f"predictions and metrics are wrong and change from run to run. Call `{func.value}.eval()` at the start "
             f"of {scope.function_name}() (and `.train()` before training resumes)."
         )
-        probe_input = {"rule": "NNL501", "layers": list(layers), "model": func.value}
+        probe_input = ModelModeInput("NNL501", list(layers), func.value)
         self.report(node, EVAL_MODE_MISSING, message, probe_input, related=related)
         return True
 
@@ -280,7 +258,7 @@ class EvalModeMissingCheck(Check):
         if found.state == "train" and found.event is not None:
             switch = found.event
             state = (
-                f"{model} is still in training mode here (last set by `{short(ctx, switch.node)}` in "
+                f"{model} is still in training mode here (last set by `{ctx.brief(switch.node, 50)}` in "
                 f"{_where(switch.statement.scope)}, and no eval() since)"
             )
         else:
@@ -288,11 +266,11 @@ class EvalModeMissingCheck(Check):
         where = _where(statement.scope)
         context = "" if why.startswith("in ") else f", {why},"
         message = (
-            f"`{short(ctx, node)}` in {where}{context} evaluates {model}, but {state}: "
+            f"`{ctx.brief(node, 50)}` in {where}{context} evaluates {model}, but {state}: "
             f"{in_training_mode(layers)}, so predictions and metrics are wrong and change from run to run. "
             f"Call `{model}.eval()` before evaluating (and `{model}.train()` before training resumes)."
         )
-        probe_input = {"rule": "NNL501", "layers": list(layers or ()), "model": model}
+        probe_input = ModelModeInput("NNL501", list(layers or ()), model)
         short_message = f"{ctx.brief(called_model(node), 30)} evaluates in training mode: call .eval() before evaluating"
         self.report(node, EVAL_MODE_MISSING, message, probe_input, short=short_message)
 
@@ -408,7 +386,7 @@ class TrainModeNotRestoredCheck(Check):
             holding = [
                 (timeline, event)
                 for timeline, event in timelines.loops_holding(node, MODE)
-                if event.detail.get("training") is False and timeline.is_training_step
+                if event.detail.training is False and timeline.is_training_step
             ]
             for timeline, event in holding:
                 if event.target is None or self._rebuilt_in_loop(timeline, event.target):
@@ -496,13 +474,13 @@ class TrainModeNotRestoredCheck(Check):
         train_scope = forward.statement.scope if forward is not None else timeline.scope
         where_eval = _where(evaluation.statement.scope)
         message = (
-            f"`{short(ctx, node)}` in {where_eval} switches {model} to evaluation mode inside {loop_text}, and "
-            f"nothing switches it back before `{short(ctx, step.node)}` trains it again (no {model}.train() in "
+            f"`{ctx.brief(node, 50)}` in {where_eval} switches {model} to evaluation mode inside {loop_text}, and "
+            f"nothing switches it back before `{ctx.brief(step.node, 50)}` trains it again (no {model}.train() in "
             f"{_where(train_scope)} or anywhere in between): after the first evaluation, training runs in "
             f"evaluation mode ({in_evaluation_mode(layers)}). Call `{model}.train()` at the start of each "
             f"training phase."
         )
-        probe_input = {"rule": "NNL502", "layers": list(layers or ()), "model": model}
+        probe_input = ModelModeInput("NNL502", list(layers or ()), model)
         short_message = f"{ctx.brief(receiver, 30)} stays in eval mode when training resumes: call .train() before training"
         self.report(node, TRAIN_MODE_NOT_RESTORED, message, probe_input, short=short_message, fix=fixes.train_after_evaluation(ctx, evaluation, receiver))
 
@@ -510,9 +488,9 @@ class TrainModeNotRestoredCheck(Check):
 def _loop_text(ctx, timeline: Timeline) -> str:
     root = timeline.root
     if isinstance(root, cst.For):
-        return f"the loop `for {ctx.code(root.target)} in {short(ctx, root.iter, 40)}`"
+        return f"the loop `for {ctx.code(root.target)} in {ctx.brief(root.iter, 40)}`"
     if isinstance(root, cst.While):
-        return f"the loop `while {short(ctx, root.test, 40)}`"
+        return f"the loop `while {ctx.brief(root.test, 40)}`"
     return "the training loop"
 
 

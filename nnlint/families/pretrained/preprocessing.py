@@ -43,10 +43,10 @@ from nnlint.analysis.names import (
     positional_args,
     string_value,
 )
-from nnlint.families.pretrained.pretrained_models import PretrainedModels
-from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
 from nnlint.analysis.transforms import Pipeline, TransformPipelines
+from nnlint.families.pretrained.pretrained_models import PretrainedModels
+from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS
 
 Triple = Tuple[float, float, float]
 

@@ -18,8 +18,15 @@ import importlib.util
 import re
 from typing import Any, Dict, Tuple
 
+from nnlint.contracts import PipelineInput
+from nnlint.families.pretrained.contracts import (
+    BgrIntoRgbInput,
+    ExpectedStatistics,
+    InputStatisticsInput,
+    UncheckedPartialLoadInput,
+)
+from nnlint.runtime.pipelines import apply_with_fallbacks, build_pipeline, image_array, prepare_pipeline, require
 from nnlint.runtime.probe import Probe
-from nnlint.families.augmentation.probe import _apply_with_fallbacks, _build, image_array, prepare_pipeline
 from nnlint.runtime.vouch import Refused
 
 WEIGHTS_NAME = re.compile(r"^[A-Za-z0-9_]+_Weights\.[A-Za-z0-9_]+$")
@@ -30,18 +37,13 @@ MEAN_GAP = 0.05  # rounding the statistics (0.485 -> 0.48) moves the channel mea
 STD_GAP = 0.05
 
 
-def _require(module: str, why: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        raise Refused(f"{module} is not installed, so {why}")
-
-
-def _expected(info: Dict[str, Any]) -> Dict[str, Any]:
-    weights = info.get("weights")
+def _expected(info: ExpectedStatistics) -> Dict[str, Any]:
+    weights = info.weights
     if weights is not None and not WEIGHTS_NAME.match(weights):
         weights = None
-    if weights is None and not info.get("mean"):
+    if weights is None and not info.mean:
         raise Refused("the statistics the weights were trained with are not known with certainty")
-    return {"weights": weights, "mean": info.get("mean"), "std": info.get("std"), "name": info.get("name")}
+    return {"weights": weights, "mean": info.mean, "std": info.std, "name": info.name}
 
 
 def _synthetic_photo(size: int = 256, seed: int = 0):
@@ -74,22 +76,25 @@ def _fmt(values) -> str:
 class _StatisticsProbe(Probe):
     """Shared by NNL301 and NNL302."""
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        if probe_input.get("manual"):
-            raise Refused(f"the preprocessing is hand-written code in your module ({probe_input['manual']}); probes never run it")
-        expected = _expected(probe_input["expected"])
-        request: Dict[str, Any] = {"expected": expected, "applied_mean": probe_input.get("mean"), "applied_std": probe_input.get("std")}
-        pipeline = probe_input.get("pipeline")
+    input_type = InputStatisticsInput
+
+    def prepare(self, probe_input: InputStatisticsInput) -> Dict[str, Any]:
+        if probe_input.manual:
+            raise Refused(f"the preprocessing is hand-written code in your module ({probe_input.manual}); probes never run it")
+        expected = _expected(probe_input.expected)
+        request: Dict[str, Any] = {"expected": expected, "applied_mean": probe_input.mean, "applied_std": probe_input.std}
+        pipeline = probe_input.pipeline
         if pipeline:
             request["pipeline"] = prepare_pipeline(pipeline)
-        elif probe_input.get("normalize"):
-            fragment = {"library": "torchvision", "construction": probe_input["normalize"], "names": probe_input.get("names") or {},
-                        "container": None, "ops": [probe_input["normalize"]], "op_names": ["Normalize"]}
-            if "albumentations" in str(probe_input.get("names")):
-                fragment["library"] = "albumentations"
+        elif probe_input.normalize:
+            library = "albumentations" if "albumentations" in str(probe_input.names) else "torchvision"
+            fragment = PipelineInput(
+                library=library, v2=None, construction=probe_input.normalize, container=None,
+                ops=[probe_input.normalize], op_names=["Normalize"], names=probe_input.names or {},
+            )
             request["pipeline"] = prepare_pipeline(fragment)
             request["normalize_only"] = True
-        elif probe_input.get("mean") is not None:
+        elif probe_input.mean is not None:
             request["pipeline"] = None  # hand-written arithmetic with resolved constants
         else:
             raise Refused("the pipeline is not known statically")
@@ -111,13 +116,13 @@ class _StatisticsProbe(Probe):
             applied_std = np.asarray(request["applied_std"], dtype=np.float64).reshape(-1, 1)
             outputs.append((unit - applied_mean) / applied_std)
         else:
-            built = _build(request["pipeline"])
+            built = build_pipeline(request["pipeline"])
             kind = request["pipeline"]["kind"]
             for _ in range(DRAWS):
                 if request.get("normalize_only"):
                     outputs.append(_channels(self._normalize_only(built, kind, photo)))
                 else:
-                    outputs.append(_channels(_apply_with_fallbacks(built, kind, photo)))
+                    outputs.append(_channels(apply_with_fallbacks(built, kind, photo)))
         observed = np.concatenate(outputs, axis=1)
         if observed.shape[0] not in (1, 3):
             return "inconclusive", f"the pipeline's output has {observed.shape[0]} channels"
@@ -189,17 +194,18 @@ class NormalizeStatsMismatchProbe(_StatisticsProbe):
 
 class BgrIntoRgbModelProbe(Probe):
     code = "NNL303"
+    input_type = BgrIntoRgbInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        _require("cv2", "the OpenCV read cannot be reproduced")
+    def prepare(self, probe_input: BgrIntoRgbInput) -> Dict[str, Any]:
+        require("cv2", "the OpenCV read cannot be reproduced")
         pipeline = None
         note = ""
-        if probe_input.get("pipeline"):
+        if probe_input.pipeline:
             try:
-                pipeline = prepare_pipeline(probe_input["pipeline"])
+                pipeline = prepare_pipeline(probe_input.pipeline)
             except Refused as refusal:
                 note = f" (the pipeline itself was not run: {refusal})"
-        return {"read": probe_input["read"], "pipeline": pipeline, "note": note}
+        return {"read": probe_input.read, "pipeline": pipeline, "note": note}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import io
@@ -218,10 +224,10 @@ class BgrIntoRgbModelProbe(Probe):
         detail = f"`{request['read']}` gives channel means {_fmt(read_means)}"
         first, last = read_means[0], read_means[2]
         if request.get("pipeline"):
-            built = _build(request["pipeline"])
+            built = build_pipeline(request["pipeline"])
             kind = request["pipeline"]["kind"]
             try:
-                out = _apply_with_fallbacks(built, kind, decoded if kind == "albumentations" else Image.fromarray(decoded))
+                out = apply_with_fallbacks(built, kind, decoded if kind == "albumentations" else Image.fromarray(decoded))
             except Exception:  # noqa: BLE001 - the pipeline may want a numpy array
                 out = built(decoded)
             channels = _channels(out).mean(axis=1)
@@ -238,9 +244,10 @@ class BgrIntoRgbModelProbe(Probe):
 
 class UncheckedPartialLoadProbe(Probe):
     code = "NNL304"
+    input_type = UncheckedPartialLoadInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        return {"call": probe_input.get("call", "load_state_dict(..., strict=False)")}
+    def prepare(self, probe_input: UncheckedPartialLoadInput) -> Dict[str, Any]:
+        return {"call": probe_input.call}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import torch

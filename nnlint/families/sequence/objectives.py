@@ -38,7 +38,8 @@ from nnlint.analysis.names import (
     positional_args,
     string_value,
 )
-from nnlint.families.sequence.sequence_windows import ITEM, SequenceWindows, _integer
+from nnlint.analysis.remote import RemoteValues
+from nnlint.families.sequence.sequence_windows import ITEM, SequenceWindows, _integer, target_path
 from nnlint.families.sequence.windows import Affine, Alignment, Window, compare
 
 TOKEN_LOSS_FUNCTIONS = frozenset({"torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss"})
@@ -90,16 +91,15 @@ _WORD = re.compile(r"\w+")
 
 @dataclass(frozen=True)
 class ModelKind:
-    """What a called model is. kind: module, hf_causal, hf_other, imported, unknown."""
+    """What a called model is. kind: module, hf_causal, hf_other, imported, unknown. A `module` class
+    defined in another file of the project has `home`: the `LanguageModels` of that file's module,
+    which inspects its code."""
 
     kind: str
     name: str
     info: Optional[ClassInfo] = None
     qualified: Optional[str] = None
-
-    @property
-    def shifts_labels(self) -> bool:
-        return self.kind == "hf_causal"
+    home: Optional["LanguageModels"] = field(default=None, compare=False)
 
 
 UNKNOWN_MODEL = ModelKind("unknown", "the model")
@@ -196,8 +196,6 @@ class LanguageModels:
         return UNKNOWN_MODEL
 
     def _kind_of_element(self, definition, name: str, depth: int) -> ModelKind:
-        from nnlint.families.sequence.sequence_windows import target_path
-
         node = definition.statement.node
         path = None
         if isinstance(node, cst.Assign):
@@ -269,9 +267,36 @@ class LanguageModels:
             if inner in self.ctx.index.class_by_name:
                 info = self.ctx.index.class_by_name[inner]
                 return ModelKind("module", info.name, info)
+        remote = self._project_model(value)
+        if remote is not None:
+            return remote
         if qualified is not None and not qualified.startswith("builtins."):
             return ModelKind("imported", _hf_class_name(qualified) or qualified.split(".")[-1], None, qualified)
         return UNKNOWN_MODEL
+
+    def _project_model(self, value: cst.Call) -> Optional[ModelKind]:
+        """A model class of another file of the project, `GPT(cfg)` or what a factory of another
+        file returns (`build_model(cfg)`), inspected in that file's module."""
+        remote = self.ctx.fact(RemoteValues)
+        if not remote.active:
+            return None
+        found = remote.project_class(value.func)
+        if found is None:
+            built = remote.call(value)
+            if built is None or built.kind != "instance":
+                return None
+            module = remote.module(built.detail["class_path"])
+            info = module.index.class_by_name.get(built.detail["class"]) if module is not None else None
+            if module is None or info is None:
+                return None
+            found = (module, info)
+        module, info = found
+        return ModelKind("module", info.name, info, home=module.fact(LanguageModels))
+
+    def of(self, model: ModelKind) -> "LanguageModels":
+        """The `LanguageModels` that inspects the model's class (another file's, for a class defined
+        there)."""
+        return model.home if model.home is not None else self
 
     # -- classes of this module ------------------------------------------------------------------
 
@@ -396,7 +421,7 @@ class LanguageModels:
         if model.kind == "hf_causal":
             return 1, (("hf",),)
         if model.kind == "module" and model.info is not None:
-            return self.class_shift(model.info, depth)
+            return self.of(model).class_shift(model.info, depth)
         return None, ()
 
     # -- losses and predictions ------------------------------------------------------------------
@@ -607,7 +632,7 @@ class LanguageModels:
         args = positional_args(call)
         if len(args) >= 2 and not any(arg.star == "*" for arg in call.args):
             if model.kind == "module" and model.info is not None:
-                params = self.parameters(model.info)
+                params = self.of(model).parameters(model.info)
                 if len(params) >= 2 and TARGET_NAME.match(params[1]):
                     return args[1], ()
             elif model.kind in ("imported", "unknown"):
@@ -858,16 +883,17 @@ class TokenObjectives:
         autoencoder, denoising or tagging one, for a target at the input's own positions."""
         texts = [self.scope_text(objective.scope)]
         model = objective.model
+        models = self.models.of(model)
         if model.info is not None:
-            texts.append(self.models._class_text(model.info))
+            texts.append(models._class_text(model.info))
         if any(NOT_NEXT_TOKEN.search(text) for text in texts):
             return False
         if model.kind == "hf_causal":
             return True
         if model.kind == "module" and model.info is not None:
-            if self.models.causal(model.info):
+            if models.causal(model.info):
                 return True
-            text = _without_comments(self.models._class_text(model.info))
+            text = _without_comments(models._class_text(model.info))
             if BIDIRECTIONAL.search(text) or (CONVOLUTION.search(text) and not CAUSAL_ATTENTION.search(text)):
                 return False
             if CAUSAL_ATTENTION.search(_without_comments(self.scope_text(objective.scope))):

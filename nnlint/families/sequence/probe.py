@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Tuple
 
+from nnlint.families.sequence.contracts import SequenceWindowsInput
 from nnlint.runtime.probe import Probe
 from nnlint.runtime.vouch import Refused, runtime_placeholder, safe_builtins, substitute, vouch_expression
 
@@ -53,12 +54,14 @@ def _subscript_rank(source: str) -> int:
 
 
 class _SequenceProbe(Probe):
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
+    input_type = SequenceWindowsInput
+
+    def prepare(self, probe_input: SequenceWindowsInput) -> Dict[str, Any]:
         runtime: List[str] = []
         sides = {}
         rank = 1
         for side in ("input", "target"):
-            steps = probe_input.get(side)
+            steps = getattr(probe_input, side)
             if steps is None:
                 raise Refused(f"the {side} window is built in a way the probe cannot replay")
             prepared = []
@@ -80,11 +83,11 @@ class _SequenceProbe(Probe):
                 rank = max(rank, own_rank)
                 prepared.append({"kind": kind, "source": vouched.source, "batch_axes": step["batch_axes"]})
             sides[side] = prepared
-        axis = probe_input["axis"]
-        batch_axes = probe_input["batch_axes"]
+        axis = probe_input.axis
+        batch_axes = probe_input.batch_axes
         if axis is None:
             # single positions picked out of the sequence (`inp[c]`): compare the picked tokens
-            base_axis = probe_input["selected_axis"]
+            base_axis = probe_input.selected_axis
         else:
             base_axis = axis - batch_axes if axis >= 0 else axis
             if axis >= 0 and base_axis < 0:
@@ -95,15 +98,15 @@ class _SequenceProbe(Probe):
         length = min(MAX_LENGTH, max(MIN_LENGTH, 4 * (sum(constants) + bound_total)))
         return {
             "length": length,
-            "rule": probe_input["rule"],
+            "rule": probe_input.rule,
             "input": sides["input"],
             "target": sides["target"],
             "axis": axis,
             "batch_axes": batch_axes,
             "base_axis": base_axis,
             "rank": rank,
-            "model_shift": probe_input.get("model_shift", 0),
-            "model": probe_input.get("model", "the model"),
+            "model_shift": probe_input.model_shift,
+            "model": probe_input.model,
             "runtime": runtime,
         }
 

@@ -20,42 +20,19 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
 from nnlint.analysis.names import callee_terminal_name, dotted_name, method_receiver
+from nnlint.analysis.remote import RemoteValues
+from nnlint.analysis.values import FixedValues
+from nnlint.check import Check, Elsewhere
+from nnlint.contracts import Rule
+from nnlint.families.sequence.contracts import DOUBLE_SHIFT, MISALIGNED, NOT_SHIFTED, ROLL_WRAPAROUND, SequenceWindowsInput
 from nnlint.families.sequence.objectives import TARGET_KEYWORDS, Objective, TokenObjectives
 from nnlint.families.sequence.sequence_windows import TRANSPARENT_METHODS
-from nnlint.analysis.values import FixedValues
-from nnlint.analysis.context import brief_text
 from nnlint.families.sequence.windows import Alignment, Window, render_pair, render_window
-from nnlint.check import Check
-from nnlint.finding import Severity
-from nnlint.registry import Rule
 
-NOT_SHIFTED = Rule(
-    code="NNL401",
-    name="target-not-shifted",
-    severity=Severity.ERROR,
-    summary="Next-token targets are taken at the input's own positions: the model learns to copy its input.",
-)
-DOUBLE_SHIFT = Rule(
-    code="NNL402",
-    name="target-double-shift",
-    severity=Severity.ERROR,
-    summary="Labels already shifted by one go to a model that shifts them again: it learns the token after next.",
-)
-MISALIGNED = Rule(
-    code="NNL403",
-    name="target-misaligned",
-    severity=Severity.ERROR,
-    summary="Input and target windows of one sequence differ in length or are not offset by exactly +1.",
-)
-ROLL_WRAPAROUND = Rule(
-    code="NNL404",
-    name="target-roll-wraparound",
-    severity=Severity.WARNING,
-    summary="Targets made with roll(-1): the last position is trained to predict the sequence's first token.",
-)
 
 PREDICTION_CANDIDATES = frozenset({"cross_entropy", "nll_loss", "Trainer"})
 # An index drawn at run time (random.randint(...)): the probe binds it to a small value.
@@ -110,9 +87,10 @@ class SequenceTargetCheck(Check):
             if key in reported:
                 continue
             reported.add(key)
+            at, related = self._places(rule, objective, node)
             self.report(
                 node, rule, self._message(rule, objective), self._probe_input(rule, objective),
-                short=self._concise(rule, objective),
+                at=at, related=related, short=self._concise(rule, objective),
             )
 
     def _all(self, objectives: TokenObjectives) -> List[Objective]:
@@ -149,7 +127,8 @@ class SequenceTargetCheck(Check):
         if objective.kind == "model" and objective.model.kind != "module":
             return None  # an imported model might shift internally
         if objective.kind == "loss" and objective.model.kind == "module":
-            if objective.model.info is None or not objectives.models.output_aligned(objective.model.info):
+            model = objective.model
+            if model.info is None or not objectives.models.of(model).output_aligned(model.info):
                 return None
         if not objectives.next_token_task(objective):
             return None
@@ -179,6 +158,33 @@ class SequenceTargetCheck(Check):
         return offset is not None and offset > 1 and all(k in offsets for k in range(1, offset))
 
     # -- where and what --------------------------------------------------------------------------
+
+    def _places(self, rule: Rule, objective: Objective, node: cst.CSTNode):
+        """Where the finding goes (`at`: the target's window in another file of the project) and
+        the places in other files it rests on (the model class that does or does not shift)."""
+        remote = self.ctx.fact(RemoteValues)
+        at: Optional[Elsewhere] = None
+        related: List[Tuple[object, str]] = []
+        placed = remote.place(node)
+        if placed is not None:
+            at = Elsewhere(*placed)
+            given = "given to the model" if objective.kind == "model" else "compared with the logits"
+            related.append((objective.target_expr, f"the targets are {given} here"))
+        model = objective.model
+        if model.home is None or model.info is None:
+            return at, tuple(related)
+        if rule is DOUBLE_SHIFT:
+            for step in objective.shift_steps:
+                shifted = remote.place(step[1][3]) if step[0] == "internal" else None
+                if shifted is not None:
+                    related.append((Elsewhere(*shifted), f"{model.name}.forward shifts the labels by one again"))
+                    break
+        else:
+            defined = remote.place(model.info.node.name)
+            if defined is not None:
+                what = "shifts nothing" if objective.kind == "model" else "returns logits position by position"
+                related.append((Elsewhere(*defined), f"the causal model {model.name}: its forward {what}"))
+        return at, tuple(related)
 
     def _report_node(self, objective: Objective, rule: Rule) -> cst.CSTNode:
         """The target's own window expression when it has one the input does not share; else the
@@ -218,6 +224,7 @@ class SequenceTargetCheck(Check):
         target = self._name(objective.target_expr, objective.target_path, "target")
         source = self._name(objective.input_expr, objective.input_path, "input")
         model = objective.model.name
+        forward = self._model_label(objective.model, ".forward")
         if objective.kind == "trainer":
             target, source = '"labels"', '"input_ids"'
         shown_input, shown_target = render_pair(objective.prediction, objective.target_window, alignment)
@@ -232,19 +239,20 @@ class SequenceTargetCheck(Check):
                 if objective.model.kind == "hf_causal":
                     how = f"{how} (only its own labels= loss shifts)"
             else:
-                how = f"and {model}.forward compares targets with its logits position by position without shifting"
+                how = f"and {forward} compares targets with its logits position by position without shifting"
             return (
                 f"The target {target} {held}, {how}: each position is trained to predict the token it already sees, so "
                 f"the model learns to copy its input, the loss drops and generation is garbage. {self._fix(objective)}"
             )
         if rule is DOUBLE_SHIFT:
+            shifter = forward if objective.model.home is not None else model
             if objective.model.kind == "module":
                 fix = f"Pass the input's own window as the targets and let {model}.forward shift them."
             else:
                 fix = "Pass labels=input_ids (unshifted, padding set to -100) and let the model shift them."
             return (
                 f"The labels {target} are already one token ahead of {source} ({shown_target} against "
-                f"{shown_input}), and {model} shifts labels by one again internally: each position is trained to "
+                f"{shown_input}), and {shifter} shifts labels by one again internally: each position is trained to "
                 f"predict the token two ahead. {fix}"
             )
         if rule is MISALIGNED:
@@ -282,6 +290,13 @@ class SequenceTargetCheck(Check):
             f"wrapped position to the ignore index {mask}."
         )
 
+    def _model_label(self, model, member: str) -> str:
+        """`GPT.forward`, with the file that defines the class when that is another file."""
+        placed = self.ctx.fact(RemoteValues).place(model.info.node.name) if model.home is not None else None
+        if placed is None or self.ctx.project is None:
+            return f"{model.name}{member}"
+        return f"{model.name}{member} ({self.ctx.project.display(placed[0])}:{placed[1][0]})"
+
     def _concise(self, rule: Rule, objective: Objective) -> str:
         target = brief_text(self._name(objective.target_expr, objective.target_path, "target"), 24)
         if objective.kind == "trainer":
@@ -309,7 +324,7 @@ class SequenceTargetCheck(Check):
     def _roll_text(self, objective: Objective) -> str:
         for step in reversed(objective.target_window.steps):
             if step[0] in ("roll", "cat") and len(step) > 1:
-                return f"`{_short(self.ctx.code(step[1]))}`"
+                return f"`{brief_text(self.ctx.code(step[1]), 80)}`"
         return "torch.roll"
 
     def _name(self, expr: cst.BaseExpression, path, fallback: str) -> str:
@@ -319,7 +334,7 @@ class SequenceTargetCheck(Check):
 
     # -- probe -----------------------------------------------------------------------------------
 
-    def _probe_input(self, rule: Rule, objective: Objective) -> dict:
+    def _probe_input(self, rule: Rule, objective: Objective) -> SequenceWindowsInput:
         fixed = self.ctx.fact(FixedValues)
         alignment: Alignment = objective.alignment
         prediction, target = objective.prediction, objective.target_window
@@ -339,19 +354,16 @@ class SequenceTargetCheck(Check):
         if not isinstance(axis, int):
             # one position of each: compare the selected tokens themselves
             selected_axis, axis, batch_axes = axis[1], None, 0
-        return {
-            "rule": rule.code,
-            "base": objective.input_window.base,
-            "axis": axis,
-            "selected_axis": selected_axis,
-            "batch_axes": batch_axes,
-            "input": input_steps,
-            "target": target_steps,
-            "model_shift": shift or 0,
-            "model": objective.model.name,
-            "offset": alignment.offset.value,
-            "length_difference": alignment.length_difference.value,
-        }
+        return SequenceWindowsInput(
+            rule=rule.code,
+            axis=axis,
+            selected_axis=selected_axis,
+            batch_axes=batch_axes,
+            input=input_steps,
+            target=target_steps,
+            model_shift=shift or 0,
+            model=objective.model.name,
+        )
 
     def _steps(self, window: Window, fixed: FixedValues) -> Optional[List[dict]]:
         steps = []
@@ -361,7 +373,7 @@ class SequenceTargetCheck(Check):
                 return None
             if kind in ("slice", "roll"):
                 _, node, base, statement, env, batch_axes = step
-                names = fixed.resolve_for_probe([node], statement)
+                names = self._fixed_for(node, fixed).resolve_for_probe([node], statement)
                 for name, entry in list(names.items()):
                     random_draw = entry.get("kind") == "value" and RANDOM_DRAW.search(entry.get("source", ""))
                     if name in env or entry.get("kind") == "unknown" or random_draw:
@@ -385,7 +397,7 @@ class SequenceTargetCheck(Check):
                 steps.append({"kind": "view", "rank": rank, "batch_axes": 0})
             elif kind == "logits":
                 _, node, statement, axis, batch_axes = step
-                names = fixed.resolve_for_probe([node], statement)
+                names = self._fixed_for(node, fixed).resolve_for_probe([node], statement)
                 steps.append({
                     "kind": "logits", "source": self.ctx.code(node), "base": self.ctx.code(node.value), "names": names,
                     "batch_axes": batch_axes,
@@ -393,6 +405,13 @@ class SequenceTargetCheck(Check):
             else:
                 return None
         return steps
+
+
+    def _fixed_for(self, node: cst.CSTNode, fixed: FixedValues) -> FixedValues:
+        """The fixed values of the module that holds `node` (a window cut in another file is
+        resolved there)."""
+        home = self.ctx.fact(RemoteValues).home(node)
+        return home.fact(FixedValues) if home is not None else fixed
 
 
 def _strip_methods(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -404,7 +423,3 @@ def _strip_methods(expr: cst.BaseExpression) -> cst.BaseExpression:
                 continue
         break
     return expr
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 80 else text[:77] + "..."

@@ -39,6 +39,7 @@ from nnlint.analysis.names import (
     sequence_elements,
     string_value,
 )
+from nnlint.analysis.remote import RemoteValues
 from nnlint.families.sequence.windows import Affine, Window, view_root
 
 # Path markers: an element of iterating a value; an element of a dataset (`ds[i]`).
@@ -727,7 +728,30 @@ class SequenceWindows:
                 if yielded is not None:
                     value, at = yielded
                     return self._resolve(value, at, path[1:], {}, calls + (site,), depth + 1)
+        if callee is None:
+            elsewhere = self._project_call(expr, path, depth)
+            if elsewhere is not None:
+                return elsewhere
         return self._opaque(expr, path)
+
+    def _project_call(self, expr: cst.Call, path: Path, depth: int) -> Optional[Window]:
+        """A function of another file of the project (`x, y = get_batch("train")` from data.py, a
+        loader built there): what it returns, or yields when iterated, followed in that file's
+        module. Its value is a new one at each call."""
+        found = self.ctx.fact(RemoteValues).project_function(expr.func)
+        if found is None:
+            return None
+        module, scope = found
+        windows = module.fact(SequenceWindows)
+        yielded = windows._yielded(scope) if path and path[0] == ITER else None
+        returned = yielded if yielded is not None else windows._returned(scope)
+        if returned is None:
+            return None
+        value, at = returned
+        window = windows._resolve(value, at, path[1:] if yielded is not None else path, {}, (), depth + 1)
+        if window is None:
+            return None
+        return replace(window, root=("made by call", id(expr), window.root))
 
     def _per_call(self, found: Optional[Window], site: CallSite, statement, env, calls, depth) -> Optional[Window]:
         """A value a helper makes itself (not a window of what the caller passed in) is a new
@@ -939,16 +963,25 @@ class SequenceWindows:
             return self._resolve(method_receiver(expr), statement, path, env, calls, depth + 1)
         info = self._constructed_class(expr, statement)
         if info is not None:
-            method = self._method(info, "__getitem__")
-            if method is None:
-                return self._opaque(expr, path)
-            returned = self._returned(method)
-            if returned is None:
-                return None
-            value, at = returned
-            found = self._resolve(value, at, rest, {}, (), depth + 1)
-            return found.shifted_axes(1) if found is not None else None
+            return self._item_of(info, expr, path, depth)
+        elsewhere = self.ctx.fact(RemoteValues).project_class(expr.func)
+        if elsewhere is not None:
+            # a Dataset class of another file of the project: its __getitem__, read there
+            module, info = elsewhere
+            return module.fact(SequenceWindows)._item_of(info, expr, path, depth)
         return NotImplemented
+
+    def _item_of(self, info: ClassInfo, expr: cst.Call, path: Path, depth: int) -> Optional[Window]:
+        """The element `path[1:]` of an item of a Dataset class of this module, built by `expr`."""
+        method = self._method(info, "__getitem__")
+        if method is None:
+            return self._opaque(expr, path)
+        returned = self._returned(method)
+        if returned is None:
+            return None
+        value, at = returned
+        found = self._resolve(value, at, path[1:], {}, (), depth + 1)
+        return found.shifted_axes(1) if found is not None else None
 
     def _function_scope(self, expr: cst.BaseExpression, statement: Statement) -> Optional[Scope]:
         if isinstance(expr, cst.Name):

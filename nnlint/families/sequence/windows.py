@@ -17,7 +17,7 @@ This module is pure: no LibCST, no context. `nnlint.families.sequence.sequence_w
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Dict, Hashable, Iterable, Mapping, Optional, Tuple
+from typing import Dict, Hashable, Mapping, Optional, Tuple
 
 # The symbol that stands for the length of the base along the span's axis.
 END = "END"
@@ -430,13 +430,3 @@ def render_pair(input_window: Window, target_window: Window, alignment: Optional
     """Both windows in the normal form."""
     return render_window(input_window), render_window(target_window)
 
-
-def symbols_of(windows: Iterable[Window]) -> Tuple[Hashable, ...]:
-    seen = []
-    for window in windows:
-        for _, span in window.spans:
-            for value in (span.start, span.stop):
-                for key in value.symbols():
-                    if key not in seen and key != END:
-                        seen.append(key)
-    return tuple(seen)

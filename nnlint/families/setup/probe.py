@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
+from nnlint.families.setup.contracts import LossAccumulatedInput
 from nnlint.runtime.probe import Probe
 from nnlint.runtime.vouch import Refused
 
@@ -31,12 +32,13 @@ def _reachable_nodes(tensors: List[Any]) -> int:
 
 class LossAccumulatedWithGraphProbe(Probe):
     code = "NNL604"
+    input_type = LossAccumulatedInput
 
-    def prepare(self, probe_input: Dict[str, Any]) -> Dict[str, Any]:
-        form = probe_input.get("form")
+    def prepare(self, probe_input: LossAccumulatedInput) -> Dict[str, Any]:
+        form = probe_input.form
         if form not in FORMS:
             raise Refused(f"unknown accumulation form {form!r}")
-        return {"form": form, "accumulator": str(probe_input.get("accumulator") or "the total")}
+        return {"form": form, "accumulator": str(probe_input.accumulator or "the total")}
 
     def run(self, request: Dict[str, Any]) -> Tuple[str, str]:
         import torch

@@ -16,13 +16,13 @@ They read the training-step timeline (`analysis.timeline`), the training objects
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import libcst as cst
 
+from nnlint.analysis.context import brief_text
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Statement
-from nnlint.families.setup.loaders import DataLoaders
 from nnlint.analysis.model_modes import ModelModes
 from nnlint.analysis.names import (
     argument,
@@ -44,47 +44,19 @@ from nnlint.analysis.timeline import (
     Timeline,
     TrainingTimelines,
 )
-from nnlint.analysis.values import FixedValues
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.training import LOSS_CARRY, LossValues, UpdateSinks, graph_loss
-from nnlint.analysis.context import brief_text
+from nnlint.analysis.values import FixedValues
 from nnlint.check import Check, Elsewhere
 from nnlint.families.setup import fixes
-from nnlint.finding import Severity
-from nnlint.registry import Rule
-
-TRAIN_LOADER_UNSHUFFLED = Rule(
-    code="NNL601",
-    name="train-loader-unshuffled",
-    severity=Severity.WARNING,
-    summary="The DataLoader that feeds backward() never shuffles (no shuffle=True, no sampler).",
+from nnlint.families.setup.contracts import (
+    TRAIN_LOADER_UNSHUFFLED,
+    OPTIMIZER_MISSES_NEW_LAYERS,
+    SCHEDULER_BEFORE_OPTIMIZER,
+    LOSS_ACCUMULATED_WITH_GRAPH,
+    LossAccumulatedInput,
 )
-OPTIMIZER_MISSES_NEW_LAYERS = Rule(
-    code="NNL602",
-    name="optimizer-misses-new-layers",
-    severity=Severity.ERROR,
-    summary="A layer is assigned on the model after the optimizer was built from its parameters, so it never trains.",
-)
-SCHEDULER_BEFORE_OPTIMIZER = Rule(
-    code="NNL603",
-    name="scheduler-before-optimizer",
-    severity=Severity.WARNING,
-    summary="scheduler.step() runs before optimizer.step(), or an epoch-based scheduler is stepped every batch.",
-)
-LOSS_ACCUMULATED_WITH_GRAPH = Rule(
-    code="NNL604",
-    name="loss-accumulated-with-graph",
-    severity=Severity.WARNING,
-    summary="A running total of the loss tensor (no .item()/.detach()) keeps every iteration's autograd graph alive.",
-)
-
-
-def short(ctx, node: cst.CSTNode, limit: int = 60) -> str:
-    text = ctx.code(node)
-    if len(text) <= limit:
-        return text
-    if isinstance(node, cst.Call):
-        return f"{ctx.code(node.func)}(...)" if len(ctx.code(node.func)) < limit else f"{callee_terminal_name(node)}(...)"
-    return text[: limit - 3] + "..."
+from nnlint.families.setup.loaders import DataLoaders
 
 
 def _target_names(target: cst.BaseExpression) -> List[str]:
@@ -105,9 +77,9 @@ def _target_name_nodes(target: cst.BaseExpression) -> List[cst.Name]:
 
 def _loop_header(ctx, loop: cst.CSTNode) -> str:
     if isinstance(loop, cst.For):
-        return f"for {short(ctx, loop.target, 30)} in {short(ctx, loop.iter, 40)}"
+        return f"for {ctx.brief(loop.target, 30)} in {ctx.brief(loop.iter, 40)}"
     if isinstance(loop, cst.While):
-        return f"while {short(ctx, loop.test, 40)}"
+        return f"while {ctx.brief(loop.test, 40)}"
     return "the loop"
 
 
@@ -148,7 +120,7 @@ class TrainLoaderUnshuffledCheck(Check):
         here = f"{project.display(project.path)}:{ctx.position(use.statement.node).start.line}"
         message = (
             f"this DataLoader feeds the training loop `{_loop_header(ctx, use.timeline.root)}` at {here} (its "
-            f"batches reach `{short(ctx, backward.node, 40)}`) but reads the dataset in stored order "
+            f"batches reach `{ctx.brief(backward.node, 40)}`) but reads the dataset in stored order "
             f"(no shuffle=True, no sampler): every epoch sees the same sequence, and data stored sorted by class "
             f"arrives in long runs. Pass shuffle=True (or a sampler such as RandomSampler or DistributedSampler)."
         )
@@ -163,13 +135,13 @@ class TrainLoaderUnshuffledCheck(Check):
         how = "shuffle=False" if shuffle is not None else "no shuffle=True"
         if use.timeline is not None:
             backward = use.timeline.of(BACKWARD)[0]
-            fed = f"feeds the training loop `{_loop_header(ctx, use.timeline.root)}` (its batches reach `{short(ctx, backward.node, 40)}`)"
+            fed = f"feeds the training loop `{_loop_header(ctx, use.timeline.root)}` (its batches reach `{ctx.brief(backward.node, 40)}`)"
         elif use.how == "lightning":
             fed = "is the training DataLoader of the LightningModule (train_dataloader)"
         else:
             fed = "is the training DataLoader given to trainer.fit()"
         message = (
-            f"`{short(ctx, call)}` {fed} but reads the dataset in stored order ({how}, no sampler): every epoch "
+            f"`{ctx.brief(call, 60)}` {fed} but reads the dataset in stored order ({how}, no sampler): every epoch "
             f"sees the same sequence, and data stored sorted by class or by source arrives in long runs, so "
             f"the updates chase one class at a time. Pass shuffle=True (or a sampler such as RandomSampler or "
             f"DistributedSampler)."
@@ -234,6 +206,9 @@ class OptimizerMissesNewLayersCheck(Check):
         receiver = method_receiver(node)
         if terminal in ADDING_METHODS and receiver is not None and dotted_name(receiver) is not None:
             self.candidates.append((node, dotted_name(receiver), node, statement, terminal))
+        elif receiver is not None and dotted_name(receiver) is not None and not dotted_name(receiver).startswith("self"):
+            # model.replace_head(10): a method of the model's own class that may put a layer on it
+            self.candidates.append((node, dotted_name(receiver), node, statement, "method"))
         elif terminal == "setattr" and isinstance(node.func, cst.Name) and len(node.args) == 3:
             owner = dotted_name(node.args[0].value)
             name = string_value(node.args[1].value)
@@ -244,15 +219,73 @@ class OptimizerMissesNewLayersCheck(Check):
         if not self.candidates:
             return
         objects = self.ctx.fact(TrainingObjects)
+        optimizer_scopes: Dict[int, bool] = {}
         for node, path, value, statement, form in self.candidates:
-            new_layer = self._new_layer(form, node, value, objects)
+            related: Tuple[Tuple[object, str], ...] = ()
+            if form == "method":
+                if not self._may_build_optimizer(statement.scope, optimizer_scopes):
+                    continue  # (checked once per function: method calls are many)
+                added = self._added_by_method(node, statement)
+                if added is None:
+                    continue
+                new_layer, related = added
+            else:
+                new_layer = self._new_layer(form, node, value, objects)
             if new_layer is None:
                 continue
             found = self._stale_optimizer(path, statement, objects)
             if found is None:
                 continue
             optimizer_name, construction, where = found
-            self._report(node, path, new_layer, optimizer_name, construction, form)
+            self._report(node, path, new_layer, optimizer_name, construction, form, related)
+
+    def _may_build_optimizer(self, scope, seen: Dict[int, bool]) -> bool:
+        """Whether some assignment of the function may build an optimizer (takes parameters, or
+        calls something optimizer-like): a cheap filter, `_stale_optimizer` decides."""
+        if id(scope) not in seen:
+            seen[id(scope)] = any(
+                isinstance(st.node, (cst.Assign, cst.AnnAssign)) and st.node.value is not None
+                and any(word in self.ctx.code(st.node.value).lower() for word in ("parameters", "optim"))
+                for st in scope.statements
+            )
+        return seen[id(scope)]
+
+    def _added_by_method(self, call: cst.Call, statement: Statement):
+        """`model.replace_head(10)` where the model's class (of this file or another file of the
+        project) assigns a new layer on `self` in that method, on every path: (what it adds, the
+        assignment as a related place), or None."""
+        receiver = method_receiver(call)
+        method = callee_terminal_name(call)
+        if receiver is None or method is None:
+            return None
+        info = self.ctx.fact(DataFlow).instance_class(receiver, statement)
+        module = self.ctx
+        if info is None:
+            remote = self.ctx.fact(RemoteValues)
+            found = remote.class_of(remote.instance(receiver, statement))
+            if found is None:
+                return None
+            module, info = found
+        scope = info.methods.get(method)
+        if scope is None or method.startswith("__"):
+            return None
+        check = self if module is self.ctx else OptimizerMissesNewLayersCheck(module)
+        objects = module.fact(TrainingObjects)
+        for inner in scope.statements:
+            node = inner.node
+            if inner.scope is not scope or inner.blocks or not isinstance(node, cst.Assign) or len(node.targets) != 1:
+                continue
+            target = node.targets[0].target
+            holder = target.value if isinstance(target, cst.Subscript) else target
+            if not (dotted_name(holder) or "").startswith("self."):
+                continue
+            new_layer = check._new_layer("assign", node, node.value, objects)
+            if new_layer is None:
+                continue
+            place = self.ctx.fact(RemoteValues).place(node) if module is not self.ctx else None
+            where = Elsewhere(*place) if place is not None else node
+            return new_layer, ((where, f"{info.name}.{method}() assigns {new_layer}"),)
+        return None
 
     def _new_layer(self, form: str, node: cst.CSTNode, value, objects: TrainingObjects) -> Optional[str]:
         """A description of the parameters the statement adds, or None when it adds none."""
@@ -388,11 +421,13 @@ class OptimizerMissesNewLayersCheck(Check):
             return None
         return found
 
-    def _report(self, node, path: str, new_layer: str, optimizer_name: str, construction: cst.Call, form: str) -> None:
+    def _report(
+        self, node, path: str, new_layer: str, optimizer_name: str, construction: cst.Call, form: str, related=()
+    ) -> None:
         ctx = self.ctx
         model = path.split(".")[0] if form == "assign" else path
         message = (
-            f"`{short(ctx, node)}` puts {new_layer} on {model} after `{optimizer_name} = {short(ctx, construction, 50)}` "
+            f"`{ctx.brief(node, 60)}` puts {new_layer} on {model} after `{optimizer_name} = {ctx.brief(construction, 50)}` "
             f"took its parameters: the optimizer keeps the old parameters and never sees the new ones, so the new "
             f"layer stays at its random initialization (and the replaced one is still updated for nothing). Build "
             f"the optimizer after changing the model, or add the new parameters with "
@@ -402,7 +437,7 @@ class OptimizerMissesNewLayersCheck(Check):
             f"{brief_text(new_layer, 30)} added after the optimizer took the parameters: never trained; "
             "build the optimizer after"
         )
-        self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message, short=concise)
+        self.report(node, OPTIMIZER_MISSES_NEW_LAYERS, message, short=concise, related=related)
 
 
 # -- NNL603 -----------------------------------------------------------------------------------------
@@ -513,23 +548,23 @@ class SchedulerBeforeOptimizerCheck(Check):
         ctx = self.ctx
         nested = step.in_nested_loop and not event.in_nested_loop
         where = (
-            f"at the top of `{_loop_header(ctx, timeline.root)}`, before the batch loop that runs `{short(ctx, step.node, 40)}`"
+            f"at the top of `{_loop_header(ctx, timeline.root)}`, before the batch loop that runs `{ctx.brief(step.node, 40)}`"
             if nested
-            else f"before `{short(ctx, step.node, 40)}` in each iteration of `{_loop_header(ctx, timeline.root)}`"
+            else f"before `{ctx.brief(step.node, 40)}` in each iteration of `{_loop_header(ctx, timeline.root)}`"
         )
-        remote = step.detail.get("remote")
+        remote = step.detail.remote
         related = ()
         if remote is not None:
             # the optimizer's step is in a function of another module that this loop calls
-            place = f"{ctx.project.display(remote['path'])}:{remote['at'][0]}"
-            where += f" (its optimizer.step() is at {place}, in {remote['function']}())"
-            related = ((Elsewhere(remote["path"], tuple(remote["at"])), "the optimizer step"),)
+            place = f"{ctx.project.display(remote.path)}:{remote.at[0]}"
+            where += f" (its optimizer.step() is at {place}, in {remote.function}())"
+            related = ((Elsewhere(remote.path, tuple(remote.at)), "the optimizer step"),)
         message = (
-            f"`{short(ctx, event.node)}` runs {where}: the first value of the schedule is skipped (PyTorch only "
+            f"`{ctx.brief(event.node, 60)}` runs {where}: the first value of the schedule is skipped (PyTorch only "
             f"warns at run time), so every learning rate comes one step early and warmup or decay milestones shift. "
-            f"Call it after `{short(ctx, step.node, 40)}`."
+            f"Call it after `{ctx.brief(step.node, 40)}`."
         )
-        fix = fixes.step_scheduler_after(ctx, event, step, short(ctx, step.node, 40))
+        fix = fixes.step_scheduler_after(ctx, event, step, ctx.brief(step.node, 40))
         concise = f"scheduler stepped before {ctx.brief(step.node, 30)}: the schedule runs one step early; step it after"
         self.report(event.node, SCHEDULER_BEFORE_OPTIMIZER, message, related=related, short=concise, fix=fix)
 
@@ -561,8 +596,8 @@ class SchedulerBeforeOptimizerCheck(Check):
             "CosineAnnealingWarmRestarts": "the restarts come every few batches instead of every few epochs",
         }
         message = (
-            f"`{short(ctx, event.node)}` runs every batch of `{_loop_header(ctx, timeline.root)}`, but "
-            f"`{short(ctx, call, 90)}` counts `{short(ctx, length, 40)}` in epochs: {effects[terminal]}. Step it once "
+            f"`{ctx.brief(event.node, 60)}` runs every batch of `{_loop_header(ctx, timeline.root)}`, but "
+            f"`{ctx.brief(call, 90)}` counts `{ctx.brief(length, 40)}` in epochs: {effects[terminal]}. Step it once "
             f"per epoch after the batch loop, or express the schedule in steps (multiply by the number of batches "
             f"per epoch)."
         )
@@ -587,20 +622,30 @@ class SchedulerBeforeOptimizerCheck(Check):
 
     def _epoch_count(self, statement: Statement) -> Optional[float]:
         """The literal number of epochs of the innermost `for ... in range(<epochs>)` around the
-        statement, whose bound is named like an epoch count (a constant, or an argparse default)."""
+        statement: a literal (`range(90)`), or a bound named like an epoch count (a constant, an
+        argparse default, a parameter whose every call gives the same number, its default
+        included)."""
         loop = next((b for b in reversed(statement.blocks) if isinstance(b, cst.For) and b is not statement.node), None)
         if loop is None or not isinstance(loop.iter, cst.Call) or self.ctx.qualified_name(loop.iter.func) != "builtins.range":
             return None
         bound = loop.iter.args[-1].value if loop.iter.args else None
+        if bound is not None and len(loop.iter.args) == 1 and number_value(bound) is not None:
+            return number_value(bound)  # the loop around the batch loop runs the epochs
         name = dotted_name(bound) if bound is not None else None
         if name is None or not EPOCH_NAME.search(name.split(".")[-1]):
             return None
         if "." in name:  # args.epochs, opt.n_epochs: an argparse default
             value = self.ctx.fact(FixedValues).argparse_default(name.split(".")[-1])
             return number_value(value) if value is not None else None
-        definition = self.ctx.fact(DataFlow).definition(name, statement)
+        flow = self.ctx.fact(DataFlow)
+        definition = flow.definition(name, statement)
         if definition.kind == "assign" and definition.value is not None:
             return number_value(definition.value)
+        if definition.kind == "param" and definition.scope is not None and definition.param is not None:
+            # def train(loader, epochs=90): what every call gives, else the default
+            passed = flow.argument_values(definition.scope, name)
+            values = {number_value(value) for value, _ in passed} if passed else {number_value(definition.param.default) if definition.param.default is not None else None}
+            return values.pop() if len(values) == 1 else None
         return None
 
     def _in_epochs(self, expr: cst.BaseExpression, statement: Statement, depth: int) -> bool:
@@ -821,15 +866,15 @@ class LossAccumulatedWithGraphCheck(Check):
 
     def _report(self, node, accumulator: str, value, leaf, timeline: Timeline, form: str) -> None:
         ctx = self.ctx
-        leaf_text = short(ctx, _surface(ctx, value) or leaf, 30)
+        leaf_text = ctx.brief(_surface(ctx, value) or leaf, 30)
         if form == "append":
-            what = f"`{short(ctx, node)}` keeps the loss tensor `{leaf_text}` in {accumulator} across iterations"
+            what = f"`{ctx.brief(node, 60)}` keeps the loss tensor `{leaf_text}` in {accumulator} across iterations"
             fix = f"append `{leaf_text}.item()` (or `{leaf_text}.detach()`) instead"
         elif form == "update":
-            what = f"`{short(ctx, node)}` adds the loss tensor `{leaf_text}` to the running totals of {accumulator} across iterations"
+            what = f"`{ctx.brief(node, 60)}` adds the loss tensor `{leaf_text}` to the running totals of {accumulator} across iterations"
             fix = f"pass `{leaf_text}.item()` instead"
         else:
-            what = f"`{short(ctx, node)}` adds the loss tensor `{leaf_text}` to the running total {accumulator} across iterations"
+            what = f"`{ctx.brief(node, 60)}` adds the loss tensor `{leaf_text}` to the running total {accumulator} across iterations"
             fix = f"accumulate `{leaf_text}.item()` (or `{leaf_text}.detach()`) instead"
         message = (
             f"{what} of `{_loop_header(ctx, timeline.root)}` without .item() or .detach(): each iteration's autograd "
@@ -841,7 +886,7 @@ class LossAccumulatedWithGraphCheck(Check):
             f"loss tensor {leaf_text} kept in {brief_text(accumulator, 24)} with its graph: memory grows; use .item()"
         )
         self.report(
-            node, LOSS_ACCUMULATED_WITH_GRAPH, message, {"form": form, "accumulator": accumulator, "value": ctx.code(value)},
+            node, LOSS_ACCUMULATED_WITH_GRAPH, message, LossAccumulatedInput(form, accumulator, ctx.code(value)),
             short=concise, fix=fix,
         )
 
