@@ -90,7 +90,8 @@ def training_code(lines: int) -> str:
 
 def measure(path: Path, *options: str) -> Dict[str, float]:
     command = [sys.executable, "-c", MEASURE, "--no-cache", "-j", "1", "--exit-zero", *options, str(path)]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)
+    # run from the checkout: `python -c` imports the nnlint of its working directory first
+    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True, cwd=ROOT)
     record = json.loads(completed.stderr.strip().splitlines()[-1])
     scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB elsewhere
     findings = sum(1 for line in completed.stdout.splitlines() if ": NNL" in line)
