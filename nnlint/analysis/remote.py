@@ -16,8 +16,10 @@ module are placed in findings with `place(node)`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tokenize
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -257,9 +259,33 @@ def _call_at(module: ModuleContext, record: Dict[str, Any]) -> Optional[CallSite
     return None
 
 
+# Modules of other files parsed in this process, by path and content: the files of a project that
+# import the same model.py share its parse and its facts (a bounded number, least recently used out).
+_PARSED: "OrderedDict[Tuple[str, str], Optional[ModuleContext]]" = OrderedDict()
+MAX_PARSED = 16
+
+
 def _parse(path: str, importer: ModuleContext) -> Optional[ModuleContext]:
     try:
         data = Path(path).read_bytes()
+    except OSError:
+        return None
+    key = (path, hashlib.sha256(data).hexdigest())
+    if key in _PARSED:
+        _PARSED.move_to_end(key)
+        module = _PARSED[key]
+        if module is not None:
+            module.deadline = importer.deadline  # its facts are computed within the importer's budget
+        return module
+    module = _parse_text(path, data, importer)
+    _PARSED[key] = module
+    if len(_PARSED) > MAX_PARSED:
+        _PARSED.popitem(last=False)
+    return module
+
+
+def _parse_text(path: str, data: bytes, importer: ModuleContext) -> Optional[ModuleContext]:
+    try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         text = data.decode(encoding)
         tree = cst.parse_module(text)
