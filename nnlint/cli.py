@@ -373,8 +373,16 @@ def _fix(sources, results, stdin_data: Optional[bytes], lint_one, enabled_for, o
     texts: Dict[str, str] = {}
     originals: Dict[str, bytes] = {}
     by_path: Dict[str, SourceFile] = {}
+    # the files with a fix to apply, and the files those fixes also edit (a fix may span files)
+    wanted = {
+        path
+        for result in results
+        for finding in result.findings
+        if options.applies(finding)
+        for path in (result.path, *(edit.path for edit in finding.fix.edits))
+    }
     for source, result in zip(sources, results):
-        if not any(options.applies(finding) for finding in result.findings):
+        if source.display not in wanted:
             continue
         if source.path is not None and source.path.suffix == ".ipynb":
             continue  # a notebook's findings are placed in its cells: fixes are not mapped back yet

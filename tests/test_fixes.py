@@ -323,3 +323,56 @@ def test_edits_replace_only_their_ranges():
 def test_overlapping_edits_are_refused():
     with pytest.raises(EditError):
         apply_edits("a = 1\n", [Edit("x.py", 1, 1, 1, 4, "b"), Edit("x.py", 1, 3, 1, 6, "c")])
+
+
+# -- a fix that spans files ------------------------------------------------------------------------
+
+NOTE_FOR_DATA = "# the head's dropout follows the module's mode\n"
+
+
+def two_file_fix(data_edit: str):
+    """pass_training_flag's real edit in train.py plus an insertion at the top of data.py."""
+
+    def build(ctx, call, statement):
+        return Fix(Applicability.SAFE, "dropout follows the module's mode", (
+            Edit(ctx.path, 12, 24, 12, 41, "F.dropout(x, 0.5, training=self.training)"),
+            Edit("data.py", 1, 1, 1, 1, data_edit),
+        ))
+
+    return build
+
+
+@pytest.fixture
+def two_files(project):
+    (project / "data.py").write_text("BATCH_SIZE = 32\n")
+    return project
+
+
+def test_a_fix_spanning_two_files_writes_both(two_files, monkeypatch):
+    from nnlint.families.layers import fixes
+
+    monkeypatch.setattr(fixes, "pass_training_flag", two_file_fix(NOTE_FOR_DATA))
+    result = run_cli(["--no-cache", "--fix", "--select", "NNL503", "train.py", "data.py"])
+    assert "not fixed" not in result.stderr
+    assert "F.dropout(x, 0.5, training=self.training)" in (two_files / "train.py").read_text()
+    assert (two_files / "data.py").read_text() == NOTE_FOR_DATA + "BATCH_SIZE = 32\n"
+
+
+def test_a_fix_spanning_two_files_is_written_to_neither_when_one_fails(two_files, monkeypatch):
+    from nnlint.families.layers import fixes
+
+    monkeypatch.setattr(fixes, "pass_training_flag", two_file_fix("(\n"))
+    result = run_cli(["--no-cache", "--fix", "--select", "NNL503", "train.py", "data.py"])
+    assert "train.py:12:24: NNL503 not fixed: the fixed code does not parse" in result.stderr
+    assert (two_files / "train.py").read_text() == BUGGY_AND_FIXABLE
+    assert (two_files / "data.py").read_text() == "BATCH_SIZE = 32\n"
+
+
+def test_a_fix_that_edits_a_file_not_being_linted_is_dropped(two_files, monkeypatch):
+    from nnlint.families.layers import fixes
+
+    monkeypatch.setattr(fixes, "pass_training_flag", two_file_fix(NOTE_FOR_DATA))
+    result = run_cli(["--no-cache", "--fix", "--select", "NNL503", "train.py"])
+    assert "NNL503 not fixed: it edits 'data.py', which is not being linted" in result.stderr
+    assert (two_files / "train.py").read_text() == BUGGY_AND_FIXABLE
+    assert (two_files / "data.py").read_text() == "BATCH_SIZE = 32\n"

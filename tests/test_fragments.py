@@ -92,6 +92,26 @@ def test_a_binding_of_one_name_leaves_the_others_conventional():
     assert codes_and_lines(CAPPED + "\ntorch = load_backend()\n") == []
 
 
+def test_import_paths_strings_and_comments_are_no_use_of_a_conventional_name():
+    # `models.` in an import path, `torch.` in a comment or a string: the file still imports only
+    # MegEngine, so its load_state_dict is not PyTorch's
+    source = (
+        "import megengine as mge\n"
+        "from models.detector import Detector  # ported from torch.nn code\n"
+        "NOTE = 'weights converted with torch.load'\n"
+        "def build(path):\n"
+        "    model = Detector()\n"
+        "    model.load_state_dict(mge.load(path), strict=False)\n"
+        "    return model\n"
+    )
+    module = cst.parse_module(source)
+    ctx = ModuleContext("snippet.py", source, module)
+    cst.visit_batched(module, [], before_visit=ctx.index.before_visit, after_leave=ctx.index.after_leave)
+    assert not ctx.imports.imports_any("torch", "torchvision")
+    assert ctx.imports.another_framework_only()
+    assert codes_and_lines(source) == []
+
+
 def test_stdin_fragment(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run_cli(["--no-cache", "-"], input=CAPPED.encode())

@@ -20,7 +20,7 @@ import ast
 import builtins
 import re
 import warnings
-from typing import Dict, FrozenSet, Optional, Union
+from typing import Dict, FrozenSet, Optional, Tuple, Union
 
 import libcst as cst
 
@@ -66,20 +66,20 @@ def _module_dotted(node: Union[cst.Attribute, cst.Name]) -> str:
     return name
 
 
-def conventional_names_bound(source: str) -> FrozenSet[str]:
+def conventional_names(source: str) -> Tuple[FrozenSet[str], FrozenSet[str]]:
     """The conventional names that the module binds somewhere (all of them after a star import
-    from an unknown module, or when the source does not parse)."""
+    from an unknown module, or when the source does not parse), and those its code reads (not the
+    text of import statements, strings or comments: `from models.unet import UNet` reads no `models`)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return frozenset(CONVENTIONAL_NAMES)
-    bound = set()
+        return frozenset(CONVENTIONAL_NAMES), frozenset()
+    bound, read = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
-            if not isinstance(node.ctx, ast.Load):
-                bound.add(node.id)
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
         elif isinstance(node, ast.arg):
             bound.add(node.arg)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -91,12 +91,12 @@ def conventional_names_bound(source: str) -> FrozenSet[str]:
                 if alias.name != "*":
                     bound.add(alias.asname or alias.name)
                 elif node.level or (node.module or "").split(".")[0] not in _CONVENTIONAL_STAR_ROOTS:
-                    return frozenset(CONVENTIONAL_NAMES)
+                    return frozenset(CONVENTIONAL_NAMES), frozenset(read & CONVENTIONAL_NAMES.keys())
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
         elif isinstance(node, _MATCH_CAPTURES):  # `case nn:`, `case [*F]`, `case {**T}`
             bound.add(getattr(node, "name", None) or getattr(node, "rest", None) or "")
-    return frozenset(bound & CONVENTIONAL_NAMES.keys())
+    return frozenset(bound & CONVENTIONAL_NAMES.keys()), frozenset(read & CONVENTIONAL_NAMES.keys())
 
 
 class ImportTable:
@@ -107,7 +107,7 @@ class ImportTable:
         self.local_definitions: set = set()
         # the module's text, for the conventional names of fragments (None: no convention applies)
         self._source = source
-        self._conventional_bound: Optional[FrozenSet[str]] = None
+        self._conventional_scan: Optional[Tuple[FrozenSet[str], FrozenSet[str]]] = None  # (bound, read)
 
     def add(self, node: Union[cst.Import, cst.ImportFrom]) -> None:
         if isinstance(node, cst.Import):
@@ -152,11 +152,15 @@ class ImportTable:
         target = CONVENTIONAL_NAMES.get(name)
         if target is None or self._source is None:
             return None
-        if self._conventional_bound is None:
-            # parsed only when a conventional name is used unbound, which files that import
-            # what they use never do
-            self._conventional_bound = conventional_names_bound(self._source)
-        return None if name in self._conventional_bound else target
+        bound, _ = self._conventional_names()
+        return None if name in bound else target
+
+    def _conventional_names(self) -> Tuple[FrozenSet[str], FrozenSet[str]]:
+        # parsed only when a conventional name is used unbound, which files that import what
+        # they use never do
+        if self._conventional_scan is None:
+            self._conventional_scan = conventional_names(self._source or "")
+        return self._conventional_scan
 
     def qualified_name(self, expr: cst.BaseExpression) -> Optional[str]:
         """Qualified name of a Name/Attribute expression (`nn.CrossEntropyLoss` -> `torch.nn.CrossEntropyLoss`)."""
@@ -182,10 +186,14 @@ class ImportTable:
             return True
         if self._source is None:
             return False
-        return any(
-            CONVENTIONAL_NAMES[match.group(1)].split(".")[0] in roots and self._conventional(match.group(1)) is not None
-            for match in _CONVENTIONAL_USE.finditer(self._source)
-        )
+        candidates = {
+            match.group(1) for match in _CONVENTIONAL_USE.finditer(self._source)
+            if CONVENTIONAL_NAMES[match.group(1)].split(".")[0] in roots
+        }
+        if not candidates:
+            return False  # the text never names one: no parse needed
+        bound, read = self._conventional_names()
+        return bool((candidates & read) - bound)
 
     def another_framework_only(self) -> bool:
         """Whether the module is written for another deep-learning framework: it imports one

@@ -27,9 +27,9 @@ from nnlint.analysis.names import (
 )
 from nnlint.analysis.objects import MODEL, TrainingObjects
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
-from nnlint.analysis.transforms import Pipeline, TransformPipelines, pipeline_probe_input as _shared_pipeline_input
+from nnlint.analysis.transforms import Pipeline, TransformPipelines, library_of, pipeline_probe_input as _shared_pipeline_input
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, Elsewhere
 from nnlint.families.pretrained import fixes
 from nnlint.families.pretrained.contracts import (
     BGR_INTO_RGB_MODEL,
@@ -50,6 +50,7 @@ from nnlint.families.pretrained.preprocessing import (
 )
 from nnlint.families.pretrained.pretrained_models import PretrainedModel, PretrainedModels
 from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
+from nnlint.families.pretrained.wiring import ProjectInputs, converts_to_tensor, op_terminals
 
 
 MEAN_TOLERANCE = 0.011
@@ -137,6 +138,7 @@ class PretrainedInputsCheck(Check):
     # -- decisions -----------------------------------------------------------------------------------
 
     def finish(self) -> None:
+        self._across_files()
         models = self.ctx.fact(PretrainedModels)
         consumers = [m for m in models.models() if not models.trained_elsewhere(m) and not models.fed_only_synthetic(m)]
         if not consumers:
@@ -204,6 +206,105 @@ class PretrainedInputsCheck(Check):
             if hit is not None and hit.description in ("dataset", "model", "loader"):
                 found.append((read, hit))
         return found
+
+    # NNL301 and NNL302 across files --------------------------------------------------------------------
+
+    def _across_files(self) -> None:
+        """NNL301/NNL302 where this module's training loop feeds a pretrained model batches from a
+        pipeline, and model or pipeline is built in another file of the project (`wiring.py`). The
+        finding goes where the fix goes, the pipeline; the model's construction and the loop are its
+        related locations. Evidence of normalization in this module (seen during the traversal) or in
+        the other modules involved silences it."""
+        if self.ctx.project is None or self.ctx.is_test_file:
+            return
+        inputs = self.ctx.fact(ProjectInputs)
+        wirings = inputs.wirings()
+        if not wirings or self.evidence.manual:
+            return
+        # a `Normalize(...)` of a transform library is a pipeline's op, judged with its pipeline
+        helpers = [(call, at) for call, at in self.evidence.helpers if library_of(self.ctx.qualified_name(call.func))[0] is None]
+        if any(self._unknown_helper(call, at) for call, at in helpers):
+            return
+        if self.ctx.fact(InputPipelines).normalizer_applied():
+            return
+        here = self.ctx.project.path
+        reported: Set[Tuple[str, Tuple[int, ...]]] = set()
+        for wiring in wirings:
+            key = (wiring.pipeline.path, tuple(wiring.pipeline.at or ()))
+            if key in reported or any(inputs.normalizes_elsewhere(path) for path in wiring.paths if path != here):
+                continue
+            reported.add(key)
+            self._report_wiring(wiring)
+
+    def _report_wiring(self, wiring) -> None:
+        ops = op_terminals(wiring.pipeline)
+        normalizes = [index for index, op in enumerate(ops) if op == "Normalize"]
+        if normalizes:
+            self._mismatch_across(wiring, normalizes[0])
+        elif wiring.model.needs_normalization and converts_to_tensor(wiring.pipeline):
+            self._without_normalize_across(wiring, ops)
+
+    def _places(self, wiring) -> Tuple[str, str, str, Tuple]:
+        """(where the model is built, where the pipeline is built, what feeds the batches to the
+        model; the related locations)."""
+        project = self.ctx.project
+        assert project is not None
+        model = wiring.model.remote
+        model_at = f"{project.display(model.path)}:{model.line}"
+        pipeline_at = f"{project.display(wiring.pipeline.path)}:{wiring.pipeline.line}"
+        feed_at = f"{project.display(project.path)}:{self.ctx.position(wiring.feed).start.line}"
+        if wiring.lightning:
+            feeds = f"`trainer.fit` at {feed_at} trains the LightningModule, which runs it, on these batches"
+            where = "trainer.fit trains the model on the pipeline's batches here"
+        else:
+            feeds = f"the loop at {feed_at} feeds these batches to it"
+            where = "the training loop feeds the pipeline's batches to the model here"
+        related = ((Elsewhere(model.path, tuple(model.at)), f"builds {wiring.model.describe()}"), (wiring.model_call, where))
+        return model_at, pipeline_at, feeds, related
+
+    def _without_normalize_across(self, wiring, ops: List[str]) -> None:
+        model = wiring.model
+        model_at, pipeline_at, feeds, related = self._places(wiring)
+        shown = ", ".join(dict.fromkeys(ops))
+        message = (
+            f"{model_at} builds {model.describe()}; {pipeline_at} builds its inputs with ({shown}) and never "
+            f"normalizes them, and {feeds}: the network sees raw [0, 1] pixels where its weights expect inputs standardized with "
+            f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
+        )
+        concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} ({model_at}) are never normalized: add Normalize"
+        at = Elsewhere(wiring.pipeline.path, tuple(wiring.pipeline.at))
+        self.report(wiring.feed, PRETRAINED_WITHOUT_NORMALIZE, message, at=at, related=related, short=concise)
+
+    def _mismatch_across(self, wiring, index: int) -> None:
+        model = wiring.model
+        expected = model.statistics
+        call = wiring.pipeline.detail["calls"][index]
+        if expected is None or expected.identity or call is None or call.at is None:
+            return
+        if not call.detail["qualified"].startswith("torchvision.transforms."):
+            return
+        mean = _numbers(call.detail["args"][0] if call.detail["args"] else call.detail["kwargs"].get("mean"))
+        std = _numbers(call.detail["args"][1] if len(call.detail["args"]) > 1 else call.detail["kwargs"].get("std"))
+        if mean is None or std is None:
+            return
+        found = _unit_scale(mean, std)
+        if found is None or self._matches(found[0], found[1], expected):
+            return
+        mean, std = found
+        model_at, pipeline_at, feeds, related = self._places(wiring)
+        known = _known_family(mean, std)
+        which = f" ({known})" if known else ""
+        message = (
+            f"this Normalize (in the pipeline at {pipeline_at}) uses mean {_triple(mean)}, std {_triple(std)}{which}, but "
+            f"{model_at} builds {model.describe()}, trained on {_stats_text(expected)}, and "
+            f"{feeds}: every input is shifted and rescaled "
+            f"away from what the pretrained features expect. Use mean={_triple(expected.mean)}, std={_triple(expected.std)}."
+        )
+        concise = (
+            f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s ({model_at}): "
+            f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
+        )
+        self.report(wiring.feed, NORMALIZE_STATS_MISMATCH, message, at=Elsewhere(call.path, tuple(call.at)), related=related, short=concise)
 
     # NNL302 -----------------------------------------------------------------------------------------
 
@@ -451,16 +552,12 @@ class UncheckedPartialLoadCheck(Check):
         if self.ctx.imports.another_framework_only():
             return  # e.g. MegEngine's load_state_dict returns nothing to inspect
         flow = self.ctx.fact(DataFlow)
-        for call, statement in self.candidates:
-            strict = keyword_arg(call, "strict")
-            if strict is None:
-                args = positional_args(call)
-                strict = args[1] if len(args) > 1 else None
-            if not self._is_false(strict, statement, flow):
-                continue
+        partial = [(call, statement) for call, statement in self.candidates if self._is_false(_strict_argument(call), statement, flow)]
+        merged = self._merged_loads(partial)
+        for call, statement in partial:
             if not self._discarded(call, statement):
                 continue
-            if self._deliberate(call, statement, flow):
+            if call in merged or self._deliberate(call, statement, flow):
                 continue
             receiver = self.ctx.code(call.func.value) if isinstance(call.func, cst.Attribute) else "model"
             message = (
@@ -472,6 +569,20 @@ class UncheckedPartialLoadCheck(Check):
             )
             concise = "load_state_dict(strict=False) result discarded: a failed load goes unnoticed; check the missing keys"
             self.report(call, UNCHECKED_PARTIAL_LOAD, message, UncheckedPartialLoadInput(call=self.ctx.code(call), receiver=receiver), short=concise)
+
+    def _merged_loads(self, partial: List[Tuple[cst.Call, Statement]]) -> Set[cst.Call]:
+        """Loads that put several checkpoints into one model one after the other (pretrained
+        weights, then the adapter or LoRA weights): each checkpoint holds a part of the model by
+        design. Two loads in different branches (`if resume: ... else: ...`) are alternatives, not
+        a merge, so only loads in the same block sequence count."""
+        groups: Dict[Tuple[int, str, Tuple[int, ...], frozenset], List[cst.Call]] = {}
+        for call, statement in partial:
+            receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+            if receiver is None:
+                continue
+            key = (id(statement.scope), self.ctx.code(receiver), tuple(id(block) for block in statement.blocks), statement.else_of)
+            groups.setdefault(key, []).append(call)
+        return {call for calls in groups.values() if len(calls) > 1 for call in calls}
 
     def _is_false(self, expr: Optional[cst.BaseExpression], statement: Statement, flow, depth: int = 0) -> bool:
         if expr is None:
@@ -494,7 +605,53 @@ class UncheckedPartialLoadCheck(Check):
         if state is not None and self._keys_removed(state, statement, flow):
             return True
         receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
-        return receiver is not None and self._part_of_model(receiver, statement, flow) and not self._whole_lightning_state(state)
+        if receiver is None:
+            return False
+        if self._keys_matched(receiver, statement) or (state is not None and self._made_from(state, receiver, statement, flow)):
+            return True
+        return self._part_of_model(receiver, statement, flow) and not self._whole_lightning_state(state)
+
+    def _keys_matched(self, receiver: cst.BaseExpression, statement: Statement) -> bool:
+        """`own = model.state_dict()`, then `k in own`, or a loop over `own` that tests each key with
+        `in`, before the load: the checkpoint's keys were matched with the model's by hand."""
+        model = self.ctx.code(receiver)
+        own: Set[str] = set()
+        loops: List[cst.CSTNode] = []
+        for earlier in statement.scope.statements[: statement.position]:
+            node = earlier.node
+            if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+                value = node.value
+                if isinstance(value, cst.Call) and callee_terminal_name(value) == "state_dict" and not value.args:
+                    if method_receiver(value) is not None and self.ctx.code(method_receiver(value)) == model:
+                        own.add(node.targets[0].target.value)
+                        continue
+            if not own:
+                continue
+            if isinstance(node, cst.For) and _root_name(node.iter) in own:
+                loops.append(node)
+                continue
+            for part in _header_parts(node):
+                for operands in _membership_tests(part):
+                    if any(_root_name(o) in own for o in operands) or any(loop in earlier.blocks for loop in loops):
+                        return True
+        return False
+
+    def _made_from(self, state: cst.BaseExpression, receiver: cst.BaseExpression, statement: Statement, flow, depth: int = 0) -> bool:
+        """The state was computed by calls given the model itself (`stats = norm_buffers(module)`,
+        `stats = all_reduce(stats)`): its keys are the model's own."""
+        if depth > 3:
+            return False
+        if isinstance(state, cst.Name):
+            definition = flow.definition(state.value, statement)
+            if definition.kind != "assign" or definition.value is None or definition.statement is None:
+                return False
+            return self._made_from(definition.value, receiver, definition.statement, flow, depth + 1)
+        if not isinstance(state, cst.Call):
+            return False
+        model = self.ctx.code(receiver)
+        if any(self.ctx.code(arg.value) == model for arg in state.args):
+            return True
+        return any(isinstance(arg.value, cst.Name) and self._made_from(arg.value, receiver, statement, flow, depth + 1) for arg in state.args)
 
     def _keys_removed(self, state: cst.BaseExpression, statement: Statement, flow) -> bool:
         """`{k: v for k, v in sd.items() if not k.startswith("head")}`, or `del sd["fc.weight"]` /
@@ -506,6 +663,9 @@ class UncheckedPartialLoadCheck(Check):
             definition = flow.definition(state.value, statement)
             if definition.kind == "assign" and _filtering_comprehension(definition.value):
                 return True
+            if definition.kind == "assign" and _empty_dict(definition.value) and definition.statement is not None:
+                if self._filled_selectively(held, definition.statement, statement):
+                    return True
         for earlier in statement.scope.statements[: statement.position]:
             node = earlier.node
             if isinstance(node, cst.Del) and any(
@@ -516,7 +676,26 @@ class UncheckedPartialLoadCheck(Check):
             for site in earlier.calls:
                 receiver = method_receiver(site.node)
                 if callee_terminal_name(site.node) == "pop" and receiver is not None and self.ctx.code(receiver) == held:
-                    return True
+                    if not _stored_back(node, site.node, held, self.ctx):
+                        return True
+        return False
+
+    def _filled_selectively(self, held: str, start: Statement, load: Statement) -> bool:
+        """`kept = {}`, then a loop over the checkpoint that stores `kept[k] = v` only under an `if`
+        without an `else`: the loop form of a filtering comprehension, so the keys it skips are
+        skipped on purpose. A loop that stores every key (renaming some) filters nothing."""
+        for earlier in start.scope.statements[start.position + 1 : load.position]:
+            node = earlier.node
+            if not (isinstance(node, cst.Assign) and len(node.targets) == 1):
+                continue
+            target = node.targets[0].target
+            if not (isinstance(target, cst.Subscript) and self.ctx.code(target.value) == held):
+                continue
+            loops = [index for index, block in enumerate(earlier.blocks) if isinstance(block, (cst.For, cst.While))]
+            if loops and any(
+                isinstance(block, cst.If) and block.orelse is None for block in earlier.blocks[loops[-1] + 1 :]
+            ):
+                return True
         return False
 
     def _part_of_model(self, receiver: cst.BaseExpression, statement: Statement, flow, depth: int = 0) -> bool:
@@ -579,6 +758,29 @@ class UncheckedPartialLoadCheck(Check):
 WRAPPED_MODEL_ATTRIBUTES = frozenset({"module", "_orig_mod"})
 
 
+def _stored_back(node: cst.CSTNode, pop: cst.Call, held: str, ctx) -> bool:
+    """`sd[k[len(prefix):]] = sd.pop(k)`: the key is renamed, not removed."""
+    if not (isinstance(node, cst.Assign) and node.value is pop):
+        return False
+    return all(isinstance(t.target, cst.Subscript) and ctx.code(t.target.value) == held for t in node.targets)
+
+
+def _empty_dict(value: Optional[cst.BaseExpression]) -> bool:
+    """`{}`, `dict()`, `OrderedDict()`: a state dict assembled key by key afterwards."""
+    if isinstance(value, cst.Dict):
+        return not value.elements
+    return isinstance(value, cst.Call) and not value.args and callee_terminal_name(value) in ("dict", "OrderedDict")
+
+
+def _strict_argument(call: cst.Call) -> Optional[cst.BaseExpression]:
+    """The `strict` argument of `load_state_dict(state, strict)`, by keyword or position."""
+    strict = keyword_arg(call, "strict")
+    if strict is None:
+        args = positional_args(call)
+        strict = args[1] if len(args) > 1 else None
+    return strict
+
+
 def _filtering_comprehension(value: Optional[cst.BaseExpression]) -> bool:
     """A dict comprehension with an `if`: it keeps some of the checkpoint's keys, not all."""
     if not isinstance(value, cst.DictComp):
@@ -589,6 +791,29 @@ def _filtering_comprehension(value: Optional[cst.BaseExpression]) -> bool:
             return True
         clause = clause.inner_for_in
     return False
+
+
+def _root_name(expr: cst.BaseExpression) -> Optional[str]:
+    """`own` for `own`, `own.items()`, `own.keys()`, `list(own)`."""
+    if isinstance(expr, cst.Call):
+        if isinstance(expr.func, cst.Attribute) and expr.func.attr.value in ("items", "keys") and not expr.args:
+            return _root_name(expr.func.value)
+        if isinstance(expr.func, cst.Name) and expr.func.value in ("list", "sorted") and len(expr.args) == 1:
+            return _root_name(expr.args[0].value)
+        return None
+    return expr.value if isinstance(expr, cst.Name) else None
+
+
+def _membership_tests(node: cst.CSTNode) -> List[List[cst.BaseExpression]]:
+    """The operands of every `a in b` / `a not in b` inside `node`."""
+    found: List[List[cst.BaseExpression]] = []
+    pending: List[cst.CSTNode] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, cst.Comparison) and any(isinstance(c.operator, (cst.In, cst.NotIn)) for c in current.comparisons):
+            found.append([current.left] + [c.comparator for c in current.comparisons])
+        pending.extend(current.children)
+    return found
 
 
 def _deleted_targets(target: cst.BaseExpression) -> List[cst.BaseExpression]:
@@ -632,3 +857,21 @@ def _reads(node: cst.CSTNode, name: str) -> bool:
             continue
         pending.extend(current.children)
     return False
+
+
+
+def _numbers(value) -> Optional[Tuple[float, ...]]:
+    """The numbers of a constant or a tuple/list of constants (a library constant by its value)."""
+    if value is None:
+        return None
+    if value.kind == "const":
+        qualified = value.detail.get("qualified")
+        if qualified in LIBRARY_CONSTANTS:
+            return tuple(float(v) for v in LIBRARY_CONSTANTS[qualified])
+        number = value.detail.get("value")
+        return (float(number),) if isinstance(number, (int, float)) and not isinstance(number, bool) else None
+    if value.kind == "seq":
+        numbers = [_numbers(item) for item in value.items]
+        if numbers and all(n is not None and len(n) == 1 for n in numbers):
+            return tuple(n[0] for n in numbers)  # type: ignore[index]
+    return None
