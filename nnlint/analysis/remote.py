@@ -23,8 +23,10 @@ module are placed in findings with `place(node)`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tokenize
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -125,9 +127,10 @@ class RemoteValues:
         return None
 
     def instance(self, expr: cst.BaseExpression, statement: Statement, depth: int = 0) -> Optional[Remote]:
-        """Like `value`, also through methods that return their receiver (`Net().to(device)`) and
-        through a parameter of a module-level function, from what its callers anywhere in the
-        project pass (`train_one_epoch(model, ...)` in train.py)."""
+        """An instance of a project class, like `value`, also through methods that return their
+        receiver (`Net().to(device)`), `accelerator.prepare`, and a parameter of a function, from
+        what its call sites anywhere in the project pass (`train_one_epoch(model, ...)` in
+        train.py)."""
         if self.project is None or depth > MAX_DEPTH:
             return None
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in PASSTHROUGH_METHODS:
@@ -138,7 +141,8 @@ class RemoteValues:
             definition = self.flow.definition(expr.value, statement)
             at = definition.statement
             if definition.kind == "param" and definition.scope is not None:
-                return self._passed(definition.scope, expr.value)
+                passed = self._passed_values(definition.scope, expr.value)
+                return passed if passed is not None and passed.kind == "instance" else None
             if definition.kind == "assign" and definition.value is not None and at is not None:
                 return self.instance(definition.value, at, depth + 1)
             if definition.kind == "unpacked" and isinstance(definition.value, cst.Call) and at is not None:
@@ -159,26 +163,6 @@ class RemoteValues:
             return False
         built = self.flow.definition(receiver.value, statement).value
         return isinstance(built, cst.Call) and (self.ctx.qualified_name(built.func) or "").startswith("accelerate.")
-
-    def _passed(self, scope: Scope, name: str) -> Optional[Remote]:
-        """The one instance of a project class every call of the function passes for `name`."""
-        assert self.project is not None
-        if scope.class_info is not None or scope.parent is None or not scope.parent.is_module:
-            return None
-        if not isinstance(scope.node, cst.FunctionDef):
-            return None
-        positional = [p.name.value for p in list(scope.node.params.posonly_params) + list(scope.node.params.params)]
-        found: Optional[Remote] = None
-        records = self.project.callers(self.project.path, scope.function_name)
-        for path, record in records:
-            value = record["kw"].get(name)
-            if value is None and name in positional and positional.index(name) < len(record["args"]):
-                value = record["args"][positional.index(name)]
-            passed = self.project.evaluate(value, path, {}) if value is not None else None
-            if passed is None or passed.kind != "instance" or (found is not None and passed.detail != found.detail):
-                return None
-            found = found or passed
-        return found
 
     def class_of(self, value: Optional[Remote]) -> Optional[Tuple[ModuleContext, ClassInfo]]:
         """The class of an instance of a class defined in another file, in that file's module."""
@@ -463,9 +447,33 @@ def _call_at(module: ModuleContext, record: Dict[str, Any]) -> Optional[CallSite
     return None
 
 
+# Modules of other files parsed in this process, by path and content: the files of a project that
+# import the same model.py share its parse and its facts (a bounded number, least recently used out).
+_PARSED: "OrderedDict[Tuple[str, str], Optional[ModuleContext]]" = OrderedDict()
+MAX_PARSED = 16
+
+
 def _parse(path: str, importer: ModuleContext) -> Optional[ModuleContext]:
     try:
         data = Path(path).read_bytes()
+    except OSError:
+        return None
+    key = (path, hashlib.sha256(data).hexdigest())
+    if key in _PARSED:
+        _PARSED.move_to_end(key)
+        module = _PARSED[key]
+        if module is not None:
+            module.deadline = importer.deadline  # its facts are computed within the importer's budget
+        return module
+    module = _parse_text(path, data, importer)
+    _PARSED[key] = module
+    if len(_PARSED) > MAX_PARSED:
+        _PARSED.popitem(last=False)
+    return module
+
+
+def _parse_text(path: str, data: bytes, importer: ModuleContext) -> Optional[ModuleContext]:
+    try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         text = data.decode(encoding)
         tree = cst.parse_module(text)
