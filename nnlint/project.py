@@ -30,7 +30,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from nnlint.analysis.summaries import summarize
 from nnlint.discovery import SKIPPED_FOLDERS
-from nnlint.engine import SourceError, decode_source
+from nnlint.engine import SourceError, decode_source, fewer_garbage_collections
 from nnlint.registry import check_classes
 
 ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
@@ -249,6 +249,7 @@ class ProjectIndex:
                         self.importers.setdefault(target, []).append(key)
             record["links"] = links
 
+    @fewer_garbage_collections()  # a module's stdlib tree is millions of objects in a long file
     def _summarise(self, module: Path) -> Optional[Dict]:
         try:
             data = module.read_bytes()
