@@ -123,3 +123,17 @@ def test_evidence_in_other_files_is_read_there(project, linted, expected):
 def test_a_finding_elsewhere_names_the_model_file():
     records = _lint(PROJECTS / "gpt_same_window", "train.py")
     assert "GPT.forward (model.py:61)" in records[0]["message"]
+
+
+def test_both_passes_in_worker_processes_find_the_same(monkeypatch):
+    from nnlint import parallel
+
+    serial = _lint(PROJECTS, ".")
+    monkeypatch.setattr(parallel, "PROCESS_MAP_FROM", 1)  # summaries too, however few the modules
+    cwd = os.getcwd()
+    os.chdir(PROJECTS)
+    try:
+        pooled = json.loads(run_cli(["--format", "json", "--no-cache", "-j", "2", "."]).stdout)
+    finally:
+        os.chdir(cwd)
+    assert pooled == serial and serial
