@@ -287,7 +287,7 @@ class ProjectIndex:
 
     def reach(self, path: str) -> List[str]:
         """The modules whose summaries a check of `path` may read, sorted."""
-        start = [path] + self._importers(path)
+        start = [path] + self.importers_of(path)
         seen = set()
         while start:
             current = start.pop()
@@ -297,7 +297,7 @@ class ProjectIndex:
             start.extend(link[0] for link in self.records[current]["links"].values())
         return sorted(seen)
 
-    def _importers(self, path: str) -> List[str]:
+    def importers_of(self, path: str) -> List[str]:
         """The modules that import `path`, directly or through the `__init__.py` of packages that
         re-export it (`from classifier import evaluate`)."""
         found: List[str] = []
