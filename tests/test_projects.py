@@ -137,3 +137,28 @@ def test_both_passes_in_worker_processes_find_the_same(monkeypatch):
     finally:
         os.chdir(cwd)
     assert pooled == serial and serial
+
+
+def test_pretrained_inputs_cross_files_from_the_training_script():
+    records = _lint(PROJECTS / "flowers_finetune", "train.py")
+    assert [(r["path"], r["line"], r["column"], r["code"]) for r in records] == [("flowers/data.py", 6, 12, "NNL301")]
+    assert records[0]["related"] == [
+        {"path": "flowers/model.py", "line": 7, "column": 13,
+         "message": "builds resnet50 (ResNet50_Weights.IMAGENET1K_V2 weights)"},
+        {"path": "train.py", "line": 25, "column": 30,
+         "message": "the training loop feeds the pipeline's batches to the model here"},
+    ]
+    assert "flowers/model.py:7 builds resnet50" in records[0]["message"]
+
+
+def test_a_dataset_hears_which_pipeline_its_constructions_pass():
+    records = _lint(PROJECTS / "landcover_seg", "landcover/datasets.py")
+    assert [(r["path"], r["line"], r["code"]) for r in records] == [("landcover/datasets.py", 22, "NNL201")]
+    assert records[0]["related"] == [
+        {"path": "landcover/transforms.py", "line": 5, "column": 12, "message": "builds the pipeline"}
+    ]
+
+
+@pytest.mark.parametrize("name", ["flowers_finetune", "leaf_timm_engine", "landcover_seg", "lightning_seg_image_only"])
+def test_data_rules_across_files_need_the_project(name):
+    assert _lint(PROJECTS / name, "--no-project", ".") == []

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
 
-# How many calls, re-exports and local names one answer may follow (a bounded fixed point: cycles
-# between modules end here, as unknown).
+# How many calls, re-exports and global names one answer may follow (a bounded fixed point: cycles
+# between modules end here, as unknown). The nesting of one value tree costs nothing: it is finite.
 MAX_DEPTH = 8
 
 DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
@@ -40,6 +40,12 @@ TORCH_MODULES = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
 MODE_LAYERS = ("BatchNorm", "Dropout", "SyncBatchNorm", "AlphaDropout", "FeatureAlphaDropout")
 LIBRARY_MODELS = ("torchvision.models.", "timm.create_model", "timm.models.")
 UNKNOWN_VALUE = {"?": 1}
+# calls that give back the model they are handed (its forward runs that model)
+MODEL_WRAPPERS = frozenset({
+    "torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DataParallel",
+    "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel",
+})
+ACCELERATORS = frozenset({"accelerate.Accelerator", "accelerate.accelerator.Accelerator"})
 # calls that return their receiver (the value keeps its provenance)
 PASSTHROUGH_METHODS = frozenset({"to", "cuda", "cpu", "float", "half", "train", "eval", "requires_grad_", "double"})
 
@@ -81,6 +87,7 @@ class ProjectValues:
         self.modules = modules
         self.displays = displays or {}
         self.consumed: Set[str] = set()
+        self._call_index: Optional[Dict[Tuple[str, str, str], List[Tuple[str, Dict[str, Any]]]]] = None
         # the check triggers found in the modules it reaches (a check whose evidence is elsewhere runs)
         self.triggers: FrozenSet[str] = frozenset(
             trigger for record in modules.values() for trigger in record["summary"].get("triggers", ())
@@ -145,8 +152,11 @@ class ProjectValues:
 
     # -- values ----------------------------------------------------------------------------------
 
-    def call_result(self, callee: Symbol, args: List[Any], kwargs: Dict[str, Any], depth: int = 0) -> Optional[Remote]:
-        """What calling a project function or class gives (arguments already interpreted)."""
+    def call_result(
+        self, callee: Symbol, args: List[Any], kwargs: Dict[str, Any], depth: int = 0, receiver: Optional[Remote] = None
+    ) -> Optional[Remote]:
+        """What calling a project function or class gives (arguments already interpreted);
+        `receiver`: the instance a method is called on (its `self`)."""
         if depth > MAX_DEPTH:
             return None
         if callee.kind == "class":
@@ -157,6 +167,7 @@ class ProjectValues:
         bindings: Dict[str, Optional[Remote]] = {}
         params = list(summary["params"])
         if params and params[0] in ("self", "cls") and "." in callee.name:
+            bindings[params[0]] = receiver
             params = params[1:]
         for name, value in zip(params, args):
             bindings[name] = value
@@ -175,24 +186,30 @@ class ProjectValues:
             return None
         if "c" in value:
             return Remote("const", path, None, {"value": value["c"]})
+        if "known" in value:  # a value pass 2 already evaluated (`RemoteValues.tree`; never stored)
+            return value["known"]
         if "p" in value:
             return bindings.get(value["p"])
         if "seq" in value:
-            return Remote("seq", path, None, items=[self.evaluate(v, path, bindings, depth + 1) for v in value["seq"]])
+            return Remote("seq", path, None, items=[self.evaluate(v, path, bindings, depth) for v in value["seq"]])
         if "item" in value:
-            container = self.evaluate(value["item"], path, bindings, depth + 1)
+            container = self.evaluate(value["item"], path, bindings, depth)
             index = value["i"]
             if container is not None and container.kind == "seq" and isinstance(index, int) and -len(container.items) <= index < len(container.items):
                 return container.items[index]
             return None
         if "either" in value:
-            options = [self.evaluate(v, path, bindings, depth + 1) for v in value["either"]]
+            test = self.evaluate(value["if"], path, bindings, depth) if "if" in value else None
+            if test is not None and test.kind == "const" and "value" in test.detail:
+                # `W if pretrained else None` with pretrained=True (passed, or its default)
+                return self.evaluate(value["either"][0 if test.detail["value"] else 1], path, bindings, depth)
+            options = [self.evaluate(v, path, bindings, depth) for v in value["either"]]
             known = [o for o in options if o is not None]
             if len(known) != len(options):
                 return None
             return Remote("either", path, None, items=known)
         if "n" in value:
-            found = self.symbol(path, value["n"], depth + 1)
+            found = self.symbol(path, value["n"])  # a name's re-exports have their own bound
             if found is not None and found.kind == "global":
                 return self.evaluate(found.data, found.path, {}, depth + 1)
             if found is not None and found.kind == "external":
@@ -200,24 +217,56 @@ class ProjectValues:
             return None
         if "call" in value:
             return self._call(value, path, bindings, depth)
+        if "attr" in value:  # `self.train_set` of an instance: what the class's methods assign
+            owner = self.evaluate(value["attr"], path, bindings, depth)
+            return self.attribute(owner, value["a"], depth + 1) if owner is not None and owner.kind == "instance" else None
         return None
+
+    def attribute(self, instance: Remote, name: str, depth: int = 0) -> Optional[Remote]:
+        """`instance.<name>` when exactly one method of its class assigns it, once, on its straight
+        path (`self.train_set = ImageFolder(...)` in `setup`); that method's parameters take this
+        instance's arguments (`__init__`) or their defaults."""
+        found = self.symbol(instance.detail["class_path"], instance.detail["class"])
+        if found is None or found.kind != "class" or depth > MAX_DEPTH:
+            return None
+        assigning = [(method, info) for method, info in found.data["methods"].items() if name in info.get("attrs", {})]
+        if len(assigning) != 1 or assigning[0][1]["attrs"][name] == UNKNOWN_VALUE:
+            return None
+        method, info = assigning[0]
+        params = list(info["params"])
+        bindings: Dict[str, Optional[Remote]] = {params[0]: instance} if params else {}
+        params = params[1:]
+        if method == "__init__" and "args" in instance.detail:
+            bindings.update(zip(params, instance.detail["args"]))
+            bindings.update({k: v for k, v in instance.detail["kwargs"].items() if k in params})
+        for parameter, default in info["defaults"].items():
+            if parameter not in bindings:
+                bindings[parameter] = self.evaluate(default, found.path, {}, depth)
+        return self.evaluate(info["attrs"][name], found.path, bindings, depth)
 
     def _call(self, value: Dict[str, Any], path: str, bindings, depth: int) -> Optional[Remote]:
         func = value["call"]
-        args = [self.evaluate(a, path, bindings, depth + 1) for a in value["args"]]
-        kwargs = {k: self.evaluate(v, path, bindings, depth + 1) for k, v in value["kw"].items()}
+        args = [self.evaluate(a, path, bindings, depth) for a in value["args"]]
+        kwargs = {k: self.evaluate(v, path, bindings, depth) for k, v in value["kw"].items()}
         if "attr" in func:  # method call on a value: model.to(device), loader wrapping
-            receiver = self.evaluate(func["attr"], path, bindings, depth + 1)
-            if receiver is not None and func["a"] in PASSTHROUGH_METHODS and receiver.kind in ("model", "instance"):
+            receiver = self.evaluate(func["attr"], path, bindings, depth)
+            if receiver is not None and func["a"] in PASSTHROUGH_METHODS and _is_module(receiver):
                 return receiver
+            if receiver is not None and receiver.kind == "instance":  # a method of a project class
+                method = self.symbol(receiver.detail["class_path"], f"{receiver.detail['class']}.{func['a']}")
+                if method is not None and method.kind == "function" and method.data is not None:
+                    return self.call_result(method, args, kwargs, depth + 1, receiver=receiver)
+            if receiver is not None and receiver.kind == "call" and receiver.detail["qualified"] in ACCELERATORS and func["a"] == "prepare":
+                # `model, optimizer, loader = accelerator.prepare(model, optimizer, loader)`
+                return args[0] if len(args) == 1 else Remote("seq", path, None, items=args)
             return None
         if "n" not in func:
             return None
-        found = self.symbol(path, func["n"], depth + 1)
+        found = self.symbol(path, func["n"])
         if found is None:
             return None
-        if found.kind == "class":  # an instance, built here
-            return Remote("instance", path, value["at"], {"class": found.name, "class_path": found.path})
+        if found.kind == "class":  # an instance, built here (with the arguments its __init__ gets)
+            return Remote("instance", path, value["at"], {"class": found.name, "class_path": found.path, "args": args, "kwargs": kwargs})
         if found.kind == "function":
             return self.call_result(found, args, kwargs, depth + 1)
         if found.kind != "external":
@@ -242,6 +291,8 @@ class ProjectValues:
                 order = None
             dataset = args[0] if args else kwargs.get("dataset")
             return Remote("loader", path, at, {"order": order, "dataset": dataset})
+        if qualified in MODEL_WRAPPERS and args and args[0] is not None and _is_module(args[0]):
+            return args[0]  # DataParallel(model), torch.compile(model): the model it runs
         if qualified in COMPOSE:
             ops = args[0] if args else kwargs.get("transforms")
             names = []
@@ -252,7 +303,9 @@ class ProjectValues:
                 names.append(qualified_op or (op.detail.get("qualified") if op else None))
             if ops is None or ops.kind != "seq" or any(n is None for n in names):
                 return None
-            return Remote("pipeline", path, at, {"ops": names})
+            # each op's construction (`Normalize(mean, std)` with its arguments), where it is a call
+            calls = [op if op is not None and op.kind == "call" else None for op in ops.items]
+            return Remote("pipeline", path, at, {"ops": names, "calls": calls})
         # another library call: what it is, for the facts that know that library
         return Remote("call", path, at, {"qualified": qualified, "args": args, "kwargs": kwargs})
 
@@ -341,16 +394,27 @@ class ProjectValues:
 
     def callers(self, path: str, function: str) -> List[Tuple[str, Dict[str, Any]]]:
         """(caller's path, call record) for every call of `function` of module `path`."""
-        found = []
-        for caller_path in sorted(self.modules):
-            summary = self.modules[caller_path]["summary"]
-            for record in summary["calls"]:
-                target = self.symbol(caller_path, record["f"])
-                if target is not None and target.kind == "function" and target.path == path and target.name == function:
-                    if caller_path != self.path:
-                        self.consumed.add(caller_path)
-                    found.append((caller_path, record))
+        return self._calls_of("function", path, function)
+
+    def _calls_of(self, kind: str, path: str, name: str) -> List[Tuple[str, Dict[str, Any]]]:
+        """The call records, in every module, whose callee is the project function (or class) `name`
+        of module `path`: every record's callee is resolved once per linted file."""
+        if self._call_index is None:
+            index: Dict[Tuple[str, str, str], List[Tuple[str, Dict[str, Any]]]] = {}
+            for caller_path in sorted(self.modules):
+                for record in self.modules[caller_path]["summary"]["calls"]:
+                    target = self.symbol(caller_path, record["f"])
+                    if target is not None and target.kind in ("function", "class"):
+                        index.setdefault((target.kind, target.path, target.name), []).append((caller_path, record))
+            self._call_index = index
+        found = self._call_index.get((kind, path, name), [])
+        self.consumed.update(caller for caller, _ in found if caller != self.path)
         return found
+
+    def constructions(self, path: str, name: str) -> List[Tuple[str, Dict[str, Any]]]:
+        """(caller's path, call record) for every construction `Name(...)` of the class `name` of
+        module `path`, anywhere in the project."""
+        return self._calls_of("class", path, name)
 
     def scope_effects(self, path: str, scope: str) -> Optional[List[Dict[str, Any]]]:
         """The effects of a function (`name`, `Class.method`) or of the module (`<module>`)."""
@@ -405,3 +469,11 @@ class ProjectValues:
                 if target is None or target.kind != "external":
                     return True
         return False
+
+
+def _is_module(value: Remote) -> bool:
+    """A model or layer: a project module's instance, a library model, a torch.nn layer (what
+    `.to(device)`, `.eval()` give back unchanged)."""
+    if value.kind in ("model", "instance"):
+        return True
+    return value.kind == "call" and value.detail["qualified"].startswith(LIBRARY_MODELS + ("torch.nn.",))

@@ -6,9 +6,10 @@ than LibCST), so it is cached by the module's content alone. It records, syntact
 - ``imports``: local name -> dotted name it stands for (relative ones keep their dots),
 - ``paths``: folders the module adds to ``sys.path`` with literal strings,
 - ``functions`` and ``classes`` (with their methods): parameters, defaults, the value each
-  returns, and its ``effects`` in order: what it does to its parameters (``mode``, ``step``,
-  ``zero_grad``, ``backward``, ``clip``, ``forward``, a loop over a parameter that backpropagates:
-  ``trains_on``) and the calls it makes (``call``),
+  returns, the ``attrs`` a method sets on ``self`` (once, outside loops), and its ``effects`` in
+  order: what it does to its parameters (``mode``, ``step``, ``zero_grad``, ``backward``,
+  ``clip``, ``forward``, a loop over a parameter that backpropagates: ``trains_on``) and the calls
+  it makes (``call``),
 - ``globals``: module-level names bound once, with their values,
 - ``calls``: calls whose callee may be another module's function, with their argument values (the
   call sites a function's parameters are learned from).
@@ -16,7 +17,8 @@ than LibCST), so it is cached by the module's content alone. It records, syntact
 Values are small trees in a closed vocabulary, never names interpreted by their spelling:
 ``{"c": 1}`` a constant, ``{"p": "model"}`` a parameter, ``{"n": "T.Compose"}`` a module-level or
 imported name, ``{"call": f, "args": [...], "kw": {...}, "at": [line, col, end_line, end_col]}``,
-``{"seq": [...]}``, ``{"item": v, "i": 0}``, ``{"attr": v, "a": "name"}``, ``{"either": [...]}``
+``{"seq": [...]}``, ``{"item": v, "i": 0}``, ``{"attr": v, "a": "name"}``, ``{"either": [...]}`` (with
+``"if"``: the test of a conditional expression, when it is a plain value)
 and ``{"?": 1}`` (unknown). What the values mean across modules is decided by `analysis.project_values`
 when a check asks.
 """
@@ -26,7 +28,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Dict, List, Optional
 
-SUMMARY_FORMAT = 5
+SUMMARY_FORMAT = 6
 UNKNOWN: Dict[str, Any] = {"?": 1}
 # how deep a local name is replaced by its value (`a = b; b = c(...)`)
 MAX_INLINE = 6
@@ -58,12 +60,14 @@ def _at(node: ast.AST, lines: List[str]) -> List[int]:
 
 
 def _depth(value: Any, limit: int = 8) -> int:
-    """How deeply a value tree nests (counted up to `limit`)."""
+    """How deeply a value tree nests (counted up to `limit`). A call's keyword map is no level of
+    its own: `Dataset(root, transform=Compose([...]))` nests as deep as its positional form."""
     if limit <= 0 or not isinstance(value, dict):
         return 0
     deepest = 0
-    for inner in value.values():
-        for element in inner if isinstance(inner, list) else [inner]:
+    for key, inner in value.items():
+        elements = inner if isinstance(inner, list) else list(inner.values()) if key == "kw" else [inner]
+        for element in elements:
             if isinstance(element, dict):
                 deepest = max(deepest, 1 + _depth(element, limit - 1))
     return deepest
@@ -112,6 +116,8 @@ class _Function:
         positional = [a.arg for a in list(getattr(args, "posonlyargs", [])) + list(args.args)]
         self.params = positional + [a.arg for a in args.kwonlyargs]
         self.env: Dict[str, Any] = {}
+        # a method's `self.<name> = value` assignments (`self.backbone = ...`), see `bind`
+        self.attributes: Dict[str, Any] = {}
         self.call_values: Dict[int, Any] = {}
         self.returns: List[Any] = []
         self.effects: List[Dict[str, Any]] = []
@@ -130,6 +136,8 @@ class _Function:
         )
         self.summary["effects"] = self.effects
         self.summary["library_calls"] = sorted(self.library_calls)
+        if self.attributes:
+            self.summary["attrs"] = self.attributes
 
     # -- values ----------------------------------------------------------------------------------
 
@@ -171,7 +179,10 @@ class _Function:
         if isinstance(node, (ast.Tuple, ast.List)):
             return {"seq": [self.value(e, depth + 1) for e in node.elts]}
         if isinstance(node, ast.IfExp):
-            return {"either": [self.value(node.body, depth + 1), self.value(node.orelse, depth + 1)]}
+            either = {"either": [self.value(node.body, depth + 1), self.value(node.orelse, depth + 1)]}
+            if isinstance(node.test, (ast.Name, ast.Attribute, ast.Constant)):
+                either["if"] = self.value(node.test, depth + 1)  # the branch a known test selects
+            return either
         if isinstance(node, ast.Subscript):
             index = node.slice
             if isinstance(index, ast.Constant) and isinstance(index.value, (int, str)):
@@ -180,14 +191,23 @@ class _Function:
 
     # -- statements ------------------------------------------------------------------------------
 
-    def bind(self, target: ast.AST, value: Any, straight: bool) -> None:
-        if straight and _depth(value) > MAX_BOUND_DEPTH:
+    def bind(self, target: ast.AST, value: Any, straight: bool, looped: bool = True) -> None:
+        if _depth(value) > MAX_BOUND_DEPTH:
             # `x = layer(x)` chains: what lies that deep tells nothing a check uses (the outer calls
             # still do: `Net(features.size(1), n).to(device)` is an instance of Net)
             value = _pruned(value, MAX_BOUND_DEPTH)
         if isinstance(target, ast.Name):
             # a name bound under a condition or in a loop may hold another value: unknown
             self.env[target.id] = value if straight else UNKNOWN
+        elif (
+            isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and owner_param(self.params) == target.value.id
+        ):
+            # an attribute set once (under a condition too: `if stage == "fit": self.train_set = ...`)
+            # holds that value whenever it exists; set twice or in a loop, it is unknown
+            if not looped and target.attr not in self.attributes:
+                self.attributes[target.attr] = value
+            else:
+                self.attributes[target.attr] = UNKNOWN
         elif isinstance(target, (ast.Tuple, ast.List)):
             for index, element in enumerate(target.elts):
                 self.bind(element, {"item": value, "i": index} if straight else UNKNOWN, straight)
@@ -202,7 +222,7 @@ class _Function:
         if isinstance(node, ast.Assign):
             value = self.value(node.value)
             for target in node.targets:
-                self.bind(target, value, straight)
+                self.bind(target, value, straight, looped=loops > 0)
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
             self.bind(node.target, self.value(node.value) if isinstance(node, ast.AnnAssign) else UNKNOWN, straight)
         elif isinstance(node, ast.Return):
@@ -220,7 +240,8 @@ class _Function:
             self.block(node.body, loops + 1, conditional)
             self.block(node.orelse, loops, True)
         elif isinstance(node, ast.If):
-            self.block(node.body, loops, True)
+            # a script's `if __name__ == "__main__":` body runs whenever the script does
+            self.block(node.body, loops, conditional or not _main_guard(node.test))
             self.block(node.orelse, loops, True)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
@@ -233,6 +254,15 @@ class _Function:
                 self.block(handler.body, loops, True)
             self.block(node.orelse, loops, True)
             self.block(node.finalbody, loops, conditional)
+
+    def _submodule(self, callee: Any) -> bool:
+        """`self.backbone(x)`, `self.backbone.forward_features(x)`: a call of what a method's object
+        holds (the layers a module's forward and a LightningModule's training_step run)."""
+        owner = owner_param(self.params)
+        if owner is None or "attr" not in callee:
+            return False
+        inner = callee["attr"]
+        return inner == {"p": owner} or ("attr" in inner and inner["attr"] == {"p": owner})
 
     def _effect(self, kind: str, node: ast.AST, target: Any, loops: int, conditional: bool, **extra: Any) -> Dict[str, Any]:
         effect = {"k": kind, "t": target, "loops": loops, "cond": conditional, "at": _at(node, self.lines)}
@@ -273,11 +303,25 @@ class _Function:
             callee = value["call"]
             # calls of names (a project function, maybe) and calls that are given a parameter
             passes = any("p" in arg for arg in list(value["args"]) + list(value["kw"].values()))
-            if "n" in callee or passes:
+            if "n" in callee or passes or self._submodule(callee):
                 record = dict(value, k="call", loops=loops, cond=conditional, scope=self.name)
                 self.effects.append(record)
                 if "n" in callee:
                     self.calls.append({"f": callee["n"], "args": value["args"], "kw": value["kw"], "at": value["at"], "scope": self.name})
+
+
+def owner_param(params: List[str]) -> Optional[str]:
+    """`self` (or `cls`) of a method's parameters."""
+    return params[0] if params and params[0] in ("self", "cls") else None
+
+
+def _main_guard(test: ast.expr) -> bool:
+    """`__name__ == "__main__"`."""
+    return (
+        isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+        and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+        and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__"
+    )
 
 
 def _class(node: ast.ClassDef, lines: List[str], calls: List[Dict[str, Any]], library_roots) -> Dict[str, Any]:

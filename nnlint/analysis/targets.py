@@ -248,7 +248,44 @@ class SpatialTargets:
         if definition.kind == "assign" and definition.value is not None and definition.statement is not None:
             return self._value_evidence(path, definition.value, definition.statement, depth)
         if definition.kind == "unpacked" and definition.value is not None and definition.statement is not None:
-            return self._unpacked_evidence(path, definition.value, definition.statement)
+            return self._unpacked_evidence(path, definition.value, definition.statement) or self._helper_evidence(
+                path, definition.value, definition.statement, depth
+            )
+        return None
+
+    def _helper_evidence(self, path: str, value: cst.BaseExpression, statement: Statement, depth: int) -> Optional[Evidence]:
+        """`img, mask = self._read(index)` (or `sample = read_pair(...)` then `img, mask = sample`)
+        with a helper of this module that returns a tuple: the evidence of the element it returns at
+        that position (`Image.open(self.masks[index])`)."""
+        node = statement.node
+        if not isinstance(node, cst.Assign) or len(node.targets) != 1 or not isinstance(node.targets[0].target, (cst.Tuple, cst.List)):
+            return None
+        elements = [access_path(e.value) for e in node.targets[0].target.elements]
+        if path not in elements:
+            return None
+        position = elements.index(path)
+        if isinstance(value, cst.Name):
+            definition = self.flow.definition(value.value, statement)
+            if definition.kind != "assign" or definition.value is None or definition.statement is None:
+                return None
+            value, statement = definition.value, definition.statement
+        site = self.ctx.index.call_sites.get(value) if isinstance(value, cst.Call) else None
+        callee = self.flow.callee(site) if site is not None else None
+        if callee is None or callee.is_module:
+            return None
+        for returned in callee.statements:
+            result = returned.node.value if isinstance(returned.node, cst.Return) else None
+            if returned.scope is not callee or not isinstance(result, (cst.Tuple, cst.List)):
+                continue
+            if len(result.elements) > position:
+                element = result.elements[position].value
+                inner = access_path(element)
+                found = (
+                    self.evidence(inner, returned, depth + 1) if inner is not None
+                    else self._value_evidence(path, element, returned, depth + 1)
+                )
+                if found is not None:
+                    return found
         return None
 
     def generated(self, path: str, statement: Statement) -> bool:

@@ -16,10 +16,14 @@ from typing import List, Optional, Set
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
+from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.flips import ManualFlip, ManualGeometry, access_path, names_in, root_of, written_paths
 from nnlint.analysis.index import Scope, Statement
 from nnlint.analysis.targets import Partner, SpatialTargets, dataset_target_kind, kind_by_name, names_in_statement
 from nnlint.analysis.transforms import Application, DatasetFeed, Pipeline, TransformOp, TransformPipelines
+from nnlint.analysis.project_values import Remote
+from nnlint.families.augmentation.across_files import RemoteApplications, random_geometry
+from nnlint.families.augmentation.passthrough import passed_through
 
 
 @dataclass(eq=False, repr=False)
@@ -36,6 +40,9 @@ class Misalignment:
     feed: Optional[DatasetFeed] = None  # for torchvision datasets
     pipelines: List[Pipeline] = field(default_factory=list)  # the pipelines to instantiate in a probe
     target_pipelines: List[Pipeline] = field(default_factory=list)
+    remote: List[Remote] = field(default_factory=list)  # pipelines built in other files (`across_files.py`)
+    remote_ops: List[str] = field(default_factory=list)  # their random geometric ops
+    passthrough: Optional[str] = None  # "plain"/"array": a target a transforms.v2 call hands back untouched
 
 
 class Alignment:
@@ -65,6 +72,7 @@ class Alignment:
                 continue
             yield from self._manual(scope)
             yield from self._applied(scope)
+            yield from self._applied_from_elsewhere(scope)
         yield from self._datasets()
 
     # -- hand-written flips ------------------------------------------------------------------------
@@ -151,14 +159,25 @@ class Alignment:
 
     def _applied(self, scope: Scope):
         for application in self.pipelines.applications_in(scope):
-            if application.joint or not application.random_geometric:
+            if application.joint and application.image is not None:
+                for path, kind, made in passed_through(self.ctx, application):
+                    yield Misalignment(
+                        "image-only", application.node, self.ctx.code(application.image), path, kind,
+                        ops=application.random_geometric, application=application, pipelines=application.pipelines,
+                        passthrough=made,
+                    )
+                    break
+            loaded = self._returned_flipped(application)
+            if (application.joint and loaded is None) or not application.random_geometric:
                 continue
-            image_expr = application.image
+            image_expr = loaded or application.image
             image = access_path(image_expr) if image_expr is not None else None
             statement = application.statement
             if image is None or statement is None or self._is_target(image, statement):
                 continue
             for partner in self.targets.partners(scope, image, statement):
+                if loaded is not None and root_of(partner.path) in {root_of(p) for p in names_in(application.node)}:
+                    continue  # the helper is given the target too
                 image_paths = self.targets.image_paths(scope, image, statement)
                 treatment = self.targets.treatment(scope, partner.path, image_paths, skip=[application.node])
                 if treatment.random_applications:
@@ -179,6 +198,50 @@ class Alignment:
                 )
                 break
 
+    def _applied_from_elsewhere(self, scope: Scope):
+        """`self.transform(image)` whose pipeline another file builds and hands over."""
+        for application in self.ctx.fact(RemoteApplications).in_scope(scope):
+            image = access_path(application.image)
+            statement = application.statement
+            if image is None or self._is_target(image, statement):
+                continue
+            for partner in self.targets.partners(scope, image, statement):
+                image_paths = self.targets.image_paths(scope, image, statement)
+                treatment = self.targets.treatment(scope, partner.path, image_paths, skip=[application.node])
+                if treatment.random_applications or treatment.joint or treatment.unknown or treatment.flips:
+                    continue
+                yield Misalignment(
+                    "image-only", application.node, self.ctx.code(application.image), partner.path, partner.evidence.kind,
+                    remote=application.pipelines, remote_ops=application.ops,
+                )
+                break
+
+    def _returned_flipped(self, application: Application) -> Optional[cst.BaseExpression]:
+        """`image = load_image(path, train)` with a helper of this module that loads an image, flips
+        it at random and returns it: the name the flipped image is bound to here (the helper was
+        given a path, not the image)."""
+        statement = application.statement
+        node = statement.node if statement is not None else None
+        if not isinstance(node, cst.Assign) or node.value is not application.node or len(node.targets) != 1:
+            return None
+        if not isinstance(node.targets[0].target, cst.Name) or not all(p.library == "custom" for p in application.pipelines):
+            return None
+        callee = self.ctx.fact(DataFlow).callee(application.site)
+        if callee is None or callee.is_module:
+            return None
+        flipped = set()
+        for flip in self.geometry.flips_in(callee):
+            written = flip.statement.node
+            if flip.random and isinstance(written, cst.Assign) and len(written.targets) == 1:
+                flipped.add(access_path(written.targets[0].target))
+        returns = [
+            statement.node.value for statement in callee.statements
+            if isinstance(statement.node, cst.Return) and statement.scope is callee
+        ]
+        if returns and all(access_path(value) in flipped for value in returns if value is not None):
+            return node.targets[0].target
+        return None
+
     # -- torchvision datasets ------------------------------------------------------------------------
 
     def _datasets(self):
@@ -191,9 +254,17 @@ class Alignment:
                 continue
             image = self.pipelines.resolve_all(feed.transform, statement)
             ops = [op for p in image.pipelines for op in p.random_geometric]
+            dataset = feed.qualified.split(".")[-1]
+            if not ops and not image.pipelines:
+                # `VOCSegmentation(root, transform=train_transforms())` with the pipeline of another file
+                remote = self.ctx.fact(RemoteApplications).pipelines(feed.transform, statement)
+                if remote and (feed.target_transform is None or self._fixed(feed.target_transform, statement)):
+                    names = list(dict.fromkeys(op for pipeline in remote for op in random_geometry(pipeline)))
+                    yield Misalignment("image-only", feed.transform, "image", f"{dataset} target", kind, feed=feed,
+                                       remote=remote, remote_ops=names)
+                continue
             if not ops:
                 continue
-            dataset = feed.qualified.split(".")[-1]
             if feed.target_transform is None:
                 yield Misalignment("image-only", feed.transform, "image", f"{dataset} target", kind, ops=ops, feed=feed,
                                    pipelines=image.pipelines)
@@ -206,6 +277,14 @@ class Alignment:
             elif not target.unknown and not any(self._random_callable(c) for c in target.callables):
                 yield Misalignment("image-only", feed.transform, "image", f"{dataset} target", kind, ops=ops, feed=feed,
                                    pipelines=image.pipelines)
+
+    def _fixed(self, target_transform: cst.BaseExpression, statement: Statement) -> bool:
+        """A `target_transform=` that certainly moves no pixel at random (`PILToTensor()`)."""
+        target = self.pipelines.resolve_all(target_transform, statement)
+        return (
+            not target.unknown and not any(p.random_geometric for p in target.pipelines)
+            and not any(self._random_callable(c) for c in target.callables)
+        )
 
     def _random_callable(self, item) -> bool:
         node, _statement = item

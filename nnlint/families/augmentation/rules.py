@@ -16,6 +16,7 @@ import libcst as cst
 from nnlint.analysis.context import brief_text
 from nnlint.analysis.flips import access_path
 from nnlint.analysis.names import argument, keyword_arg, positional_args
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.targets import kind_by_name
 from nnlint.analysis.transforms import (
     pipeline_probe_input,
@@ -27,7 +28,8 @@ from nnlint.analysis.transforms import (
     rotation_range,
 )
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, Elsewhere
+from nnlint.families.augmentation import passthrough
 from nnlint.families.augmentation.alignment import Alignment, Misalignment
 from nnlint.families.augmentation.contracts import (
     FLIP_CHANGES_LABEL,
@@ -92,8 +94,44 @@ class FlipWithoutTargetCheck(Check):
 
     def finish(self) -> None:
         for item in self.ctx.fact(Alignment).misalignments():
-            if item.kind == "image-only":
+            if item.kind != "image-only":
+                continue
+            if item.remote:
+                self._report_across_files(item)
+            elif item.passthrough is not None and isinstance(item.node, cst.Call):
+                what = KIND_WORDS.get(item.target_kind, "target")
+                message = passthrough.message(self.ctx, item.node, item.image, item.target, what, _op_list(item.ops), item.passthrough)
+                self.report(item.node, FLIP_WITHOUT_TARGET, message, self._probe_input(item), short=passthrough.concise(item.target))
+            else:
                 self.report(item.node, FLIP_WITHOUT_TARGET, self._message(item), self._probe_input(item), short=self._concise(item))
+
+    def _report_across_files(self, item: Misalignment) -> None:
+        """The pipeline comes from another file: the finding stays on the call (the fix, passing the
+        target too, goes here); the pipeline's construction is its related location."""
+        project = self.ctx.project
+        assert project is not None
+        what = KIND_WORDS.get(item.target_kind, "target")
+        pipeline = item.remote[0]
+        located = self.ctx.fact(RemoteValues).located
+        built = f"{project.display(pipeline.path)}:{located(pipeline.at)[0] if pipeline.at else 1}"
+        ops = ", ".join(item.remote_ops[:3]) + (", ..." if len(item.remote_ops) > 3 else "")
+        if item.feed is not None:
+            dataset = item.feed.qualified.split(".")[-1] if item.feed.qualified else "the dataset"
+            message = (
+                f"{dataset} applies `transform=` (the pipeline built at {built}: random {ops}) to the image only; its "
+                f"{what} target is left as it is, so random flips/crops make image and {what} disagree. Pass a joint "
+                f"transform with `transforms=` (torchvision.transforms.v2 transforms image and target together)."
+            )
+        else:
+            message = (
+                f"`{brief_text(self.ctx.code(item.node), 60)}` applies the pipeline built at {built} (random {ops}) to "
+                f"{item.image} only, while {_target_words(item.target, what)} is returned with it untransformed: image "
+                f"and {what} no longer line up whenever the transform fires. Transform both in one call (torchvision."
+                f"transforms.v2 `tf({item.image}, {item.target})` with tv_tensors, or albumentations `aug(image=..., mask=...)`)."
+            )
+        concise = f"{brief_text(item.image, 20)} gets random {item.remote_ops[0]} ({built}), its {what} does not: transform both together"
+        related = tuple((Elsewhere(p.path, located(p.at)), "builds the pipeline") for p in item.remote if p.at is not None)
+        self.report(item.node, FLIP_WITHOUT_TARGET, message, related=related, short=concise)
 
     @staticmethod
     def _concise(item: Misalignment) -> str:

@@ -32,6 +32,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
+from nnlint.analysis.settings import Settings
 from nnlint.analysis.index import CallSite, ClassInfo, Scope, Statement
 from nnlint.analysis.names import (
     argument,
@@ -171,7 +172,7 @@ class PretrainedModels:
         report: Optional[cst.CSTNode] = _arg_node(call, "weights")
         backbone_only = False
         if weights is None:
-            if _is_true(self._value(keyword_arg(call, "pretrained"), statement)):
+            if self._flag(keyword_arg(call, "pretrained"), statement):
                 weights = f"{info[0]}.DEFAULT" if info else "pretrained"
                 report = _arg_node(call, "pretrained")
             elif builder in _BACKBONE_BUILDERS or builder == "get_model":
@@ -179,7 +180,7 @@ class PretrainedModels:
                 if backbone is not None:
                     report = _arg_node(call, "weights_backbone")
                     weights, backbone_only = backbone, True
-                elif _is_true(self._value(keyword_arg(call, "pretrained_backbone"), statement)):
+                elif self._flag(keyword_arg(call, "pretrained_backbone"), statement):
                     report = _arg_node(call, "pretrained_backbone")
                     weights, backbone_only = "ImageNet", True
         if weights is None or report is None:
@@ -212,14 +213,14 @@ class PretrainedModels:
             return None
         weights = self._weights(keyword_arg(call, "weights"), statement, None)
         report = _arg_node(call, "weights")
-        if weights is None and _is_true(self._value(keyword_arg(call, "pretrained"), statement)):
+        if weights is None and self._flag(keyword_arg(call, "pretrained"), statement):
             weights, report = "pretrained", _arg_node(call, "pretrained")
         if weights is None or report is None:
             return None
         return PretrainedModel(call, report, statement, "torchvision", "", None, None)
 
     def _timm(self, call: cst.Call, statement: Statement) -> Optional[PretrainedModel]:
-        if not _is_true(self._value(keyword_arg(call, "pretrained"), statement)):
+        if not self._flag(keyword_arg(call, "pretrained"), statement):
             return None
         name_expr = argument(call, 0, "model_name")
         name = self._string(name_expr, statement)
@@ -237,7 +238,7 @@ class PretrainedModels:
         if repo_name == "pytorch/vision" and name is not None:
             return self._torchvision(call, statement, name, name in TORCHVISION_BUILDERS)
         if repo_name == "facebookresearch/dinov2" and name is not None and name.startswith("dinov2_"):
-            if keyword_arg(call, "pretrained") is not None and not _is_true(self._value(keyword_arg(call, "pretrained"), statement)):
+            if keyword_arg(call, "pretrained") is not None and not self._flag(keyword_arg(call, "pretrained"), statement):
                 return None
             return PretrainedModel(call, call, statement, "hub", name, None, STATISTICS["imagenet"])
         return None
@@ -298,9 +299,23 @@ class PretrainedModels:
 
     # -- literal values ------------------------------------------------------------------------------
 
+    def _flag(self, expr: Optional[cst.BaseExpression], statement: Statement) -> bool:
+        """Whether a flag (`pretrained=...`) is certainly on: a literal, or a parameter, hparams or
+        config entry whose value the code shows (`analysis.settings`)."""
+        return expr is not None and self.ctx.fact(Settings).truth(expr, statement) is True
+
     def _value(self, expr: Optional[cst.BaseExpression], statement: Statement, depth: int = 0) -> Optional[cst.BaseExpression]:
-        """The expression a name stands for through simple assignments (module constants too)."""
-        while isinstance(expr, cst.Name) and expr.value not in ("True", "False", "None") and depth < MAX_DEPTH:
+        """The expression a name stands for through simple assignments (module constants too), and
+        the branch of `W if pretrained else None` that a known flag selects."""
+        while depth < MAX_DEPTH:
+            if isinstance(expr, cst.IfExp):
+                taken = self.ctx.fact(Settings).truth(expr.test, statement)
+                if taken is None:
+                    return expr
+                expr, depth = (expr.body if taken else expr.orelse), depth + 1
+                continue
+            if not isinstance(expr, cst.Name) or expr.value in ("True", "False", "None"):
+                return expr
             definition = self.flow.definition(expr.value, statement)
             if definition.kind == "param" and definition.scope is not None:
                 # a parameter every call of the function passes the same way: `Embedder(weights)`
@@ -318,7 +333,12 @@ class PretrainedModels:
     def _string(self, expr: Optional[cst.BaseExpression], statement: Statement) -> Optional[str]:
         if expr is None:
             return None
-        return string_value(self._value(expr, statement)) if self._value(expr, statement) is not None else None
+        value = self._value(expr, statement)
+        text = string_value(value) if value is not None else None
+        if text is None:  # `self.hparams.arch`, `cfg.model_name`: a setting the code shows
+            setting = self.ctx.fact(Settings).literal(expr, statement)
+            text = string_value(setting) if setting is not None else None
+        return text
 
     def _weights(self, expr: Optional[cst.BaseExpression], statement: Statement, builder: Optional[str]) -> Optional[str]:
         """`ResNet50_Weights.IMAGENET1K_V2` (or `pretrained` when only that much is sure) for a

@@ -26,10 +26,11 @@ from nnlint.analysis.names import (
     string_value_of_index,
 )
 from nnlint.analysis.objects import MODEL, TrainingObjects
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
-from nnlint.analysis.transforms import Pipeline, TransformPipelines, pipeline_probe_input as _shared_pipeline_input
+from nnlint.analysis.transforms import Pipeline, TransformPipelines, library_of, pipeline_probe_input as _shared_pipeline_input
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, Elsewhere
 from nnlint.families.pretrained import fixes
 from nnlint.families.pretrained.contracts import (
     BGR_INTO_RGB_MODEL,
@@ -50,6 +51,7 @@ from nnlint.families.pretrained.preprocessing import (
 )
 from nnlint.families.pretrained.pretrained_models import PretrainedModel, PretrainedModels
 from nnlint.families.pretrained.statistics import LIBRARY_CONSTANTS, STATISTICS, Statistics
+from nnlint.families.pretrained.wiring import ProjectInputs, converts_to_tensor, op_terminals
 
 
 MEAN_TOLERANCE = 0.011
@@ -137,6 +139,7 @@ class PretrainedInputsCheck(Check):
     # -- decisions -----------------------------------------------------------------------------------
 
     def finish(self) -> None:
+        self._across_files()
         models = self.ctx.fact(PretrainedModels)
         consumers = [m for m in models.models() if not models.trained_elsewhere(m) and not models.fed_only_synthetic(m)]
         if not consumers:
@@ -204,6 +207,106 @@ class PretrainedInputsCheck(Check):
             if hit is not None and hit.description in ("dataset", "model", "loader"):
                 found.append((read, hit))
         return found
+
+    # NNL301 and NNL302 across files --------------------------------------------------------------------
+
+    def _across_files(self) -> None:
+        """NNL301/NNL302 where this module's training loop feeds a pretrained model batches from a
+        pipeline, and model or pipeline is built in another file of the project (`wiring.py`). The
+        finding goes where the fix goes, the pipeline; the model's construction and the loop are its
+        related locations. Evidence of normalization in this module (seen during the traversal) or in
+        the other modules involved silences it."""
+        if self.ctx.project is None or self.ctx.is_test_file:
+            return
+        inputs = self.ctx.fact(ProjectInputs)
+        wirings = inputs.wirings()
+        if not wirings or self.evidence.manual:
+            return
+        # a `Normalize(...)` of a transform library is a pipeline's op, judged with its pipeline
+        helpers = [(call, at) for call, at in self.evidence.helpers if library_of(self.ctx.qualified_name(call.func))[0] is None]
+        if any(self._unknown_helper(call, at) for call, at in helpers):
+            return
+        if self.ctx.fact(InputPipelines).normalizer_applied():
+            return
+        here = self.ctx.project.path
+        reported: Set[Tuple[str, Tuple[int, ...]]] = set()
+        for wiring in wirings:
+            key = (wiring.pipeline.path, tuple(wiring.pipeline.at or ()))
+            if key in reported or any(inputs.normalizes_elsewhere(path) for path in wiring.paths if path != here):
+                continue
+            reported.add(key)
+            self._report_wiring(wiring)
+
+    def _report_wiring(self, wiring) -> None:
+        ops = op_terminals(wiring.pipeline)
+        normalizes = [index for index, op in enumerate(ops) if op == "Normalize"]
+        if normalizes:
+            self._mismatch_across(wiring, normalizes[0])
+        elif wiring.model.needs_normalization and converts_to_tensor(wiring.pipeline):
+            self._without_normalize_across(wiring, ops)
+
+    def _places(self, wiring) -> Tuple[str, str, str, Tuple]:
+        """(where the model is built, where the pipeline is built, what feeds the batches to the
+        model; the related locations)."""
+        project = self.ctx.project
+        assert project is not None
+        model = wiring.model.remote
+        located = self.ctx.fact(RemoteValues).located
+        model_at = f"{project.display(model.path)}:{located(model.at)[0]}"
+        pipeline_at = f"{project.display(wiring.pipeline.path)}:{located(wiring.pipeline.at)[0]}"
+        feed_at = f"{project.display(project.path)}:{self.ctx.position(wiring.feed).start.line}"
+        if wiring.lightning:
+            feeds = f"`trainer.fit` at {feed_at} trains the LightningModule, which runs it, on these batches"
+            where = "trainer.fit trains the model on the pipeline's batches here"
+        else:
+            feeds = f"the loop at {feed_at} feeds these batches to it"
+            where = "the training loop feeds the pipeline's batches to the model here"
+        related = ((Elsewhere(model.path, located(model.at)), f"builds {wiring.model.describe()}"), (wiring.model_call, where))
+        return model_at, pipeline_at, feeds, related
+
+    def _without_normalize_across(self, wiring, ops: List[str]) -> None:
+        model = wiring.model
+        model_at, pipeline_at, feeds, related = self._places(wiring)
+        shown = ", ".join(dict.fromkeys(ops))
+        message = (
+            f"{model_at} builds {model.describe()}; {pipeline_at} builds its inputs with ({shown}) and never "
+            f"normalizes them, and {feeds}: the network sees raw [0, 1] pixels where its weights expect inputs standardized with "
+            f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
+        )
+        concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} ({model_at}) are never normalized: add Normalize"
+        at = Elsewhere(wiring.pipeline.path, self.ctx.fact(RemoteValues).located(wiring.pipeline.at))
+        self.report(wiring.feed, PRETRAINED_WITHOUT_NORMALIZE, message, at=at, related=related, short=concise)
+
+    def _mismatch_across(self, wiring, index: int) -> None:
+        model = wiring.model
+        expected = model.statistics
+        call = wiring.pipeline.detail["calls"][index]
+        if expected is None or expected.identity or call is None or call.at is None:
+            return
+        if not call.detail["qualified"].startswith("torchvision.transforms."):
+            return
+        mean = _numbers(call.detail["args"][0] if call.detail["args"] else call.detail["kwargs"].get("mean"))
+        std = _numbers(call.detail["args"][1] if len(call.detail["args"]) > 1 else call.detail["kwargs"].get("std"))
+        if mean is None or std is None:
+            return
+        found = _unit_scale(mean, std)
+        if found is None or self._matches(found[0], found[1], expected):
+            return
+        mean, std = found
+        model_at, pipeline_at, feeds, related = self._places(wiring)
+        known = _known_family(mean, std)
+        which = f" ({known})" if known else ""
+        message = (
+            f"this Normalize (in the pipeline at {pipeline_at}) uses mean {_triple(mean)}, std {_triple(std)}{which}, but "
+            f"{model_at} builds {model.describe()}, trained on {_stats_text(expected)}, and "
+            f"{feeds}: every input is shifted and rescaled "
+            f"away from what the pretrained features expect. Use mean={_triple(expected.mean)}, std={_triple(expected.std)}."
+        )
+        concise = (
+            f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s ({model_at}): "
+            f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
+        )
+        self.report(wiring.feed, NORMALIZE_STATS_MISMATCH, message, at=Elsewhere(call.path, self.ctx.fact(RemoteValues).located(call.at)), related=related, short=concise)
 
     # NNL302 -----------------------------------------------------------------------------------------
 
@@ -756,3 +859,21 @@ def _reads(node: cst.CSTNode, name: str) -> bool:
             continue
         pending.extend(current.children)
     return False
+
+
+
+def _numbers(value) -> Optional[Tuple[float, ...]]:
+    """The numbers of a constant or a tuple/list of constants (a library constant by its value)."""
+    if value is None:
+        return None
+    if value.kind == "const":
+        qualified = value.detail.get("qualified")
+        if qualified in LIBRARY_CONSTANTS:
+            return tuple(float(v) for v in LIBRARY_CONSTANTS[qualified])
+        number = value.detail.get("value")
+        return (float(number),) if isinstance(number, (int, float)) and not isinstance(number, bool) else None
+    if value.kind == "seq":
+        numbers = [_numbers(item) for item in value.items]
+        if numbers and all(n is not None and len(n) == 1 for n in numbers):
+            return tuple(n[0] for n in numbers)  # type: ignore[index]
+    return None

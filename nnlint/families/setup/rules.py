@@ -244,8 +244,10 @@ class OptimizerMissesNewLayersCheck(Check):
         calls something optimizer-like): a cheap filter, `_stale_optimizer` decides."""
         if id(scope) not in seen:
             seen[id(scope)] = any(
-                isinstance(st.node, (cst.Assign, cst.AnnAssign)) and st.node.value is not None
-                and any(word in self.ctx.code(st.node.value).lower() for word in ("parameters", "optim"))
+                isinstance(st.node, (cst.Assign, cst.AnnAssign))
+                and any(
+                    word in (dotted_name(site.node.func) or "").lower() for site in st.calls for word in ("parameters", "optim")
+                )
                 for st in scope.statements
             )
         return seen[id(scope)]
