@@ -87,6 +87,7 @@ class ProjectValues:
         self.modules = modules
         self.displays = displays or {}
         self.consumed: Set[str] = set()
+        self._call_index: Optional[Dict[Tuple[str, str, str], List[Tuple[str, Dict[str, Any]]]]] = None
         # the check triggers found in the modules it reaches (a check whose evidence is elsewhere runs)
         self.triggers: FrozenSet[str] = frozenset(
             trigger for record in modules.values() for trigger in record["summary"].get("triggers", ())
@@ -393,30 +394,27 @@ class ProjectValues:
 
     def callers(self, path: str, function: str) -> List[Tuple[str, Dict[str, Any]]]:
         """(caller's path, call record) for every call of `function` of module `path`."""
-        found = []
-        for caller_path in sorted(self.modules):
-            summary = self.modules[caller_path]["summary"]
-            for record in summary["calls"]:
-                target = self.symbol(caller_path, record["f"])
-                if target is not None and target.kind == "function" and target.path == path and target.name == function:
-                    if caller_path != self.path:
-                        self.consumed.add(caller_path)
-                    found.append((caller_path, record))
+        return self._calls_of("function", path, function)
+
+    def _calls_of(self, kind: str, path: str, name: str) -> List[Tuple[str, Dict[str, Any]]]:
+        """The call records, in every module, whose callee is the project function (or class) `name`
+        of module `path`: every record's callee is resolved once per linted file."""
+        if self._call_index is None:
+            index: Dict[Tuple[str, str, str], List[Tuple[str, Dict[str, Any]]]] = {}
+            for caller_path in sorted(self.modules):
+                for record in self.modules[caller_path]["summary"]["calls"]:
+                    target = self.symbol(caller_path, record["f"])
+                    if target is not None and target.kind in ("function", "class"):
+                        index.setdefault((target.kind, target.path, target.name), []).append((caller_path, record))
+            self._call_index = index
+        found = self._call_index.get((kind, path, name), [])
+        self.consumed.update(caller for caller, _ in found if caller != self.path)
         return found
 
     def constructions(self, path: str, name: str) -> List[Tuple[str, Dict[str, Any]]]:
         """(caller's path, call record) for every construction `Name(...)` of the class `name` of
         module `path`, anywhere in the project."""
-        found = []
-        for caller_path in sorted(self.modules):
-            summary = self.modules[caller_path]["summary"]
-            for record in summary["calls"]:
-                target = self.symbol(caller_path, record["f"])
-                if target is not None and target.kind == "class" and target.path == path and target.name == name:
-                    if caller_path != self.path:
-                        self.consumed.add(caller_path)
-                    found.append((caller_path, record))
-        return found
+        return self._calls_of("class", path, name)
 
     def scope_effects(self, path: str, scope: str) -> Optional[List[Dict[str, Any]]]:
         """The effects of a function (`name`, `Class.method`) or of the module (`<module>`)."""

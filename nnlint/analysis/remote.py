@@ -73,6 +73,8 @@ class RemoteValues:
         self.project = ctx.project
         self.flow = ctx.fact(DataFlow)
         self._contexts: Dict[int, Optional[List[Context]]] = {}
+        self._placed: Dict[int, int] = {}
+        self._nodes: List[cst.CSTNode] = []
         self._modules: Dict[str, Optional[ModuleContext]] = {}
 
     @property
@@ -330,14 +332,13 @@ class RemoteValues:
         if isinstance(expr, cst.Call):
             if any(arg.star for arg in expr.args):
                 return UNKNOWN
-            position = self.ctx.position(expr)
             return {
                 "call": self.tree(expr.func, statement, context, depth + 1),
                 "args": [self.tree(a.value, statement, context, depth + 1) for a in expr.args if a.keyword is None],
                 "kw": {
                     a.keyword.value: self.tree(a.value, statement, context, depth + 1) for a in expr.args if a.keyword is not None
                 },
-                "at": [position.start.line, position.start.column + 1, position.end.line, position.end.column + 1],
+                "at": self._place_of(expr),
             }
         if isinstance(expr, (cst.Tuple, cst.List)):
             if any(isinstance(e, cst.StarredElement) for e in expr.elements):
@@ -355,6 +356,23 @@ class RemoteValues:
             if isinstance(index, (int, str)) and not isinstance(index, bool):
                 return {"item": self.tree(expr.value, statement, context, depth + 1), "i": index}
         return UNKNOWN
+
+    def _place_of(self, node: cst.CSTNode) -> List[int]:
+        """A stand-in `at` for a construction of this module: `[0, k, 0, 0]` names the k-th node
+        placed; `located(at)` gives its real position. Positions cost a layout of the statement, so
+        only the ones a finding reports are computed (`located`)."""
+        key = id(node)
+        if key not in self._placed:
+            self._placed[key] = len(self._nodes)
+            self._nodes.append(node)
+        return [0, self._placed[key], 0, 0]
+
+    def located(self, at: List[int]) -> Tuple[int, int, int, int]:
+        """[line, column, end line, end column] of a construction (1-based columns)."""
+        if at[0] != 0:
+            return tuple(at)  # type: ignore[return-value]
+        position = self.ctx.position(self._nodes[at[1]])
+        return (position.start.line, position.start.column + 1, position.end.line, position.end.column + 1)
 
     def elsewhere(self, remote: Remote) -> bool:
         return self.project is not None and bool(remote.path) and remote.path != self.project.path

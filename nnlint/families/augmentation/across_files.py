@@ -17,7 +17,9 @@ from typing import List, Optional
 import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
+from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import Scope, Statement
+from nnlint.analysis.names import dotted_name
 from nnlint.analysis.project_values import Remote
 from nnlint.analysis.remote import RemoteValues, options
 from nnlint.analysis.transforms import ALBUMENTATIONS_OPS, GEOMETRIC, KORNIA_OPS, TORCHVISION_OPS, TransformPipelines, library_of
@@ -56,6 +58,7 @@ class RemoteApplications:
     def __init__(self, ctx: ModuleContext) -> None:
         self.ctx = ctx
         self.remote = ctx.fact(RemoteValues)
+        self.flow = ctx.fact(DataFlow)
 
     def in_scope(self, scope: Scope) -> List[RemoteApplication]:
         if not self.remote.active or scope.is_module:
@@ -68,6 +71,10 @@ class RemoteApplications:
             if statement is None or len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
                 continue
             if not isinstance(call.func, (cst.Name, cst.Attribute)) or self.ctx.qualified_name(call.func) is not None:
+                continue
+            if isinstance(call.func, cst.Name) and self.flow.definition(call.func.value, statement).kind not in ("assign", "param"):
+                continue  # a function or class, not a pipeline held in a variable
+            if isinstance(call.func, cst.Attribute) and not (dotted_name(call.func) or "").startswith("self."):
                 continue
             if local.enabled and local.application_of(call) is not None:
                 continue  # the module's own analysis sees this pipeline

@@ -16,6 +16,7 @@ import libcst as cst
 from nnlint.analysis.context import brief_text
 from nnlint.analysis.flips import access_path
 from nnlint.analysis.names import argument, keyword_arg, positional_args
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.targets import kind_by_name
 from nnlint.analysis.transforms import (
     pipeline_probe_input,
@@ -111,7 +112,8 @@ class FlipWithoutTargetCheck(Check):
         assert project is not None
         what = KIND_WORDS.get(item.target_kind, "target")
         pipeline = item.remote[0]
-        built = f"{project.display(pipeline.path)}:{pipeline.line}"
+        located = self.ctx.fact(RemoteValues).located
+        built = f"{project.display(pipeline.path)}:{located(pipeline.at)[0] if pipeline.at else 1}"
         ops = ", ".join(item.remote_ops[:3]) + (", ..." if len(item.remote_ops) > 3 else "")
         if item.feed is not None:
             dataset = item.feed.qualified.split(".")[-1] if item.feed.qualified else "the dataset"
@@ -128,7 +130,7 @@ class FlipWithoutTargetCheck(Check):
                 f"transforms.v2 `tf({item.image}, {item.target})` with tv_tensors, or albumentations `aug(image=..., mask=...)`)."
             )
         concise = f"{brief_text(item.image, 20)} gets random {item.remote_ops[0]} ({built}), its {what} does not: transform both together"
-        related = tuple((Elsewhere(p.path, tuple(p.at)), "builds the pipeline") for p in item.remote if p.at is not None)
+        related = tuple((Elsewhere(p.path, located(p.at)), "builds the pipeline") for p in item.remote if p.at is not None)
         self.report(item.node, FLIP_WITHOUT_TARGET, message, related=related, short=concise)
 
     @staticmethod

@@ -26,6 +26,7 @@ from nnlint.analysis.names import (
     string_value_of_index,
 )
 from nnlint.analysis.objects import MODEL, TrainingObjects
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.targets import is_target_like_name, kind_by_name
 from nnlint.analysis.transforms import Pipeline, TransformPipelines, library_of, pipeline_probe_input as _shared_pipeline_input
 from nnlint.analysis.values import FixedValues
@@ -250,8 +251,9 @@ class PretrainedInputsCheck(Check):
         project = self.ctx.project
         assert project is not None
         model = wiring.model.remote
-        model_at = f"{project.display(model.path)}:{model.line}"
-        pipeline_at = f"{project.display(wiring.pipeline.path)}:{wiring.pipeline.line}"
+        located = self.ctx.fact(RemoteValues).located
+        model_at = f"{project.display(model.path)}:{located(model.at)[0]}"
+        pipeline_at = f"{project.display(wiring.pipeline.path)}:{located(wiring.pipeline.at)[0]}"
         feed_at = f"{project.display(project.path)}:{self.ctx.position(wiring.feed).start.line}"
         if wiring.lightning:
             feeds = f"`trainer.fit` at {feed_at} trains the LightningModule, which runs it, on these batches"
@@ -259,7 +261,7 @@ class PretrainedInputsCheck(Check):
         else:
             feeds = f"the loop at {feed_at} feeds these batches to it"
             where = "the training loop feeds the pipeline's batches to the model here"
-        related = ((Elsewhere(model.path, tuple(model.at)), f"builds {wiring.model.describe()}"), (wiring.model_call, where))
+        related = ((Elsewhere(model.path, located(model.at)), f"builds {wiring.model.describe()}"), (wiring.model_call, where))
         return model_at, pipeline_at, feeds, related
 
     def _without_normalize_across(self, wiring, ops: List[str]) -> None:
@@ -272,7 +274,7 @@ class PretrainedInputsCheck(Check):
             f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
         )
         concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} ({model_at}) are never normalized: add Normalize"
-        at = Elsewhere(wiring.pipeline.path, tuple(wiring.pipeline.at))
+        at = Elsewhere(wiring.pipeline.path, self.ctx.fact(RemoteValues).located(wiring.pipeline.at))
         self.report(wiring.feed, PRETRAINED_WITHOUT_NORMALIZE, message, at=at, related=related, short=concise)
 
     def _mismatch_across(self, wiring, index: int) -> None:
@@ -304,7 +306,7 @@ class PretrainedInputsCheck(Check):
             f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s ({model_at}): "
             f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
         )
-        self.report(wiring.feed, NORMALIZE_STATS_MISMATCH, message, at=Elsewhere(call.path, tuple(call.at)), related=related, short=concise)
+        self.report(wiring.feed, NORMALIZE_STATS_MISMATCH, message, at=Elsewhere(call.path, self.ctx.fact(RemoteValues).located(call.at)), related=related, short=concise)
 
     # NNL302 -----------------------------------------------------------------------------------------
 

@@ -184,6 +184,14 @@ def _held_by(callee: Dict, owner: str) -> Optional[str]:
     return None
 
 
+def _mentions_parameter(value) -> bool:
+    if isinstance(value, dict):
+        return "p" in value or any(_mentions_parameter(inner) for inner in value.values())
+    if isinstance(value, list):
+        return any(_mentions_parameter(inner) for inner in value)
+    return False
+
+
 def _mentions(value, wanted: Dict) -> bool:
     if value == wanted:
         return True
@@ -332,7 +340,9 @@ class ProjectInputs:
         while isinstance(iterable, cst.Call) and self.ctx.qualified_name(iterable.func) in ITERATION_WRAPPERS and iterable.args:
             iterable = iterable.args[0].value
         scope = statement.scope
-        contexts = self.remote.contexts(scope) if not scope.is_module else None
+        # per call site only when what the loop iterates comes from the function's parameters
+        shape = self.remote.tree(iterable, statement, Context(scope, ())) if not scope.is_module else None
+        contexts = self.remote.contexts(scope) if shape is not None and _mentions_parameter(shape) else None
         found: List[Wiring] = []
         seen: Set[Tuple] = set()
         # a loop of a helper (`fit(model, loader)`) is judged once per call site: model and loader
