@@ -127,8 +127,8 @@ class LossClippedCheck(Check):
         if not remote.active or self.ctx.project is None:
             return
         for site in list(self.ctx.index.call_sites.values()):
-            found = remote.project_function(site.node.func) if site.statement is not None else None
-            if found is None or not any(name in found[0].source for name in CAP_TEXTS):
+            found = remote.project_function(site.node.func, CAP_TEXTS) if site.statement is not None else None
+            if found is None:
                 continue
             module, scope = found
             hit = losses.reaches_update(site.node, site.statement)
