@@ -68,9 +68,15 @@ class RemoteApplications:
         for site in scope.calls:
             call = site.node
             statement = site.statement
-            if statement is None or len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
+            if statement is None or not call.args or call.args[0].keyword is not None or call.args[0].star:
                 continue
-            if not isinstance(call.func, (cst.Name, cst.Attribute)) or self.ctx.qualified_name(call.func) is not None:
+            if not isinstance(call.func, (cst.Name, cst.Attribute)):
+                continue
+            helper = self._helper(call, statement)
+            if helper is not None:
+                found.append(helper)
+                continue
+            if len(call.args) != 1 or self.ctx.qualified_name(call.func) is not None:
                 continue
             if isinstance(call.func, cst.Name) and self.flow.definition(call.func.value, statement).kind not in ("assign", "param"):
                 continue  # a function or class, not a pipeline held in a variable
@@ -83,6 +89,24 @@ class RemoteApplications:
             if ops:
                 found.append(RemoteApplication(call, statement, call.args[0].value, pipelines, list(dict.fromkeys(ops))))
         return found
+
+    def _helper(self, call: cst.Call, statement: Statement) -> Optional[RemoteApplication]:
+        """`image = random_flip(image)` with `random_flip` a function of another file that flips what
+        it is given at random (and only that: no second argument is flipped with it)."""
+        found = self.remote.project_function(call.func)
+        if found is None:
+            return None
+        module, helper = found
+        summary = module.fact(TransformPipelines).geometry_summary(helper)
+        if summary is None or not summary[1] or summary[2]:
+            return None
+        placed = self.remote.place(helper.node)
+        if placed is None:
+            return None
+        path, at = placed
+        name = helper.function_name
+        built = Remote("pipeline", path, list(at), {"ops": [], "calls": []})
+        return RemoteApplication(call, statement, call.args[0].value, [built], [f"{summary[0] or 'flip'} in {name}()"])
 
     def pipelines(self, expr: cst.BaseExpression, statement: Statement) -> List[Remote]:
         """The pipelines with random geometry `expr` may hold, when every value it may hold is a known
