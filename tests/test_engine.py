@@ -111,3 +111,33 @@ def test_statement_positions_equal_whole_module_positions(source):
     assert nodes
     for node in nodes:
         assert ctx.position(node) == full[node], ctx.code(node)
+
+
+PIECE_SAMPLES = [
+    # the first indented block in a later piece, indented with tabs; CRLF line breaks
+    "import os\r\nx = 1\r\n\r\ndef f():\r\n\tif x:\r\n\t\treturn 2\r\n\r\n\r\nclass A:\r\n\tpass\r\n",
+    # comments after a block, indented and not, go to the block's footer or the next statement
+    "def f():\n    return 1\n    # still f\n# before g\n\n  # odd indent\ndef g():\n    pass\n# end\n",
+    # statements sharing a line, also across a backslash; a decorated function; no final newline
+    "a = 1; b = 2\nc = 3; \\\nd = 4\n@decorator\n\n# between\n@other\ndef h():\n  return 5\ne = 6",
+    # only simple statements, a header comment, a block on the same line as its header
+    "# header\n\nx = 1\nif x: y = 2\nelse:\n        y = 3\nz = [\n    1,\n]\n",
+    # a later piece indented otherwise than the file's first block, with other line breaks
+    "def f():\n    return 1\n\ndef g():\r\n  if f():\r\n      return 2\r\n",
+]
+
+
+@pytest.mark.parametrize(
+    "source",
+    PIECE_SAMPLES + [path.read_text(encoding="utf-8") for path in fixture_files(notebooks=False)],
+    ids=[f"sample{i}" for i in range(len(PIECE_SAMPLES))] + [p.name for p in fixture_files(notebooks=False)],
+)
+def test_a_file_parsed_in_pieces_gives_the_tree_of_one_parse(source):
+    tree, rejected = engine._python_parse("x.py", source)
+    if rejected is not None:
+        pytest.skip("a fixture of NNL000")
+    ends = [statement.end_lineno for statement in tree.body]
+    # one piece per statement: every cut that can be made is made
+    pieces = engine.parse_in_pieces(source, engine._statement_lines(tree), ends, piece_lines=1)
+    assert pieces.deep_equals(cst.parse_module(source))  # indentation, line breaks, header, footer included
+    assert pieces.code == source

@@ -125,6 +125,20 @@ def test_a_finding_elsewhere_names_the_model_file():
     assert "GPT.forward (model.py:61)" in records[0]["message"]
 
 
+def test_both_passes_in_worker_processes_find_the_same(monkeypatch):
+    from nnlint import parallel
+
+    serial = _lint(PROJECTS, ".")
+    monkeypatch.setattr(parallel, "PROCESS_MAP_FROM", 1)  # summaries too, however few the modules
+    cwd = os.getcwd()
+    os.chdir(PROJECTS)
+    try:
+        pooled = json.loads(run_cli(["--format", "json", "--no-cache", "-j", "2", "."]).stdout)
+    finally:
+        os.chdir(cwd)
+    assert pooled == serial and serial
+
+
 def test_pretrained_inputs_cross_files_from_the_training_script():
     records = _lint(PROJECTS / "flowers_finetune", "train.py")
     assert [(r["path"], r["line"], r["column"], r["code"]) for r in records] == [("flowers/data.py", 6, 12, "NNL301")]

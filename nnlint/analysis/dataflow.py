@@ -307,7 +307,8 @@ class DataFlow:
         self._bindings: Dict[int, _ScopeBindings] = {}
         self._calls_by_name: Optional[Dict[str, List[CallSite]]] = None
         self._attribute_definitions: Dict[Tuple[int, str], List[Definition]] = {}
-        self._instance_calls_cache: Dict[int, List[CallSite]] = {}
+        self._instance_calls_by_class: Optional[Dict[int, List[CallSite]]] = None
+        self._direct_calls_index: Optional[Dict[Tuple[Optional[int], str], List[CallSite]]] = None
 
     # -- definitions -----------------------------------------------------------------------------
 
@@ -482,23 +483,32 @@ class DataFlow:
         if scope.is_module:
             return []
         name = scope.function_name
-        sites = []
-        for site in self.call_sites_named(name):
-            func = site.node.func
-            if scope.class_info is None and scope.parent is not None and scope.parent.is_module:
-                if isinstance(func, cst.Name) and self.ctx.index.functions.get(name) is scope:
-                    sites.append(site)
-            elif scope.class_info is not None:
-                if (
-                    isinstance(func, cst.Attribute)
-                    and isinstance(func.value, cst.Name)
-                    and func.value.value in ("self", "cls")
-                    and self.ctx.index.enclosing_class(site.scope) is scope.class_info
-                ):
-                    sites.append(site)
+        sites: List[CallSite] = []
+        if scope.class_info is None and scope.parent is not None and scope.parent.is_module:
+            if self.ctx.index.functions.get(name) is scope:
+                sites.extend(self._direct_calls().get((None, name), []))
+        elif scope.class_info is not None:
+            sites.extend(self._direct_calls().get((id(scope.class_info), name), []))
         if scope.class_info is not None and name == "forward":
             sites.extend(self._instance_calls(scope.class_info))
         return sites
+
+    def _direct_calls(self) -> Dict[Tuple[Optional[int], str], List[CallSite]]:
+        """Every `name(...)` under (None, name) and every `self.name(...)` / `cls.name(...)` under
+        (id of the enclosing class, name), in source order: built in one pass, so that finding a
+        function's callers never scans every call with the same name (`__init__`, `step`)."""
+        if self._direct_calls_index is None:
+            index: Dict[Tuple[Optional[int], str], List[CallSite]] = {}
+            for site in self.ctx.index.call_sites.values():
+                func = site.node.func
+                if isinstance(func, cst.Name):
+                    index.setdefault((None, func.value), []).append(site)
+                elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in ("self", "cls"):
+                    owner = self.ctx.index.enclosing_class(site.scope)
+                    if owner is not None:
+                        index.setdefault((id(owner), func.attr.value), []).append(site)
+            self._direct_calls_index = index
+        return self._direct_calls_index
 
     def constructions(self, class_info: ClassInfo) -> List[CallSite]:
         """`Embedder(weights)`: the calls of this module that build an instance of one of its classes."""
@@ -552,14 +562,16 @@ class DataFlow:
 
     def _instance_calls(self, class_info: ClassInfo) -> List[CallSite]:
         """Calls of instances of a class: `criterion(out, y)` after `criterion = FocalLoss()`."""
-        cached = self._instance_calls_cache.get(id(class_info))
-        if cached is None:
-            cached = self._instance_calls_cache[id(class_info)] = [
-                site
-                for site in self.ctx.index.call_sites.values()
-                if site.statement is not None and self.instance_class(site.node.func, site.statement) is class_info
-            ]
-        return cached
+        if self._instance_calls_by_class is None:
+            # one pass over the calls for every class: a pass per class would cost classes x calls
+            by_class: Dict[int, List[CallSite]] = {}
+            for site in self.ctx.index.call_sites.values():
+                if site.statement is not None:
+                    instance_of = self.instance_class(site.node.func, site.statement)
+                    if instance_of is not None:
+                        by_class.setdefault(id(instance_of), []).append(site)
+            self._instance_calls_by_class = by_class
+        return self._instance_calls_by_class.get(id(class_info), [])
 
     def instance_class(self, expr: cst.BaseExpression, statement: Statement) -> Optional[ClassInfo]:
         """The class of this module that `expr` (a name or `self.attr`) is an instance of, when

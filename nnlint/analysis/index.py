@@ -110,6 +110,7 @@ class ModuleIndex:
         self._current_top_level = -1
         self.module_scope: Optional[Scope] = None
         self.scopes: List[Scope] = []
+        self._scope_of_function: Dict[cst.FunctionDef, Scope] = {}
         self.classes: List[ClassInfo] = []
         self.call_sites: Dict[cst.Call, CallSite] = {}
         self.statement_of: Dict[cst.CSTNode, Statement] = {}
@@ -146,10 +147,7 @@ class ModuleIndex:
     # -- lookups for derived facts -------------------------------------------------------------
 
     def scope_of_function(self, node: cst.FunctionDef) -> Optional[Scope]:
-        for scope in self.scopes:
-            if scope.node is node:
-                return scope
-        return None
+        return self._scope_of_function.get(node)
 
     def enclosing_class(self, scope: Scope) -> Optional[ClassInfo]:
         """The class of a method, also from inside functions nested in the method."""
@@ -219,6 +217,7 @@ class ModuleIndex:
         scope = Scope(node, qualified, parent, class_info=owner)
         parent.children.append(scope)
         self.scopes.append(scope)
+        self._scope_of_function[node] = scope
         if owner is not None:
             owner.methods.setdefault(node.name.value, scope)
         elif parent.is_module:

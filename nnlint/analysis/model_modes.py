@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 import libcst as cst
 
@@ -140,6 +140,7 @@ class ModelModes:
         self._class_layers: Dict[int, Optional[Tuple[str, ...]]] = {}
         self.grad = ctx.fact(GradMode)
         self._callers: Dict[int, List[CallSite]] = {}
+        self._receiver_classes: Dict[int, FrozenSet[str]] = {}
 
     # -- layers ------------------------------------------------------------------------------------
 
@@ -394,13 +395,21 @@ class ModelModes:
                     continue
                 if site.statement is None or dotted_name(func.value) in ("self", "cls", None):
                     continue
-                sources, _ = self.objects.sources(func.value, site.statement)
-                if any(
-                    isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == scope.class_info.name
-                    for value, _ in sources
-                ):
+                if scope.class_info.name in self._receiver_classes_of(site, func.value, site.statement):
                     sites.append(site)
         return sites
+
+    def _receiver_classes_of(self, site: CallSite, receiver: cst.BaseExpression, statement: Statement) -> FrozenSet[str]:
+        """The names called to build the receiver of `obj.method(...)` (`Trainer` for `obj =
+        Trainer(...)`), once per call site: every class with a method of that name asks."""
+        found = self._receiver_classes.get(id(site))
+        if found is None:
+            sources, _ = self.objects.sources(receiver, statement)
+            found = frozenset(
+                value.func.value for value, _ in sources if isinstance(value, cst.Call) and isinstance(value.func, cst.Name)
+            )
+            self._receiver_classes[id(site)] = found
+        return found
 
     def _initial_mode(self, node: cst.CSTNode, statement: Statement, chain: Tuple[CallSite, ...]) -> ModeFound:
         """No switch before the point: the mode the model was built in (training, except for

@@ -440,6 +440,7 @@ class TrainingTimelines:
         self._branches: Dict[int, List[Tuple[int, str]]] = {}
         self._functions: Dict[int, Timeline] = {}
         self._loops: Dict[int, Timeline] = {}
+        self._loop_events: Dict[int, Tuple[List[Event], Dict[int, List[Event]]]] = {}
         self._all: Optional[List[Timeline]] = None
         self._by_node: Optional[Dict[int, List[Tuple[Timeline, Event]]]] = None
         self._all_by_node: Optional[Dict[int, List[Tuple[Timeline, Event]]]] = None
@@ -465,15 +466,30 @@ class TrainingTimelines:
         if found is None:
             events = []
             outer = set(loop.blocks) | {loop.node}
-            for event in self._events_of(loop.scope, 0):
+            for event in self._events_in_loops(loop.scope).get(id(loop.node), []):
                 anchor = event.anchor
-                if loop.node not in anchor.blocks or self.branch(loop.node, anchor) != "loop":
+                if self.branch(loop.node, anchor) != "loop":
                     continue
                 guards = tuple(guard for guard in event.guards if guard.node not in outer)
                 events.append(replace(event, guards=guards))
             found = Timeline("loop", loop.node, loop.scope, events)
             self._loops[id(loop.node)] = found
         return found
+
+    def _events_in_loops(self, scope: Scope) -> Dict[int, List[Event]]:
+        """The events of a scope's timeline grouped by each loop around them (by the loop node's
+        id), in timeline order: one pass for all the loops of the scope, since a pass per loop
+        would cost loops x events in a long script."""
+        events = self._events_of(scope, 0)
+        cached = self._loop_events.get(id(scope))
+        if cached is None or cached[0] is not events:  # built again if the events were still growing
+            by_loop: Dict[int, List[Event]] = {}
+            for event in events:
+                for block in event.anchor.blocks:
+                    if isinstance(block, (cst.For, cst.While)):
+                        by_loop.setdefault(id(block), []).append(event)
+            cached = self._loop_events[id(scope)] = (events, by_loop)
+        return cached[1]
 
     def module(self) -> Timeline:
         """The timeline of the module's own statements (helpers and closures included): what a

@@ -306,8 +306,9 @@ class TransformPipelines:
         )
         self._pipelines: Dict[int, Optional[Pipeline]] = {}
         self._resolved: Dict[int, List[Pipeline]] = {}
-        self._applications: Optional[List[Application]] = None
-        self._by_scope: Optional[Dict[int, List[Application]]] = None
+        # call site id -> the application there (None: the call applies no pipeline)
+        self._site_applications: Dict[int, Optional[Application]] = {}
+        self._constructions: Optional[Dict[str, List[Tuple[CallSite, bool]]]] = None
         self._feeds: Optional[List[DatasetFeed]] = None
         self._custom_ops: Dict[int, Optional[Tuple[Optional[str], bool, bool]]] = {}
         self._summaries: Dict[int, Optional[Tuple[Optional[str], bool, bool]]] = {}
@@ -843,47 +844,63 @@ class TransformPipelines:
 
     def constructor_calls(self, info: ClassInfo) -> Iterator[CallSite]:
         """Calls that construct this module class: `Cls(...)`, and `super().__init__(...)` in subclasses."""
-        for site in self.ctx.index.call_sites.values():
-            func = site.node.func
-            if isinstance(func, cst.Name) and func.value == info.name and self.ctx.index.class_by_name.get(info.name) is info:
+        is_module_class = self.ctx.index.class_by_name.get(info.name) is info
+        for site, is_super in self._constructions_by_name().get(info.name, []):
+            if is_super or is_module_class:
                 yield site
-            elif (
-                isinstance(func, cst.Attribute)
-                and func.attr.value == "__init__"
-                and isinstance(func.value, cst.Call)
-                and callee_terminal_name(func.value) == "super"
-            ):
-                owner = self.ctx.index.enclosing_class(site.scope)
-                if owner is not None and any(dotted_name(base) == info.name for base in owner.bases):
-                    yield site
+
+    def _constructions_by_name(self) -> Dict[str, List[Tuple[CallSite, bool]]]:
+        """Class name -> (site, is it `super().__init__(...)`) for `Name(...)` calls and for the
+        `super().__init__(...)` of classes that name it as a base, in source order; built in one
+        pass, since a pass per class would cost classes x calls."""
+        if self._constructions is None:
+            found: Dict[str, List[Tuple[CallSite, bool]]] = {}
+            for site in self.ctx.index.call_sites.values():
+                func = site.node.func
+                if isinstance(func, cst.Name):
+                    found.setdefault(func.value, []).append((site, False))
+                elif (
+                    isinstance(func, cst.Attribute)
+                    and func.attr.value == "__init__"
+                    and isinstance(func.value, cst.Call)
+                    and callee_terminal_name(func.value) == "super"
+                ):
+                    owner = self.ctx.index.enclosing_class(site.scope)
+                    bases = {dotted_name(base) for base in owner.bases} if owner is not None else set()
+                    for base in bases - {None}:
+                        found.setdefault(base, []).append((site, True))
+            self._constructions = found
+        return self._constructions
 
     # -- applications ------------------------------------------------------------------------------------
 
     def applications(self) -> List[Application]:
         """Every call in the module that applies a pipeline."""
-        if self._applications is None:
-            found: List[Application] = []
-            if self.enabled:
-                for site in self.ctx.index.call_sites.values():
-                    application = self._application(site)
-                    if application is not None:
-                        found.append(application)
-            self._applications = found
-        return self._applications
+        return self._applications_at(self.ctx.index.call_sites.values())
 
     def applications_in(self, scope: Scope) -> List[Application]:
-        if self._by_scope is None:
-            by_scope: Dict[int, List[Application]] = {}
-            for application in self.applications():
-                by_scope.setdefault(id(application.site.scope), []).append(application)
-            self._by_scope = by_scope
-        return self._by_scope.get(id(scope), [])
+        return self._applications_at(scope.calls)
 
     def application_of(self, call: cst.Call) -> Optional[Application]:
-        for application in self.applications():
-            if application.node is call:
-                return application
-        return None
+        site = self.ctx.index.call_sites.get(call)
+        found = self._applications_at([site]) if site is not None else []
+        return found[0] if found else None
+
+    def _applications_at(self, sites: Iterable[CallSite]) -> List[Application]:
+        """The applications among these call sites, each site judged once: a helper's summary asks
+        for the applications in the helper, so judging every site again per question would cost
+        helpers x calls."""
+        if not self.enabled:
+            return []
+        found = []
+        for site in sites:
+            key = id(site)
+            if key not in self._site_applications:
+                self._site_applications[key] = self._application(site)
+            application = self._site_applications[key]
+            if application is not None:
+                found.append(application)
+        return found
 
     def _application(self, site: CallSite) -> Optional[Application]:
         call = site.node

@@ -9,7 +9,7 @@ NNL507: `bias=False` on the layer followed by BatchNorm.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Dict, Optional, Set
 
 import libcst as cst
 
@@ -74,6 +74,23 @@ _LIST_ONLY_METHODS = ("remove", "index", "count", "copy", "reverse", "sort", "cl
 _DICT_ONLY_METHODS = ("get", "setdefault", "copy", "fromkeys", "popitem")
 
 
+class SelfAttributeCalls:
+    """The methods the module's text calls on `self.<attribute>`, found in one pass over the
+    text (a search of the text per fix would cost fixes x lines); the attributes to which
+    `.append(`/`.insert(` adds a bracketed literal (a list of lists)."""
+
+    _CALL = re.compile(r"\bself\.(\w+)\.(\w+)\((\s*[\[(])?")
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.methods: Dict[str, Set[str]] = {}
+        self.filled_with_containers: Set[str] = set()
+        for match in self._CALL.finditer(ctx.source):
+            attribute, method, bracket = match.groups()
+            self.methods.setdefault(attribute, set()).add(method)
+            if method in ("append", "insert") and bracket is not None:
+                self.filled_with_containers.add(attribute)
+
+
 @fix_builder
 def register_container(ctx: ModuleContext, value: cst.BaseExpression, kind: str, parameters: bool, attribute: str) -> Optional[Fix]:
     """`self.x = [nn.Linear(...) ...]` -> `self.x = nn.ModuleList([...])` (and the dict and
@@ -82,7 +99,8 @@ def register_container(ctx: ModuleContext, value: cst.BaseExpression, kind: str,
     spelled = ctx.imports.local_name(f"torch.nn.{wrapper}")
     if spelled is None:
         return None
-    if _nested(value) or re.search(rf"\bself\.{re.escape(attribute)}\.(append|insert)\(\s*[\[(]", ctx.source):
+    calls = ctx.fact(SelfAttributeCalls)
+    if _nested(value) or attribute in calls.filled_with_containers:
         return None  # lists of lists: the wrapper would hold lists, not modules
     empty = isinstance(value, (cst.List, cst.Tuple, cst.Dict)) and not value.elements
     new = cst.Call(func=cst.parse_expression(spelled), args=[] if empty else [cst.Arg(value)])
@@ -90,7 +108,7 @@ def register_container(ctx: ModuleContext, value: cst.BaseExpression, kind: str,
     if kind == "dict" and not parameters and not _string_keys(value):
         applicability = Applicability.UNSAFE  # nn.ModuleDict takes string keys only
     missing = _DICT_ONLY_METHODS if kind == "dict" else _LIST_ONLY_METHODS
-    if re.search(rf"\bself\.{re.escape(attribute)}\.({'|'.join(missing)})\(", ctx.source):
+    if calls.methods.get(attribute, set()) & set(missing):
         applicability = Applicability.UNSAFE
     return Rewrite(ctx).replace(value, new).fix(f"Register the {kind} with nn.{wrapper}", applicability)
 

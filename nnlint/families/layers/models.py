@@ -137,7 +137,7 @@ class ModelFacts:
         self._in_progress: Set[int] = set()
         self._forward_scopes: Dict[int, List[Scope]] = {}
         self._run_by_forward: Optional[Dict[int, ModuleClass]] = None
-        self._class_call_cache: Dict[Tuple[str, int], List] = {}
+        self._class_calls_by_class: Optional[Dict[int, List]] = None
 
     # -- which classes are modules -------------------------------------------------------------
 
@@ -383,16 +383,15 @@ class ModelFacts:
 
     def _class_calls(self, info: ClassInfo) -> List:
         """Calls that construct the class: `Trainer(...)`."""
-        key = ("class-calls", id(info))
-        cached = self._class_call_cache.get(key)
-        if cached is None:
-            cached = [
-                site
-                for site in self.ctx.index.call_sites.values()
-                if isinstance(site.node.func, cst.Name) and self._local_class(site.node.func) is info
-            ]
-            self._class_call_cache[key] = cached
-        return cached
+        if self._class_calls_by_class is None:
+            # one pass for every class: a pass per class would cost classes x calls
+            by_class: Dict[int, List] = {}
+            for site in self.ctx.index.call_sites.values():
+                local = self._local_class(site.node.func)
+                if local is not None:
+                    by_class.setdefault(id(local), []).append(site)
+            self._class_calls_by_class = by_class
+        return self._class_calls_by_class.get(id(info), [])
 
     def layer_class(self, call: cst.Call) -> Optional[str]:
         """`torch.nn.Conv2d` for `nn.Conv2d(...)`; the local class name for `Net(...)`."""

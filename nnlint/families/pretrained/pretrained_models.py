@@ -528,7 +528,8 @@ class PretrainedModels:
             params = params[1:]
         sites: List[CallSite] = []
         if scope.function_name == "__init__" and scope.class_info is not None:
-            sites = [s for s in self.ctx.index.call_sites.values() if isinstance(s.node.func, cst.Name) and s.node.func.value == scope.class_info.name]
+            named = self.flow.call_sites_named(scope.class_info.name)
+            sites = [site for site in named if isinstance(site.node.func, cst.Name)]
         else:
             sites = self.flow.callers(scope)
         verdicts = []

@@ -86,6 +86,7 @@ LM_NAME = re.compile(
     r"GPT|CausalLM|LMHead|LanguageModel|RNNLM|CharRNN|CharLSTM|Llama|Mistral|Qwen|Gemma|\bLM\b|LM$|Decoder"
 )
 GENERATION = re.compile(r"torch\.multinomial|\.multinomial\(|\.generate\(|def generate\b|def sample\b")
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -311,9 +312,14 @@ class LanguageModels:
         seen = set() if seen is None else seen
         seen.add(info.name)
         text = self.ctx.module.code_for_node(info.node)
+        # the words of the text so far: a class is mentioned when its name is one of them (one
+        # set lookup per class; a regex per class and class costs classes x classes compilations)
+        words = set(_WORD.findall(text))
         for other in self.ctx.index.class_by_name.values():
-            if other.name not in seen and re.search(rf"\b{re.escape(other.name)}\b", text):
-                text += "\n" + self._class_text(other, seen)
+            if other.name not in seen and other.name in words:
+                mentioned = self._class_text(other, seen)
+                text += "\n" + mentioned
+                words.update(_WORD.findall(mentioned))
         self._class_cache[key] = text
         return text
 
