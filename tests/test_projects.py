@@ -49,6 +49,10 @@ def test_project_findings_are_exact(name):
     assert {(r["path"], r["line"], r["code"]) for r in records} == expected
     cited = {(item["path"], item["line"], r["code"]) for r in records for item in r["related"]}
     assert cited == related
+    # the concise form stays one short line, as for single files (tests/test_fixtures.py)
+    for record in records:
+        line = f"{record['code']} [{record['severity']}] {record['short_message']}"
+        assert record["short_message"] and len(line) <= 140 and "\n" not in line, line
 
 
 def test_there_are_buggy_and_clean_projects():
