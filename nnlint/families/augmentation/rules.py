@@ -135,7 +135,7 @@ class FlipWithoutTargetCheck(Check):
                 f"and {what} no longer line up whenever the transform fires. Transform both in one call (torchvision."
                 f"transforms.v2 `tf({item.image}, {item.target})` with tv_tensors, or albumentations `aug(image=..., mask=...)`)."
             )
-        concise = f"{brief_text(item.image, 20)} gets random {item.remote_ops[0]} ({built}), its {what} does not: transform both together"
+        concise = f"{brief_text(item.image, 20)} gets random {brief_text(item.remote_ops[0], 30)}, its {what} does not: transform both together"
         related = tuple(
             (Elsewhere(p.path, located(p.at)), "builds the pipeline" if p.detail["ops"] else "flips its argument at random")
             for p in item.remote if p.at is not None

@@ -265,7 +265,7 @@ class PretrainedInputsCheck(Check):
                 )
                 concise = (
                     f"BGR image from {brief_text(module.code(read.node), 24)} reaches RGB-trained "
-                    f"{brief_text(model.name or 'model', 20)} ({model_at}): cv2.cvtColor(img, cv2.COLOR_BGR2RGB) first"
+                    f"{brief_text(model.name or 'model', 20)}: cv2.cvtColor(img, cv2.COLOR_BGR2RGB) first"
                 )
                 related = (
                     (Elsewhere(model.remote.path, remote.located(model.remote.at)), f"builds {model.describe()}"),
@@ -309,7 +309,7 @@ class PretrainedInputsCheck(Check):
             f"normalizes them, and {feeds}: the network sees raw [0, 1] pixels where its weights expect inputs standardized with "
             f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
         )
-        concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} ({model_at}) are never normalized: add Normalize"
+        concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} (another file) are never normalized: add Normalize"
         at = Elsewhere(wiring.pipeline.path, self.ctx.fact(RemoteValues).located(wiring.pipeline.at))
         self.report(wiring.feed, PRETRAINED_WITHOUT_NORMALIZE, message, at=at, related=related, short=concise)
 
@@ -339,7 +339,7 @@ class PretrainedInputsCheck(Check):
             f"away from what the pretrained features expect. Use mean={_triple(expected.mean)}, std={_triple(expected.std)}."
         )
         concise = (
-            f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s ({model_at}): "
+            f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s: "
             f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
         )
         self.report(wiring.feed, NORMALIZE_STATS_MISMATCH, message, at=Elsewhere(call.path, self.ctx.fact(RemoteValues).located(call.at)), related=related, short=concise)
