@@ -306,8 +306,9 @@ class PretrainedInputsCheck(Check):
         shown = ", ".join(dict.fromkeys(ops))
         message = (
             f"{model_at} builds {model.describe()}; {pipeline_at} builds its inputs with ({shown}) and never "
-            f"normalizes them, and {feeds}: the network sees raw [0, 1] pixels where its weights expect inputs standardized with "
-            f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
+            f"normalizes them, and {feeds}: the network sees raw [0, 1] (or 0-255) pixels where its weights "
+            f"expect inputs standardized with {_stats_text(model.statistics)}, so it starts from badly shifted "
+            f"features. Fix: {_fix_text(model)}."
         )
         concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} (another file) are never normalized: add Normalize"
         at = Elsewhere(wiring.pipeline.path, self.ctx.fact(RemoteValues).located(wiring.pipeline.at))
