@@ -13,7 +13,7 @@ from nnlint.cache import ResultCache
 from nnlint.discovery import SourceFile
 from nnlint.engine import DEFAULT_FILE_TIMEOUT, SourceError, cache_key_content, cannot_analyse, decode_source, split_lines
 from nnlint.finding import FileResult, Finding
-from nnlint.parallel import Job, lint_jobs
+from nnlint.parallel import Job, lint_jobs, process_map
 from nnlint.project import ProjectIndex, Projects
 
 
@@ -46,7 +46,7 @@ def lint_files(
     index = None
     displays: Dict[str, str] = {}
     if projects is not None:
-        index = ProjectIndex(projects, cache)
+        index = ProjectIndex(projects, cache, lambda function, modules: process_map(function, modules, jobs))
         for source in sources:
             if source.path is not None:
                 index.add(source.path)

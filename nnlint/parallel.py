@@ -17,9 +17,10 @@ import multiprocessing
 import os
 import time
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Deque, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, FrozenSet, List, Optional, Tuple
 
 from nnlint.analysis.project_values import ProjectValues
 from nnlint.catalogue import INTERNAL_ERROR
@@ -57,6 +58,19 @@ def _context():
     # fork is fast and inherits the imported checks; elsewhere spawn re-imports them
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+# below this many items, starting worker processes costs more than it saves
+PROCESS_MAP_FROM = 16
+
+
+def process_map(function: Callable[[Any], Any], items: List[Any], workers: int) -> List[Any]:
+    """`[function(item) for item in items]`, spread over worker processes when there are many
+    (project analysis's pass 1: summaries of the modules the cache does not have)."""
+    if workers <= 1 or len(items) < PROCESS_MAP_FROM:
+        return [function(item) for item in items]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+        return list(pool.map(function, items, chunksize=max(1, len(items) // (4 * workers))))
 
 
 def _serve(connection: Connection) -> None:

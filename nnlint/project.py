@@ -26,7 +26,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from nnlint.analysis.summaries import summarize
 from nnlint.discovery import SKIPPED_FOLDERS
@@ -206,6 +206,25 @@ class Projects:
         return project
 
 
+# map(function, module sources) -> results in order
+ModuleMapper = Callable[[Callable[[bytes], Optional[Dict]], List[bytes]], List[Optional[Dict]]]
+
+
+@fewer_garbage_collections()  # a module's stdlib tree is millions of objects in a long file
+def summary_of(data: bytes) -> Optional[Dict]:
+    """Pass 1 for one module: its summary, or None when it does not parse."""
+    try:
+        text = decode_source(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text)
+        summary = summarize(tree, text)
+    except (SourceError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    summary["triggers"] = sorted({t for check in check_classes() for t in check.triggers if t in text})
+    return summary
+
+
 class ProjectIndex:
     """Pass 1 of project analysis: every module of the projects of the linted files, summarised
     (cached by content), with its imports linked to project files.
@@ -215,9 +234,11 @@ class ProjectIndex:
     functions' parameters are) and a digest of their contents for the result cache's key.
     """
 
-    def __init__(self, projects: Projects, store=None) -> None:
+    def __init__(self, projects: Projects, store=None, map_modules: Optional[ModuleMapper] = None) -> None:
         self.projects = projects
         self.store = store  # a ResultCache (summaries are kept next to the results), or None
+        # how the summaries the store lacks are computed: in this process, or a pool's map (-j)
+        self.map_modules: ModuleMapper = map_modules or (lambda function, sources: [function(s) for s in sources])
         self.records: Dict[str, Dict] = {}
         self.digests: Dict[str, str] = {}
         self.importers: Dict[str, List[str]] = {}
@@ -229,14 +250,30 @@ class ProjectIndex:
             return
         self._built.add(project.root)
         added = []
+        missing: List[Tuple[str, Path, str, bytes]] = []
         for module in project.module_files():
             key = str(module)  # under the resolved root: absolute already
             if key in self.records:
                 continue
-            record = self._summarise(module)
-            if record is not None:
-                self.records[key] = record
+            try:
+                data = module.read_bytes()
+            except OSError:
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            self.digests[key] = digest
+            summary = self.store.load_summary(digest) if self.store is not None else None
+            if summary is None:
+                missing.append((key, module, digest, data))
+            else:
+                self.records[key] = {"summary": summary, "links": {}}
                 added.append((key, module))
+        for (key, module, digest, _), summary in zip(missing, self.map_modules(summary_of, [data for *_, data in missing])):
+            if summary is None:
+                continue  # the file's own lint reports it (NNL000); it tells the others nothing
+            if self.store is not None:
+                self.store.store_summary(digest, summary)
+            self.records[key] = {"summary": summary, "links": {}}
+            added.append((key, module))
         for key, module in added:
             links = {}
             record = self.records[key]
@@ -249,36 +286,9 @@ class ProjectIndex:
                         self.importers.setdefault(target, []).append(key)
             record["links"] = links
 
-    @fewer_garbage_collections()  # a module's stdlib tree is millions of objects in a long file
-    def _summarise(self, module: Path) -> Optional[Dict]:
-        try:
-            data = module.read_bytes()
-        except OSError:
-            return None
-        digest = hashlib.sha256(data).hexdigest()
-        self.digests[str(module)] = digest
-        summary = self.store.load_summary(digest) if self.store is not None else None
-        if summary is None:
-            try:
-                text = decode_source(data)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    tree = ast.parse(text)
-            except (SourceError, SyntaxError, ValueError, RecursionError, MemoryError):
-                return None  # the file's own lint reports it (NNL000); it tells the others nothing
-            try:
-                summary = summarize(tree, text)
-            except RecursionError:
-                return None
-            triggers = {t for check in check_classes() for t in check.triggers if t in text}
-            summary["triggers"] = sorted(triggers)
-            if self.store is not None:
-                self.store.store_summary(digest, summary)
-        return {"summary": summary, "links": {}}
-
     def reach(self, path: str) -> List[str]:
         """The modules whose summaries a check of `path` may read, sorted."""
-        start = [path] + self._importers(path)
+        start = [path] + self.importers_of(path)
         seen = set()
         while start:
             current = start.pop()
@@ -288,7 +298,7 @@ class ProjectIndex:
             start.extend(link[0] for link in self.records[current]["links"].values())
         return sorted(seen)
 
-    def _importers(self, path: str) -> List[str]:
+    def importers_of(self, path: str) -> List[str]:
         """The modules that import `path`, directly or through the `__init__.py` of packages that
         re-export it (`from classifier import evaluate`)."""
         found: List[str] = []

@@ -134,3 +134,15 @@ def test_explain_works_from_the_installed_wheel(tmp_path):
     completed = run([sys.executable, "-m", "nnlint", "--explain", "NNL101"], env=env, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("# NNL101 loss-clipped")
+
+
+def test_flake8_uses_the_facts_of_the_other_modules(tmp_path):
+    shutil.copytree(FIXTURES / "projects" / "unshuffled_scripts", tmp_path / "project")
+    project = tmp_path / "project"
+    env = {**os.environ, "NNLINT_CACHE_DIR": str(tmp_path / "cache")}
+    # the loader built in data.py is trained on in train.py: data.py gets the finding, as with nnlint
+    linted = run([sys.executable, "-m", "flake8", "--select", "NNL", "data.py", "train.py"], cwd=project, env=env)
+    assert [line.split(" ")[0] for line in linted.stdout.splitlines()] == ["data.py:15:20:"]
+    assert "NNL601" in linted.stdout
+    alone = run([sys.executable, "-m", "flake8", "--select", "NNL", "--nnlint-no-project", "data.py", "train.py"], cwd=project, env=env)
+    assert alone.stdout == "" and alone.returncode == 0

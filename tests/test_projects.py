@@ -49,6 +49,10 @@ def test_project_findings_are_exact(name):
     assert {(r["path"], r["line"], r["code"]) for r in records} == expected
     cited = {(item["path"], item["line"], r["code"]) for r in records for item in r["related"]}
     assert cited == related
+    # the concise form stays one short line, as for single files (tests/test_fixtures.py)
+    for record in records:
+        line = f"{record['code']} [{record['severity']}] {record['short_message']}"
+        assert record["short_message"] and len(line) <= 140 and "\n" not in line, line
 
 
 def test_there_are_buggy_and_clean_projects():
@@ -109,6 +113,8 @@ def test_editing_a_module_rechecks_the_files_that_read_it(tmp_path):
         ("gpt_same_window", "train.py", [("train.py", 13, "NNL401")]),
         ("lm_double_shift", "tinylm/train.py", [("tinylm/data.py", 17, "NNL402")]),
         ("capped_loss_engine", "segtrain/losses.py", [("segtrain/losses.py", 17, "NNL101")]),
+        ("capped_loss_engine", "segtrain/engine.py", [("segtrain/losses.py", 17, "NNL101")]),
+        ("trainer_class_gpt", "trainer.py", [("data.py", 14, "NNL401")]),
         ("softmax_head_engine", "engine.py", [("engine.py", 13, "NNL505")]),
         ("finetune_replace_head", "train.py", [("train.py", 21, "NNL602")]),
     ],
@@ -123,6 +129,20 @@ def test_evidence_in_other_files_is_read_there(project, linted, expected):
 def test_a_finding_elsewhere_names_the_model_file():
     records = _lint(PROJECTS / "gpt_same_window", "train.py")
     assert "GPT.forward (model.py:61)" in records[0]["message"]
+
+
+def test_both_passes_in_worker_processes_find_the_same(monkeypatch):
+    from nnlint import parallel
+
+    serial = _lint(PROJECTS, ".")
+    monkeypatch.setattr(parallel, "PROCESS_MAP_FROM", 1)  # summaries too, however few the modules
+    cwd = os.getcwd()
+    os.chdir(PROJECTS)
+    try:
+        pooled = json.loads(run_cli(["--format", "json", "--no-cache", "-j", "2", "."]).stdout)
+    finally:
+        os.chdir(cwd)
+    assert pooled == serial and serial
 
 
 def test_pretrained_inputs_cross_files_from_the_training_script():

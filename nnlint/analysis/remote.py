@@ -137,12 +137,18 @@ class RemoteValues:
             return self.instance(expr.func.value, statement, depth + 1)
         if isinstance(expr, cst.Call) and self._prepares(expr, statement) and len(expr.args) == 1:
             return self.instance(expr.args[0].value, statement, depth + 1)  # model = accelerator.prepare(model)
+        dotted = dotted_name(expr)
+        if dotted is not None and dotted.startswith("self.") and dotted.count(".") == 1:
+            # self.model, assigned once in the class (`self.model = model.to(device)` in __init__)
+            assigned = self.flow.self_attribute_definitions(dotted, statement) or []
+            if len(assigned) == 1 and assigned[0].kind == "assign" and assigned[0].value is not None and assigned[0].statement is not None:
+                return self.instance(assigned[0].value, assigned[0].statement, depth + 1)
+            return None
         if isinstance(expr, cst.Name):
             definition = self.flow.definition(expr.value, statement)
             at = definition.statement
             if definition.kind == "param" and definition.scope is not None:
-                passed = self._passed_values(definition.scope, expr.value)
-                return passed if passed is not None and passed.kind == "instance" else None
+                return self.parameter_instance(definition.scope, expr.value)
             if definition.kind == "assign" and definition.value is not None and at is not None:
                 return self.instance(definition.value, at, depth + 1)
             if definition.kind == "unpacked" and isinstance(definition.value, cst.Call) and at is not None:
@@ -163,6 +169,14 @@ class RemoteValues:
             return False
         built = self.flow.definition(receiver.value, statement).value
         return isinstance(built, cst.Call) and (self.ctx.qualified_name(built.func) or "").startswith("accelerate.")
+
+    def parameter_instance(self, scope: Scope, name: str) -> Optional[Remote]:
+        """The instance of a project class that every call site of the function of `scope` (or
+        construction of its class, for `__init__`) passes for parameter `name`."""
+        if self.project is None:
+            return None
+        passed = self._passed_values(scope, name)
+        return passed if passed is not None and passed.kind == "instance" else None
 
     def class_of(self, value: Optional[Remote]) -> Optional[Tuple[ModuleContext, ClassInfo]]:
         """The class of an instance of a class defined in another file, in that file's module."""
@@ -382,11 +396,15 @@ class RemoteValues:
         info = module.index.class_by_name.get(symbol.name) if module is not None else None
         return (module, info) if info is not None else None
 
-    def project_function(self, func: cst.BaseExpression) -> Optional[Tuple[ModuleContext, Scope]]:
+    def project_function(
+        self, func: cst.BaseExpression, containing: Tuple[str, ...] = ()
+    ) -> Optional[Tuple[ModuleContext, Scope]]:
         """The module-level function of another project file that a callee names, in that file's
-        module."""
+        module. `containing`: texts one of which that file must hold to be worth parsing."""
         symbol = self._symbol(func)
         if symbol is None or symbol.kind != "function" or "." in symbol.name:
+            return None
+        if containing and not any(text in line for line in self.project.lines(symbol.path) for text in containing):
             return None
         module = self.module(symbol.path)
         scope = module.index.functions.get(symbol.name) if module is not None else None

@@ -68,9 +68,15 @@ class RemoteApplications:
         for site in scope.calls:
             call = site.node
             statement = site.statement
-            if statement is None or len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
+            if statement is None or not call.args or call.args[0].keyword is not None or call.args[0].star:
                 continue
-            if not isinstance(call.func, (cst.Name, cst.Attribute)) or self.ctx.qualified_name(call.func) is not None:
+            if not isinstance(call.func, (cst.Name, cst.Attribute)):
+                continue
+            helper = self._helper(call, statement)
+            if helper is not None:
+                found.append(helper)
+                continue
+            if len(call.args) != 1 or self.ctx.qualified_name(call.func) is not None:
                 continue
             if isinstance(call.func, cst.Name) and self.flow.definition(call.func.value, statement).kind not in ("assign", "param"):
                 continue  # a function or class, not a pipeline held in a variable
@@ -78,11 +84,47 @@ class RemoteApplications:
                 continue
             if local.enabled and local.application_of(call) is not None:
                 continue  # the module's own analysis sees this pipeline
-            pipelines = self.pipelines(call.func, statement)
+            value = self.remote.abstract(call.func, statement)
+            transform = self._transform_object(call, statement, value)
+            if transform is not None:
+                found.append(transform)
+                continue
+            pipelines = [p for p in _known_pipelines(value) if random_geometry(p)]
             ops = [op for pipeline in pipelines for op in random_geometry(pipeline)]
             if ops:
                 found.append(RemoteApplication(call, statement, call.args[0].value, pipelines, list(dict.fromkeys(ops))))
         return found
+
+    def _transform_object(self, call: cst.Call, statement: Statement, value: Optional[Remote]) -> Optional[RemoteApplication]:
+        """`self.transform(image)` holding an instance of a transform class of another file whose
+        `__call__` flips what it is given at random (`class RandomFlip: def __call__(self, img)`)."""
+        if value is None or value.kind != "instance":
+            return None
+        found = self.remote.class_of(value)
+        method = found[1].methods.get("__call__") if found is not None else None
+        if found is None or method is None:
+            return None
+        return self._flipping(found[0], method, call, statement, f"{found[1].name}.__call__")
+
+    def _helper(self, call: cst.Call, statement: Statement) -> Optional[RemoteApplication]:
+        """`image = random_flip(image)` with `random_flip` a function of another file that flips what
+        it is given at random (and only that: no second argument is flipped with it)."""
+        found = self.remote.project_function(call.func)
+        if found is None:
+            return None
+        module, helper = found
+        return self._flipping(module, helper, call, statement, f"{helper.function_name}()")
+
+    def _flipping(self, module: ModuleContext, helper: Scope, call: cst.Call, statement: Statement, name: str) -> Optional[RemoteApplication]:
+        summary = module.fact(TransformPipelines).geometry_summary(helper)
+        if summary is None or not summary[1] or summary[2]:
+            return None
+        placed = self.remote.place(helper.node)
+        if placed is None:
+            return None
+        path, at = placed
+        built = Remote("pipeline", path, list(at), {"ops": [], "calls": []})
+        return RemoteApplication(call, statement, call.args[0].value, [built], [f"{summary[0] or 'flip'} in {name}"])
 
     def pipelines(self, expr: cst.BaseExpression, statement: Statement) -> List[Remote]:
         """The pipelines with random geometry `expr` may hold, when every value it may hold is a known

@@ -122,6 +122,12 @@ class FlipWithoutTargetCheck(Check):
                 f"{what} target is left as it is, so random flips/crops make image and {what} disagree. Pass a joint "
                 f"transform with `transforms=` (torchvision.transforms.v2 transforms image and target together)."
             )
+        elif not pipeline.detail["ops"]:  # a flipping helper function of another file
+            message = (
+                f"`{brief_text(self.ctx.code(item.node), 60)}` flips {item.image} at random ({ops}, {built}), while "
+                f"{_target_words(item.target, what)} is returned with it unflipped: image and {what} disagree whenever "
+                f"the flip fires. Flip both under the same draw (pass {item.target} to the helper too)."
+            )
         else:
             message = (
                 f"`{brief_text(self.ctx.code(item.node), 60)}` applies the pipeline built at {built} (random {ops}) to "
@@ -129,8 +135,11 @@ class FlipWithoutTargetCheck(Check):
                 f"and {what} no longer line up whenever the transform fires. Transform both in one call (torchvision."
                 f"transforms.v2 `tf({item.image}, {item.target})` with tv_tensors, or albumentations `aug(image=..., mask=...)`)."
             )
-        concise = f"{brief_text(item.image, 20)} gets random {item.remote_ops[0]} ({built}), its {what} does not: transform both together"
-        related = tuple((Elsewhere(p.path, located(p.at)), "builds the pipeline") for p in item.remote if p.at is not None)
+        concise = f"{brief_text(item.image, 20)} gets random {brief_text(item.remote_ops[0], 30)}, its {what} does not: transform both together"
+        related = tuple(
+            (Elsewhere(p.path, located(p.at)), "builds the pipeline" if p.detail["ops"] else "flips its argument at random")
+            for p in item.remote if p.at is not None
+        )
         self.report(item.node, FLIP_WITHOUT_TARGET, message, related=related, short=concise)
 
     @staticmethod

@@ -197,7 +197,8 @@ class EvalModeMissingCheck(Check):
             f"of {scope.function_name}() (and `.train()` before training resumes)."
         )
         probe_input = ModelModeInput("NNL501", list(layers), func.value)
-        self.report(node, EVAL_MODE_MISSING, message, probe_input, related=related)
+        concise = f"`{func.value}` (passed at {call_place}) evaluates in training mode: call {func.value}.eval() first"
+        self.report(node, EVAL_MODE_MISSING, message, probe_input, short=concise, related=related)
         return True
 
     def _evaluation_scope(self, scope: Scope, modes: ModelModes) -> Optional[str]:

@@ -219,6 +219,7 @@ class PretrainedInputsCheck(Check):
         if self.ctx.project is None or self.ctx.is_test_file:
             return
         inputs = self.ctx.fact(ProjectInputs)
+        self._bgr_across_files(inputs)
         wirings = inputs.wirings()
         if not wirings or self.evidence.manual:
             return
@@ -236,6 +237,41 @@ class PretrainedInputsCheck(Check):
                 continue
             reported.add(key)
             self._report_wiring(wiring)
+
+    def _bgr_across_files(self, inputs: ProjectInputs) -> None:
+        """NNL303 where the Dataset class of another file reads with OpenCV and returns BGR images
+        that this module's loop (or `trainer.fit`) feeds to a pretrained RGB model."""
+        if self.evidence.reversals:
+            return  # a conversion here (on the batches): cannot tell what it converts
+        remote = self.ctx.fact(RemoteValues)
+        project = self.ctx.project
+        assert project is not None
+        reported: Set[Tuple[str, Tuple[int, ...]]] = set()
+        for feeding in inputs.feedings():
+            for module, read in inputs.bgr_reads(feeding):
+                placed = remote.place(read.node)
+                if placed is None or placed in reported:
+                    continue
+                reported.add(placed)
+                model = feeding.model
+                model_at = f"{project.display(model.remote.path)}:{remote.located(model.remote.at)[0]}"
+                feed_at = f"{project.display(project.path)}:{self.ctx.position(feeding.feed).start.line}"
+                message = (
+                    f"`{brief_text(module.code(read.node), 50)}` returns the image in BGR channel order, and "
+                    f"{feeding.dataset.detail['class']}.__getitem__ hands it on without a BGR->RGB conversion; "
+                    f"{feed_at} feeds these batches to {model.describe()} ({model_at}), which was trained on RGB "
+                    f"images: red and blue are swapped in every input, which silently costs accuracy. Convert right "
+                    f"after reading: cv2.cvtColor(image, cv2.COLOR_BGR2RGB)."
+                )
+                concise = (
+                    f"BGR image from {brief_text(module.code(read.node), 24)} reaches RGB-trained "
+                    f"{brief_text(model.name or 'model', 20)}: cv2.cvtColor(img, cv2.COLOR_BGR2RGB) first"
+                )
+                related = (
+                    (Elsewhere(model.remote.path, remote.located(model.remote.at)), f"builds {model.describe()}"),
+                    (feeding.model_call, "the Dataset's batches reach the model here"),
+                )
+                self.report(feeding.feed, BGR_INTO_RGB_MODEL, message, at=Elsewhere(*placed), related=related, short=concise)
 
     def _report_wiring(self, wiring) -> None:
         ops = op_terminals(wiring.pipeline)
@@ -270,10 +306,11 @@ class PretrainedInputsCheck(Check):
         shown = ", ".join(dict.fromkeys(ops))
         message = (
             f"{model_at} builds {model.describe()}; {pipeline_at} builds its inputs with ({shown}) and never "
-            f"normalizes them, and {feeds}: the network sees raw [0, 1] pixels where its weights expect inputs standardized with "
-            f"{_stats_text(model.statistics)}, so it starts from badly shifted features. Fix: {_fix_text(model)}."
+            f"normalizes them, and {feeds}: the network sees raw [0, 1] (or 0-255) pixels where its weights "
+            f"expect inputs standardized with {_stats_text(model.statistics)}, so it starts from badly shifted "
+            f"features. Fix: {_fix_text(model)}."
         )
-        concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} ({model_at}) are never normalized: add Normalize"
+        concise = f"inputs of pretrained {brief_text(model.name or 'model', 24)} (another file) are never normalized: add Normalize"
         at = Elsewhere(wiring.pipeline.path, self.ctx.fact(RemoteValues).located(wiring.pipeline.at))
         self.report(wiring.feed, PRETRAINED_WITHOUT_NORMALIZE, message, at=at, related=related, short=concise)
 
@@ -303,7 +340,7 @@ class PretrainedInputsCheck(Check):
             f"away from what the pretrained features expect. Use mean={_triple(expected.mean)}, std={_triple(expected.std)}."
         )
         concise = (
-            f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s ({model_at}): "
+            f"Normalize stats are not {brief_text(model.name or 'the model', 20)}'s: "
             f"use mean={_triple(expected.mean)}, std={_triple(expected.std)}"
         )
         self.report(wiring.feed, NORMALIZE_STATS_MISMATCH, message, at=Elsewhere(call.path, self.ctx.fact(RemoteValues).located(call.at)), related=related, short=concise)

@@ -29,7 +29,7 @@ from nnlint.analysis.names import argument, callee_terminal_name, keyword_arg, p
 from nnlint.analysis.project_values import TORCH_MODULES, ProjectValues, Remote
 from nnlint.analysis.remote import Context, RemoteValues, options
 from nnlint.analysis.summaries import dotted
-from nnlint.families.pretrained.preprocessing import TO_TENSOR_OPS
+from nnlint.families.pretrained.preprocessing import TO_TENSOR_OPS, ImageRead, ImageReads, is_channel_reversal
 from nnlint.families.pretrained.statistics import (
     INTERNAL,
     STATISTICS,
@@ -85,6 +85,29 @@ class Wiring:
     @property
     def lightning(self) -> bool:
         return isinstance(self.feed, cst.Call)
+
+
+@dataclass(frozen=True)
+class Feeding:
+    """A pretrained model fed the batches of an instance of a project Dataset class."""
+
+    model: ProjectModel
+    dataset: Remote  # kind "instance"
+    feed: cst.CSTNode
+    statement: Statement
+    model_call: cst.CSTNode
+
+
+def _expressions(node: cst.CSTNode):
+    """The calls and subscripts of a statement itself (not of the blocks it holds)."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, (cst.IndentedBlock, cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(current, (cst.Call, cst.Subscript)):
+            yield current
+        pending.extend(current.children)
 
 
 def pretrained_model(value: Optional[Remote], project: Optional[ProjectValues] = None) -> Optional[ProjectModel]:
@@ -280,6 +303,7 @@ class ProjectInputs:
         self.ctx = ctx
         self.remote = ctx.fact(RemoteValues)
         self._wirings: Optional[List[Wiring]] = None
+        self._feedings: List[Feeding] = []
         self._normalizes: Dict[str, bool] = {}
 
     def wirings(self) -> List[Wiring]:
@@ -362,6 +386,9 @@ class ProjectInputs:
         if dataset is not None and dataset.kind == "instance":
             paths.add(dataset.detail["class_path"])
         found = []
+        if dataset is not None and dataset.kind == "instance":
+            for call, model in models:  # for NNL303: what the Dataset's own code reads
+                self._feedings.append(Feeding(model, dataset, feed, statement, call))
         for pipeline in dataset_pipelines(dataset, self.remote):
             for call, model in models:
                 key = (model.remote.path, tuple(model.remote.at or ()), pipeline.path, tuple(pipeline.at or ()))
@@ -397,6 +424,40 @@ class ProjectInputs:
                 for target in node.targets:
                     carried.update(_names(target.target))
         return found
+
+    def feedings(self) -> List[Feeding]:
+        """Pretrained models fed by a project Dataset class of another file (`wirings` finds them)."""
+        self.wirings()
+        here = self.remote.project.path if self.remote.project is not None else None
+        return [f for f in self._feedings if f.dataset.detail["class_path"] != here]
+
+    def bgr_reads(self, feeding: Feeding) -> List[Tuple[ModuleContext, ImageRead]]:
+        """OpenCV colour reads in the Dataset class's `__getitem__` (of its own file) whose image
+        reaches its transform or its return with no BGR->RGB conversion; [] when that file converts channels
+        anywhere else (a helper, the batches): it cannot be told what is converted."""
+        found = self.remote.class_of(feeding.dataset)
+        if found is None:
+            return []
+        module, info = found
+        getitem = info.methods.get("__getitem__")
+        reads = module.fact(ImageReads)
+        candidates = [r for r in reads.reads() if r.kind == "cv2" and r.color and not r.target_like]
+        if getitem is None or not candidates:
+            return []
+        read_scopes = {id(r.statement.scope) for r in reads.reads() if r.kind == "cv2"}
+        converted: Set[int] = set()
+        for scope in module.index.scopes:
+            for statement in scope.statements:
+                for node in _expressions(statement.node):
+                    if is_channel_reversal(module, node):
+                        if id(scope) not in read_scopes:
+                            return []
+                        converted.add(id(scope))
+        return [
+            (module, read) for read in candidates
+            if read.statement.scope is getitem and id(getitem) not in converted
+            and (hit := reads.destination(read)) is not None and hit.description in ("dataset", "transform")
+        ]
 
     # -- normalization in the other modules ------------------------------------------------------------
 

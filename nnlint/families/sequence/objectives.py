@@ -221,11 +221,19 @@ class LanguageModels:
                 if value is not None and site.statement is not None:
                     kinds.add(self._kind_of_value(value, site.statement, depth + 1))
             return kinds.pop() if len(kinds) == 1 else UNKNOWN_MODEL
-        for site in self.flow.callers_and_constructions(scope):
+        sites = self.flow.callers_and_constructions(scope)
+        for site in sites:
             expr = self.flow.argument_for(scope, name, site.node)
             if expr is None:
                 return UNKNOWN_MODEL
             kinds.add(self._kind_of_value(expr, site.statement, depth + 1))
+        if not sites:
+            # given by callers in other files of the project (`Trainer(model=GPT(cfg))` in train.py)
+            remote = self.ctx.fact(RemoteValues)
+            found = remote.class_of(remote.parameter_instance(scope, name))
+            if found is not None:
+                module, info = found
+                return ModelKind("module", info.name, info, home=module.fact(LanguageModels))
         return kinds.pop() if len(kinds) == 1 else UNKNOWN_MODEL
 
     def _kind_of_value(self, value: cst.BaseExpression, statement: Statement, depth: int) -> ModelKind:

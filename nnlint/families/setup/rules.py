@@ -126,7 +126,8 @@ class TrainLoaderUnshuffledCheck(Check):
         )
         at = Elsewhere(use.loader.path, tuple(use.loader.at))
         related = ((use.statement.node, "the training loop that iterates it"),)
-        self.report(use.statement.node, TRAIN_LOADER_UNSHUFFLED, message, at=at, related=related)
+        concise = f"this DataLoader feeds training at {here} but never shuffles: pass shuffle=True or a sampler"
+        self.report(use.statement.node, TRAIN_LOADER_UNSHUFFLED, message, short=concise, at=at, related=related)
 
     def _report(self, use, loaders: DataLoaders) -> None:
         ctx = self.ctx
