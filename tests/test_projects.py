@@ -113,6 +113,8 @@ def test_editing_a_module_rechecks_the_files_that_read_it(tmp_path):
         ("gpt_same_window", "train.py", [("train.py", 13, "NNL401")]),
         ("lm_double_shift", "tinylm/train.py", [("tinylm/data.py", 17, "NNL402")]),
         ("capped_loss_engine", "segtrain/losses.py", [("segtrain/losses.py", 17, "NNL101")]),
+        ("capped_loss_engine", "segtrain/engine.py", [("segtrain/losses.py", 17, "NNL101")]),
+        ("trainer_class_gpt", "trainer.py", [("data.py", 14, "NNL401")]),
         ("softmax_head_engine", "engine.py", [("engine.py", 13, "NNL505")]),
         ("finetune_replace_head", "train.py", [("train.py", 21, "NNL602")]),
     ],

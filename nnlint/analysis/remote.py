@@ -396,11 +396,15 @@ class RemoteValues:
         info = module.index.class_by_name.get(symbol.name) if module is not None else None
         return (module, info) if info is not None else None
 
-    def project_function(self, func: cst.BaseExpression) -> Optional[Tuple[ModuleContext, Scope]]:
+    def project_function(
+        self, func: cst.BaseExpression, containing: Tuple[str, ...] = ()
+    ) -> Optional[Tuple[ModuleContext, Scope]]:
         """The module-level function of another project file that a callee names, in that file's
-        module."""
+        module. `containing`: texts one of which that file must hold to be worth parsing."""
         symbol = self._symbol(func)
         if symbol is None or symbol.kind != "function" or "." in symbol.name:
+            return None
+        if containing and not any(text in line for line in self.project.lines(symbol.path) for text in containing):
             return None
         module = self.module(symbol.path)
         scope = module.index.functions.get(symbol.name) if module is not None else None

@@ -34,8 +34,9 @@ from nnlint.analysis.timeline import (
     Timeline,
     TrainingTimelines,
 )
+from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.values import FixedValues
-from nnlint.check import Check
+from nnlint.check import Check, Elsewhere
 from nnlint.families.gradients import fixes
 from nnlint.families.gradients.contracts import (
     CLIP_MISORDERED,
@@ -400,8 +401,6 @@ class ZeroGradMisplacedCheck(_StepCheck):
     interesting = frozenset({"step"})
 
     def finish(self) -> None:
-        if not self.candidates:
-            return
         reported: Set[int] = set()
         for node in self.candidates:
             found = self.placed(node)
@@ -418,6 +417,49 @@ class ZeroGradMisplacedCheck(_StepCheck):
                 if self._never_cleared(timeline, step):
                     reported.add(id(node))
                     self._report_never_cleared(timeline, step)
+        self._never_cleared_elsewhere(reported)
+
+    def _never_cleared_elsewhere(self, reported: Set[int]) -> None:
+        """A loop that calls a function of another project file that backpropagates and steps the
+        optimizer it is given (`train_step(model, x, y, optimizer)` from engine.py), while neither
+        that function (read in its file) nor the loop clears the gradients. Reported at the call."""
+        remote = self.ctx.fact(RemoteValues)
+        if not remote.active:
+            return
+        timelines = self.ctx.fact(TrainingTimelines)
+        for site in list(self.ctx.index.call_sites.values()):
+            call = site.node
+            if id(call) in reported or site.statement is None or remote.callee(call) is None:
+                continue
+            # the innermost training loop where the call's function steps (its events share the call)
+            found = [pair for pair in timelines.loops_holding(call, STEP) if pair[0].is_training_step]
+            if not found or found[0][1].detail.remote is None:
+                continue
+            timeline, step = found[0]
+            optimizer = self._passed_optimizer(call, step)
+            if optimizer is None or not self._plain_optimizer(step, timeline, optimizer):
+                continue
+            if self._never_cleared(timeline, step, seen_through=call):
+                reported.add(id(call))
+                self._report_never_cleared(timeline, step, optimizer)
+
+    def _passed_optimizer(self, call: cst.Call, step: Event) -> Optional[cst.BaseExpression]:
+        """The argument of `call` that is the optimizer a function of another file steps."""
+        objects = self.ctx.fact(TrainingObjects)
+        passed = [arg.value for arg in call.args if step.target is not None and objects.key(arg.value, step.statement) == step.target]
+        return passed[0] if len(passed) == 1 else None
+
+    def _clears_nothing(self, call: cst.Call) -> bool:
+        """The function of another project file that `call` runs, read in its file: nothing in it
+        clears gradients or calls code that might (so its summary told the whole story)."""
+        found = self.ctx.fact(RemoteValues).project_function(call.func)
+        if found is None:
+            return False
+        module, scope = found
+        events = module.fact(TrainingTimelines).function(scope).events
+        if not any(e.kind == STEP for e in events) or not any(e.kind == BACKWARD for e in events):
+            return False
+        return not any(e.kind in (ZERO_GRAD, GRAD_WRITE) or suspect_call(e, set()) for e in events)
 
     # (a) zero_grad between backward and step
 
@@ -472,23 +514,30 @@ class ZeroGradMisplacedCheck(_StepCheck):
 
     # (b) never cleared
 
-    def _never_cleared(self, timeline: Timeline, step: Event) -> bool:
+    def _never_cleared(self, timeline: Timeline, step: Event, seen_through: Optional[cst.Call] = None) -> bool:
+        """`seen_through`: the call of a function of another file whose events the loop holds; its
+        opaque remainder does not count when that function, read in its file, clears nothing."""
         if step.detail.closure == "unknown" or step.target is None:
             return False
-        if not self._plain_optimizer(step, timeline):
+        if seen_through is None and not self._plain_optimizer(step, timeline):
             return False
         keys = {step.target, step.scaler}
         for event in timeline.events:
             if event.kind in (ZERO_GRAD, GRAD_WRITE) and self._concerns(timeline, event, step) is not False:
                 return False
+            if event.node is seen_through and event.kind == CALL and event.detail.remote_module:
+                if not self._clears_nothing(seen_through):
+                    return False
+                continue
             if suspect_call(event, keys):
                 return False
         return any(event.kind == BACKWARD for event in timeline.events)
 
-    def _plain_optimizer(self, step: Event, timeline: Timeline) -> bool:
-        """A torch-style optimizer whose step() leaves .grad alone, built outside this loop."""
+    def _plain_optimizer(self, step: Event, timeline: Timeline, expr: Optional[cst.BaseExpression] = None) -> bool:
+        """A torch-style optimizer whose step() leaves .grad alone, built outside this loop
+        (`expr`: the optimizer, when the step is not a call on it here)."""
         objects = self.ctx.fact(TrainingObjects)
-        expr = optimizer_expression(step)
+        expr = expr if expr is not None else optimizer_expression(step)
         if expr is None:
             return False
         sources, _ = objects.sources(expr, step.statement)
@@ -503,9 +552,10 @@ class ZeroGradMisplacedCheck(_StepCheck):
                 return False
         return True
 
-    def _report_never_cleared(self, timeline: Timeline, step: Event) -> None:
+    def _report_never_cleared(self, timeline: Timeline, step: Event, passed: Optional[cst.BaseExpression] = None) -> None:
+        """`passed`: the optimizer given to a function of another file that steps it."""
         ctx = self.ctx
-        optimizer = optimizer_expression(step)
+        optimizer = passed if passed is not None else optimizer_expression(step)
         optimizer_text = ctx.code(optimizer) if optimizer is not None else "optimizer"
         backward = self.backward_before(timeline, step)
         backward_text = ctx.brief(backward.node, 60) if backward is not None else "backward()"
@@ -521,4 +571,21 @@ class ZeroGradMisplacedCheck(_StepCheck):
         )
         concise = f"gradients are never cleared, so they accumulate: call {brief_text(optimizer_text, 24)}.zero_grad() every step"
         probe_input = ZeroGradMisplacedInput("never_cleared", ctx.code(step.node))
+        source = step.detail.remote
+        if passed is not None and source is not None and ctx.project is not None:
+            # the step and the backward are in another file: name them, no fix here
+            message = (
+                f"`{ctx.brief(step.node, 60)}` runs `{source.function}()` of {ctx.project.display(source.path)}, which "
+                f"backpropagates and steps `{optimizer_text}` every iteration, but neither it nor the loop clears the "
+                f"gradients (no `{optimizer_text}.zero_grad()`): gradients accumulate over the whole run and each update "
+                f"uses the sum of all past gradients. Call `{optimizer_text}.zero_grad()` once per step, in the loop or "
+                f"in `{source.function}()` before backward()."
+            )
+            related = tuple(
+                (Elsewhere(e.detail.remote.path, tuple(e.detail.remote.at)), f"{source.function}() {what}")
+                for e, what in ((backward, "backpropagates"), (step, "steps the optimizer"))
+                if e is not None and e.detail.remote is not None
+            )
+            self.report(step.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise, related=related)
+            return
         self.report(step.node, ZERO_GRAD_MISPLACED, message, probe_input, short=concise, fix=fixes.clear_every_step(ctx, step))

@@ -26,6 +26,8 @@ IN_PLACE_METHODS = frozenset({"clamp_", "clip_", "clamp_max_", "masked_fill_"})
 CLAMP_FUNCTIONS = frozenset({"torch.clamp", "torch.clip"})
 MINIMUM_FUNCTIONS = frozenset({"torch.minimum", "torch.fmin", "torch.min", "builtins.min"})
 CANDIDATE_NAMES = CAP_METHODS | {"minimum", "fmin", "min", "clamp_max"}
+# Text without which a module holds no cap (a cheap look before reading another file's code).
+CAP_TEXTS = ("clamp", "clip", "min", "where", "masked_fill", "] =")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,16 @@ def _ordered_comparison(test: cst.BaseExpression) -> Optional[Tuple[cst.BaseExpr
     return None
 
 
+def _cited(sink: str, path: str, line: int) -> str:
+    """The sink of a loss capped in another file, with its place: `backward() (engine.py:14)` (the
+    same text whichever of the two files is linted: the finding is listed once)."""
+    return f"{sink} ({path}:{line})"
+
+
+def _is_index_assignment(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript)
+
+
 class LossClippedCheck(Check):
     rules = (LOSS_CLIPPED,)
     # A capped loss can only drive the update through one of these (a loss module's class
@@ -75,7 +87,7 @@ class LossClippedCheck(Check):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         # loss[loss > c] = c
-        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):
+        if _is_index_assignment(node):
             statement = self.ctx.index.current_statement
             if statement is not None:
                 self.candidates.append((node, statement))
@@ -83,13 +95,7 @@ class LossClippedCheck(Check):
     def finish(self) -> None:
         losses = self.ctx.fact(LossValues)
         fixed = self.ctx.fact(FixedValues)
-        for node, statement in self.candidates:
-            cap = self._cap(node, statement, losses, fixed)
-            if cap is None:
-                continue
-            if not self._is_cap_of_loss(cap, losses, fixed):
-                continue
-            also = (cap.in_place,) if cap.in_place else ()
+        for cap, statement, also in self._caps(self.candidates, losses, fixed):
             sink = losses.reaches_update(cap.node, statement, also)
             related: Tuple[Tuple[object, str], ...] = ()
             if sink is not None:
@@ -103,6 +109,51 @@ class LossClippedCheck(Check):
                 cap.node, LOSS_CLIPPED, self._message(cap, description, losses), self._probe_input(cap, losses, fixed),
                 related=related, short=self._concise(cap),
             )
+        self._caps_returned_to_here(losses)
+
+    def _caps(self, candidates, losses: LossValues, fixed: FixedValues):
+        """(cap, its statement, the names that hold it after an in-place cap) of every candidate
+        that caps a loss at a fixed bound."""
+        for node, statement in candidates:
+            cap = self._cap(node, statement, losses, fixed)
+            if cap is not None and self._is_cap_of_loss(cap, losses, fixed):
+                yield cap, statement, ((cap.in_place,) if cap.in_place else ())
+
+    def _caps_returned_to_here(self, losses: LossValues) -> None:
+        """The file that backpropagates, linted alone: a function of another project file that it
+        calls and that returns a capped loss (`loss = bounded_ce(model(x), y)` here, the cap in
+        losses.py). Reported at the cap, as when that file is linted (the two are one finding)."""
+        remote = self.ctx.fact(RemoteValues)
+        if not remote.active or self.ctx.project is None:
+            return
+        for site in list(self.ctx.index.call_sites.values()):
+            found = remote.project_function(site.node.func, CAP_TEXTS) if site.statement is not None else None
+            if found is None:
+                continue
+            module, scope = found
+            hit = losses.reaches_update(site.node, site.statement)
+            if hit is None:
+                continue
+            there = LossClippedCheck(module)
+            their_losses, their_fixed = module.fact(LossValues), module.fact(FixedValues)
+            candidates = [(s.node, s) for s in scope.statements if _is_index_assignment(s.node)]
+            candidates += [(c.node, c.statement) for c in scope.calls if callee_terminal_name(c.node) in CANDIDATE_NAMES]
+            for cap, statement, also in there._caps(candidates, their_losses, their_fixed):
+                place = remote.place(cap.node)
+                if place is None or their_losses.returned(cap.node, statement, also) is None:
+                    continue
+                reached = "returned to the framework, which backpropagates it" if isinstance(hit.node, cst.Return) else "backpropagates it"
+                line = self.ctx.position(hit.node).start.line
+                description = _cited(hit.description, self.ctx.project.display(self.ctx.project.path), line)
+                self.report(
+                    cap.node, LOSS_CLIPPED, there._message(cap, description, their_losses),
+                    there._probe_input(cap, their_losses, their_fixed), at=Elsewhere(*place),
+                    related=(
+                        (site.node, f"calls {scope.function_name}(), which returns the capped loss"),
+                        (hit.node, reached),
+                    ),
+                    short=there._concise(cap),
+                )
 
     def _update_elsewhere(self, cap: Cap, statement: Statement, also, losses: LossValues):
         """A capped loss returned by a function that another file of the project calls and
@@ -116,10 +167,9 @@ class LossClippedCheck(Check):
             call, sink = remote.place(site.node), remote.place(hit.node) if hit is not None else None
             if call is None or sink is None or self.ctx.project is None:
                 continue
-            where = f"{self.ctx.project.display(sink[0])}:{sink[1][0]}"
             name = statement.scope.function_name
             reached = "returned to the framework, which backpropagates it" if isinstance(hit.node, cst.Return) else "backpropagates it"
-            return f"{hit.description} ({where})", (
+            return _cited(hit.description, self.ctx.project.display(sink[0]), sink[1][0]), (
                 (Elsewhere(*call), f"calls {name}(), which returns the capped loss"),
                 (Elsewhere(*sink), reached),
             )
