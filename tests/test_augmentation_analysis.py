@@ -10,7 +10,7 @@ from nnlint.analysis.targets import SpatialTargets, kind_by_name
 from nnlint.analysis.transforms import TransformPipelines
 from nnlint.families.augmentation.alignment import Alignment
 from nnlint.families.augmentation.keypoints import KeypointPairing
-from tests.helpers import analysed, call_named, expected_findings, fixture_files
+from tests.helpers import analysed, call_named, codes_and_lines, expected_findings, fixture_files
 
 
 PIPELINES = """
@@ -271,3 +271,17 @@ def test_augmentation_family_has_enough_fixtures():
         buggy = [p for p in family if any(c == code for _, c in expected_findings(p))]
         assert len(buggy) >= 4, code
     assert len([p for p in family if not expected_findings(p)]) >= 12
+
+
+def test_a_module_with_hundreds_of_helpers_is_analysed_without_a_crash():
+    # each helper's summary asks for the pipelines applied in it; these were once recomputed for
+    # the whole module inside that question, one level deeper per helper: a RecursionError
+    # (NNL001) from about 200 helpers on
+    helpers = "".join(f"def scale_{i}(value):\n    return value * {i + 1}\n\n\n" for i in range(300))
+    calls = "".join(f"    value = scale_{i}(value)\n" for i in range(300))
+    source = (
+        "import torchvision.transforms as T\n\naugment = T.Compose([T.RandomHorizontalFlip(), T.ToTensor()])\n\n\n"
+        + helpers
+        + f"def features(value):\n{calls}    return value\n"
+    )
+    assert codes_and_lines(source, codes=["NNL001", "NNL201", "NNL202"]) == []
