@@ -30,7 +30,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from nnlint.analysis.summaries import summarize
 from nnlint.discovery import SKIPPED_FOLDERS
-from nnlint.engine import SourceError, decode_source
+from nnlint.engine import SourceError, decode_source, fewer_garbage_collections
 from nnlint.registry import check_classes
 
 ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
@@ -210,6 +210,7 @@ class Projects:
 ModuleMapper = Callable[[Callable[[bytes], Optional[Dict]], List[bytes]], List[Optional[Dict]]]
 
 
+@fewer_garbage_collections()  # a module's stdlib tree is millions of objects in a long file
 def summary_of(data: bytes) -> Optional[Dict]:
     """Pass 1 for one module: its summary, or None when it does not parse."""
     try:

@@ -4,8 +4,9 @@
 `self.hparams.pretrained`, `cfg.pretrained`, `CFG.pretrained` and `W if pretrained else None`:
 
 - a parameter takes what the call sites pass: this module's calls (or constructions, for
-  `__init__`), else the project's call sites (`RemoteValues.contexts`), else, when no call of it is
-  visible anywhere, its default (`def build_model(pretrained=True)`: the branch its default selects);
+  `__init__`), else the project's call sites (`RemoteValues.contexts`), else, with project analysis
+  and no call of it anywhere in the project, its default (`def build_model(pretrained=True)`: the
+  branch its default selects);
 - `self.hparams.x` / `self.hparams["x"]` in a class whose `__init__` calls
   `self.save_hyperparameters()` is that `__init__`'s parameter `x`;
 - `cfg.x` / `cfg["x"]` of a config built once in this module from literals
@@ -109,9 +110,9 @@ class Settings:
                 seen.add((type(value.detail["value"]), value.detail["value"]))  # True and 1 differ here
             return _constant(next(iter(seen))[1]) if len(seen) == 1 else None
         parameter = scope.parameter(name)
-        if parameter is None or parameter.default is None or literal_code(parameter.default) is None:
-            return None
-        return parameter.default  # no call visible anywhere: the value its default selects
+        if not remote.active or parameter is None or parameter.default is None or literal_code(parameter.default) is None:
+            return None  # file by file, a call in another file may pass anything
+        return parameter.default  # no call anywhere in the project: the value its default selects
 
     # -- hyperparameters and configuration objects ---------------------------------------------------
 
