@@ -4,9 +4,13 @@ and the pipeline it holds is built in `transforms.py` and handed over by `train.
 call does; the project's summaries can (`RemoteValues.abstract`: the attribute's one assignment
 from an `__init__` parameter, and what every construction of the class in the project passes).
 
-`remote_applications(scope)` lists those calls with the pipelines they may apply, when every value
-reaching them is a known pipeline (or None, for an `if self.transform is not None:` guard) and at
-least one draws a random geometric op. Unknown values leave the call out: unknown is silent.
+`RemoteApplications.in_scope(scope)` lists those calls with the pipelines they may apply, when
+every value reaching them is a known pipeline (or None, for an `if self.transform is not None:`
+guard) and at least one draws a random geometric op; and calls of a helper function, or of an
+instance of a transform class, of another file whose code flips what it is given at random
+(`image = random_flip(image)`, `self.flip = RandomFlip()`), read in that file's own module.
+`pipelines(expr)` answers the same for a torchvision dataset's `transform=`. Unknown values leave
+the call out: unknown is silent.
 """
 
 from __future__ import annotations

@@ -255,11 +255,10 @@ class PretrainedInputsCheck(Check):
                 reported.add(placed)
                 model = feeding.model
                 model_at = f"{project.display(model.remote.path)}:{remote.located(model.remote.at)[0]}"
-                feed_at = f"{project.display(project.path)}:{self.ctx.position(feeding.feed).start.line}"
                 message = (
                     f"`{brief_text(module.code(read.node), 50)}` returns the image in BGR channel order, and "
                     f"{feeding.dataset.detail['class']}.__getitem__ hands it on without a BGR->RGB conversion; "
-                    f"{feed_at} feeds these batches to {model.describe()} ({model_at}), which was trained on RGB "
+                    f"a training loop feeds these batches to {model.describe()} ({model_at}), which was trained on RGB "
                     f"images: red and blue are swapped in every input, which silently costs accuracy. Convert right "
                     f"after reading: cv2.cvtColor(image, cv2.COLOR_BGR2RGB)."
                 )
@@ -290,12 +289,11 @@ class PretrainedInputsCheck(Check):
         located = self.ctx.fact(RemoteValues).located
         model_at = f"{project.display(model.path)}:{located(model.at)[0]}"
         pipeline_at = f"{project.display(wiring.pipeline.path)}:{located(wiring.pipeline.at)[0]}"
-        feed_at = f"{project.display(project.path)}:{self.ctx.position(wiring.feed).start.line}"
         if wiring.lightning:
-            feeds = f"`trainer.fit` at {feed_at} trains the LightningModule, which runs it, on these batches"
+            feeds = "`trainer.fit` trains the LightningModule, which runs it, on these batches"
             where = "trainer.fit trains the model on the pipeline's batches here"
         else:
-            feeds = f"the loop at {feed_at} feeds these batches to it"
+            feeds = "a training loop feeds these batches to it"
             where = "the training loop feeds the pipeline's batches to the model here"
         related = ((Elsewhere(model.path, located(model.at)), f"builds {wiring.model.describe()}"), (wiring.model_call, where))
         return model_at, pipeline_at, feeds, related

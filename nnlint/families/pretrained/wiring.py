@@ -3,15 +3,19 @@ files of the project: `train.py` iterates `get_loaders()` of `data.py` into `bui
 `model.py`.
 
 `ProjectInputs.wirings()` lists, for every `for` loop of this module that iterates a DataLoader
-and calls a pretrained torchvision/timm model on what it yields, the pipeline that dataset's
-`transform=` holds, when at least one of model and pipeline is built in another file (both built
-here is the single-file check's business). Values are taken from where they are built
-(`RemoteValues.abstract`: local names followed back, project functions' summaries, call sites of
-parameters anywhere in the project), never from names; anything unresolved is left out.
+and calls a pretrained torchvision/timm model on what it yields (and every Lightning
+`trainer.fit(module, ...)`, whose `training_step` runs the module's backbone on the training
+loader's batches), the pipeline that dataset's `transform=` holds, when at least one of model and
+pipeline is built in another file (both built here is the single-file check's business). The
+model may be a library builder's result or the backbone a project module's `forward` (or a
+LightningModule's `training_step`) runs first. `feedings()` lists the pretrained models fed by a
+project Dataset class of another file, whose own code `bgr_reads` inspects (NNL303).
 
-`normalizes_elsewhere(path)` reads a module the finding rests on for normalization it does by
-hand (`(x - mean) / std`, a `normalize_*` helper, a `Normalize` outside a pipeline): a finding is
-only made when none of them does.
+Values are taken from where they are built (`RemoteValues.abstract`: local names followed back,
+project functions' summaries, call sites of parameters anywhere in the project, paired per call
+site), never from names; anything unresolved is left out. `normalizes_elsewhere(path)` reads a
+module the finding rests on for normalization it does by hand (`(x - mean) / std`, a
+`normalize_*` helper, a `Normalize` outside a pipeline): a finding is only made when none does.
 """
 
 from __future__ import annotations

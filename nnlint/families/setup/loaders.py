@@ -245,8 +245,9 @@ class DataLoaders:
                 if isinstance(node, cst.For):
                     add(self._minus(self.constructions(node.iter, statement)[0], evaluation_only), "loop", timeline)
                     self._add_remote(node.iter, statement, timeline)
-                for fetched, where in self._fetched_in(statement):
-                    add(self._minus(self.constructions(fetched, where)[0], evaluation_only), "next", timeline)
+                if self._steps_at_this_level(statement, timeline):
+                    for fetched, where in self._fetched_in(statement):
+                        add(self._minus(self.constructions(fetched, where)[0], evaluation_only), "next", timeline)
         for info in self.ctx.index.classes:
             if not any("Lightning" in (dotted_name(base) or "") for base in info.bases):
                 continue
@@ -303,11 +304,21 @@ class DataLoaders:
     def _minus(found: List[Tuple[cst.Call, Statement]], excluded: Set[int]) -> List[Tuple[cst.Call, Statement]]:
         return [(call, where) for call, where in found if id(call) not in excluded]
 
+    @staticmethod
+    def _steps_at_this_level(loop: Statement, timeline: Timeline) -> bool:
+        """Whether a backward of the loop runs in its own body rather than in a loop nested in it:
+        an epoch loop whose inner loop trains on one loader and which then fetches a batch of
+        another with `next()` (a validation sample) does not train on that batch."""
+        return any(_innermost_loop(event.anchor) is loop.node for event in timeline.of(BACKWARD))
+
     def _fetched_in(self, loop: Statement) -> Iterator[Tuple[cst.BaseExpression, Statement]]:
-        """`next(it)` / `next(iter(loader))` in the loop's body (same function)."""
+        """`next(it)` / `next(iter(loader))` in the loop's own body (same function, not in a loop
+        nested in it)."""
         for statement in loop.scope.statements[loop.position + 1 :]:
             if loop.node not in statement.blocks:
                 break
+            if _innermost_loop(statement) is not loop.node:
+                continue
             for site in statement.calls:
                 if self.ctx.qualified_name(site.node.func) == "builtins.next":
                     args = positional_args(site.node)
@@ -492,3 +503,8 @@ class DataLoaders:
                     if callee_terminal_name(site.node) == "sample" and keyword_arg(site.node, "frac") is not None:
                         return True
         return False
+
+
+def _innermost_loop(statement: Statement) -> Optional[cst.CSTNode]:
+    """The innermost `for`/`while` around a statement in its function, or None."""
+    return next((block for block in reversed(statement.blocks) if isinstance(block, (cst.For, cst.While))), None)
