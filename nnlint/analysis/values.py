@@ -288,6 +288,11 @@ class FixedValues:
                     found = definitions[0]
                     entry = {"kind": "value", "source": self.ctx.fragment(found.value), "origin": "set in the class"}
                     return entry, found.value, found.statement
+                buffers = [] if definitions else self._registered_buffers(owner, attribute_path)
+                if len(buffers) == 1 and buffers[0][0] is not None:
+                    value, at, _ = buffers[0]  # self.register_buffer("bound", torch.tensor(max_loss))
+                    entry = {"kind": "value", "source": self.ctx.fragment(value), "origin": "registered buffer"}
+                    return entry, value, at
             if owner is not None and attribute_path.startswith("hparams.") and "__init__" in owner.methods:
                 init = owner.methods["__init__"]
                 param = init.parameter(last)
