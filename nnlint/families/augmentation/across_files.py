@@ -16,7 +16,7 @@ the call out: unknown is silent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import libcst as cst
 
@@ -63,10 +63,18 @@ class RemoteApplications:
         self.ctx = ctx
         self.remote = ctx.fact(RemoteValues)
         self.flow = ctx.fact(DataFlow)
+        self._by_scope: Dict[int, List[RemoteApplication]] = {}
 
     def in_scope(self, scope: Scope) -> List[RemoteApplication]:
+        """The remote pipelines applied in a function (computed once per function: the alignment
+        checks ask for each pair of values they compare)."""
         if not self.remote.active or scope.is_module:
             return []
+        if id(scope) not in self._by_scope:
+            self._by_scope[id(scope)] = self._applications(scope)
+        return self._by_scope[id(scope)]
+
+    def _applications(self, scope: Scope) -> List[RemoteApplication]:
         local = self.ctx.fact(TransformPipelines)
         found = []
         for site in scope.calls:
