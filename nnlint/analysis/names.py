@@ -172,3 +172,17 @@ def calls_in(expr: cst.CSTNode, outermost: bool = False) -> List[cst.Call]:
             continue
         pending.extend(node.children)
     return found
+
+
+def plain_names(node: cst.CSTNode) -> Iterator[cst.Name]:
+    """The plain names an expression or target reads: `images`, and `batch` of `batch["image"]` or
+    `batch.image` (an attribute's name is not a variable)."""
+    pending: List[cst.CSTNode] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, cst.Name):
+            yield current
+        elif isinstance(current, cst.Attribute):
+            pending.append(current.value)
+        else:
+            pending.extend(current.children)

@@ -51,7 +51,7 @@ import libcst as cst
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.dataflow import DataFlow
 from nnlint.analysis.index import CallSite, Scope, Statement
-from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, keyword_arg, method_receiver, positional_args
+from nnlint.analysis.names import argument, callee_terminal_name, dotted_name, keyword_arg, method_receiver, plain_names, positional_args
 from nnlint.analysis.objects import (
     ACCELERATOR,
     FABRIC,
@@ -385,6 +385,16 @@ class Timeline:
             if same is not None:
                 return same
         return fallback
+
+
+def stepped_optimizer(step: Event) -> Optional[cst.BaseExpression]:
+    """The optimizer a step event steps: `opt` in `opt.step()` and in `scaler.step(opt)`."""
+    call = step.node
+    if not isinstance(call, cst.Call):
+        return None
+    if step.detail.via_scaler:
+        return argument(call, 0, "optimizer")
+    return method_receiver(call)
 
 
 def same_object(keys_a, identity_a, scope_a, keys_b, identity_b, scope_b) -> Optional[bool]:
@@ -1164,13 +1174,13 @@ class TrainingTimelines:
                 if found is None:
                     continue
                 break
-            bound = {n.value for n in _names_in(block.target)}
+            bound = {n.value for n in plain_names(block.target)}
             if not bound & names:
                 if found is None:
                     continue
                 break
             found = self.ctx.index.statement_of.get(block)
-            names = {n.value for n in _names_in(block.iter)}
+            names = {n.value for n in plain_names(block.iter)}
         return found
 
 
@@ -1202,18 +1212,6 @@ def _is_generator(scope: Scope) -> bool:
         if isinstance(value, (cst.Yield, cst.Await)) or (isinstance(node, cst.Expr) and isinstance(node.value, cst.Yield)):
             return True
     return False
-
-
-def _names_in(node: cst.CSTNode) -> Iterator[cst.Name]:
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, cst.Name):
-            yield current
-        elif isinstance(current, cst.Attribute):
-            pending.append(current.value)
-        else:
-            pending.extend(current.children)
 
 
 def _remap(key: Optional[str], mapping: Dict[str, Optional[str]]) -> Optional[str]:

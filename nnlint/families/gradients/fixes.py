@@ -18,8 +18,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.index import Scope, Statement
-from nnlint.analysis.names import argument, method_receiver
-from nnlint.analysis.timeline import BACKWARD, UNSCALE, Event, Guard, Timeline
+from nnlint.analysis.timeline import BACKWARD, UNSCALE, Event, Guard, Timeline, stepped_optimizer
 from nnlint.finding import Fix
 from nnlint.rewrite import Rewrite, beside, fix_builder
 
@@ -56,15 +55,6 @@ def valid_in(text: str, written_in: Scope, used_in: Scope) -> bool:
     )
 
 
-def optimizer_of(step: Event) -> Optional[cst.BaseExpression]:
-    call = step.node
-    if not isinstance(call, cst.Call):
-        return None
-    if step.detail.via_scaler:
-        return argument(call, 0, "optimizer")
-    return method_receiver(call)
-
-
 def _condition(guards: Sequence[Guard], ctx: ModuleContext) -> Optional[str]:
     """The test under which if/else branches run (`use_amp`, `not (scaler is None)`); None when a
     branch is not an if/else."""
@@ -81,7 +71,7 @@ def unscale_code(ctx: ModuleContext, backward: Event, step: Event, at: Statement
     """`scaler.unscale_(optimizer)` for the scaled backward and the step, written for the scope of
     `at`, under the backward's conditions that `shared` does not hold already; None when the
     names would not mean the same there."""
-    optimizer = optimizer_of(step)
+    optimizer = stepped_optimizer(step)
     scaler = backward.scaler
     if optimizer is None or scaler is None:
         return None
@@ -199,7 +189,7 @@ def clear_after_step(ctx: ModuleContext, zero: Event, step: Event) -> Optional[F
 @fix_builder
 def clear_every_step(ctx: ModuleContext, step: Event) -> Optional[Fix]:
     """`optimizer.zero_grad()` right after the step that never had its gradients cleared."""
-    optimizer = optimizer_of(step)
+    optimizer = stepped_optimizer(step)
     if optimizer is None or step.statement is not step.anchor:
         return None
     text = ctx.code(optimizer)

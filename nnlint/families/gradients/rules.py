@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 import libcst as cst
 
 from nnlint.analysis.context import brief_text
-from nnlint.analysis.names import argument, callee_terminal_name, method_receiver, number_value
+from nnlint.analysis.names import callee_terminal_name, number_value
 from nnlint.analysis.objects import SCALER, SCALER_NAME, TrainingObjects, related
 from nnlint.analysis.timeline import (
     BACKWARD,
@@ -33,6 +33,7 @@ from nnlint.analysis.timeline import (
     Event,
     Timeline,
     TrainingTimelines,
+    stepped_optimizer,
 )
 from nnlint.analysis.remote import RemoteValues
 from nnlint.analysis.values import FixedValues
@@ -61,15 +62,6 @@ def _clearing(ctx, node: cst.CSTNode) -> str:
     if isinstance(node, cst.For) and len(ctx.code(node)) > 60:
         return f"for {ctx.code(node.target)} in {ctx.code(node.iter)}: ... .grad = None"
     return ctx.brief(node, 60)
-
-
-def optimizer_expression(step: Event) -> Optional[cst.BaseExpression]:
-    call = step.node
-    if not isinstance(call, cst.Call):
-        return None
-    if step.detail.via_scaler:
-        return argument(call, 0, "optimizer")
-    return method_receiver(call)
 
 
 def suspect_call(event: Event, keys: Set[Optional[str]]) -> bool:
@@ -359,7 +351,7 @@ class ClipWhileScaledCheck(_ClipCheck):
     def _report(self, timeline: Timeline, clip: Event, backward: Event, step: Event, fixed: FixedValues, fix) -> None:
         ctx = self.ctx
         scaler = backward.scaler or "scaler"
-        optimizer = optimizer_expression(step)
+        optimizer = stepped_optimizer(step)
         optimizer_text = ctx.code(optimizer) if optimizer is not None else "optimizer"
         limit = clip.detail.limit
         limit_text = ctx.code(limit) if limit is not None else "max_norm"
@@ -537,7 +529,7 @@ class ZeroGradMisplacedCheck(_StepCheck):
         """A torch-style optimizer whose step() leaves .grad alone, built outside this loop
         (`expr`: the optimizer, when the step is not a call on it here)."""
         objects = self.ctx.fact(TrainingObjects)
-        expr = expr if expr is not None else optimizer_expression(step)
+        expr = expr if expr is not None else stepped_optimizer(step)
         if expr is None:
             return False
         sources, _ = objects.sources(expr, step.statement)
@@ -555,7 +547,7 @@ class ZeroGradMisplacedCheck(_StepCheck):
     def _report_never_cleared(self, timeline: Timeline, step: Event, passed: Optional[cst.BaseExpression] = None) -> None:
         """`passed`: the optimizer given to a function of another file that steps it."""
         ctx = self.ctx
-        optimizer = passed if passed is not None else optimizer_expression(step)
+        optimizer = passed if passed is not None else stepped_optimizer(step)
         optimizer_text = ctx.code(optimizer) if optimizer is not None else "optimizer"
         backward = self.backward_before(timeline, step)
         backward_text = ctx.brief(backward.node, 60) if backward is not None else "backward()"

@@ -29,7 +29,7 @@ import libcst as cst
 
 from nnlint.analysis.context import ModuleContext
 from nnlint.analysis.index import Statement
-from nnlint.analysis.names import argument, callee_terminal_name, keyword_arg, positional_args
+from nnlint.analysis.names import argument, callee_terminal_name, keyword_arg, plain_names, positional_args
 from nnlint.analysis.project_values import TORCH_MODULES, ProjectValues, Remote
 from nnlint.analysis.remote import Context, RemoteValues, options
 from nnlint.analysis.summaries import dotted
@@ -407,7 +407,7 @@ class ProjectInputs:
         """Calls in the loop's body of a pretrained model on what the loop yields."""
         loop = loop_statement.node
         assert isinstance(loop, cst.For)
-        carried: Set[str] = set(_names(loop.target))
+        carried: Set[str] = {name.value for name in plain_names(loop.target)}
         found: List[Tuple[cst.Call, ProjectModel]] = []
         seen: Set[Tuple[str, Tuple[int, ...]]] = set()
         for statement in loop_statement.scope.statements[loop_statement.position + 1:]:
@@ -416,7 +416,7 @@ class ProjectInputs:
             node = statement.node
             for site in statement.calls:
                 args = positional_args(site.node)
-                if not args or not set(_names(args[0])) & carried:
+                if not args or not {name.value for name in plain_names(args[0])} & carried:
                     continue
                 if not isinstance(site.node.func, (cst.Name, cst.Attribute)) or self.ctx.qualified_name(site.node.func) is not None:
                     continue
@@ -424,9 +424,9 @@ class ProjectInputs:
                 if model is not None and (model.remote.path, tuple(model.remote.at or ())) not in seen:
                     seen.add((model.remote.path, tuple(model.remote.at or ())))
                     found.append((site.node, model))
-            if isinstance(node, cst.Assign) and set(_names(node.value)) & carried:
+            if isinstance(node, cst.Assign) and {name.value for name in plain_names(node.value)} & carried:
                 for target in node.targets:
-                    carried.update(_names(target.target))
+                    carried.update(name.value for name in plain_names(target.target))
         return found
 
     def feedings(self) -> List[Feeding]:
@@ -480,22 +480,6 @@ class ProjectInputs:
         return self._normalizes[path]
 
 
-def _names(node: cst.CSTNode) -> List[str]:
-    """The plain names an expression or target reads (`images`, `batch` of `batch["image"]`)."""
-    found: List[str] = []
-    pending: List[cst.CSTNode] = [node]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, cst.Name):
-            found.append(current.value)
-            continue
-        if isinstance(current, cst.Attribute):
-            pending.append(current.value)
-            continue
-        pending.extend(current.children)
-    return found
-
-
 def _normalizes(tree: ast.Module, text: str) -> bool:
     """Manual normalization anywhere in a module: `(x - m) / s`, `x - MEAN`, `x * 2 - 1`, `-=`/`/=`
     with statistics, `.sub_(mean)`, a call of a normalizing helper or a `Normalize` outside a
@@ -535,4 +519,3 @@ def _terminal(func: ast.AST) -> Optional[str]:
     if isinstance(func, ast.Name):
         return func.id
     return None
-
